@@ -1,0 +1,128 @@
+"""The parameter contract between the tuner and a trial.
+
+The tuner sends one JSON object per trial; the trial reads it back with
+:meth:`TrialParams.from_dict`. Example (what ``nni.get_next_parameter()``
+returns inside a trial)::
+
+    {
+      "contract": 1,
+      "indiv_id": 12,
+      "parent_id": 7,                       # null for a cold start
+      "graph": {...},                       # ga_squad.graph.Graph.to_dict()
+      "restore_dir": "/shared/ga/EXP/individuals/000007",  # parent's checkpoint dir, or null
+      "save_dir": "/shared/ga/EXP/individuals/000012",     # where this trial publishes its own
+      "shared_ids": ["9be2d856dd417892", ...],             # hash ids to inherit, or null
+      "mutation": "insert_rnn(h3->[h8]->begin)",
+      "seed": 1234
+    }
+
+A trial loads exactly the layers in ``shared_ids`` from ``restore_dir`` and
+initialises every other layer fresh. ``restore_dir`` and ``shared_ids`` are
+both null or both set.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ga_squad.graph import Graph
+from ga_squad.paths import ensure_inside
+
+CONTRACT_VERSION = 1
+
+
+class ContractError(ValueError):
+    """Trial parameters do not follow the contract; the message names the field."""
+
+
+@dataclass(frozen=True)
+class TrialParams:
+    """What one trial is asked to do.
+
+    Attributes:
+        indiv_id: This individual's id (unique within a search, never reused).
+        parent_id: The parent's id, or None for a cold start.
+        graph: The architecture to build.
+        restore_dir: The parent's checkpoint directory, or None.
+        save_dir: Where this trial publishes its checkpoint.
+        shared_ids: Weight hash ids present in both child and parent, or None.
+        mutation: How the graph was derived from the parent (for humans).
+        seed: Seed for this trial's initialisation and data order.
+    """
+
+    indiv_id: int
+    parent_id: int | None
+    graph: Graph
+    restore_dir: str | None
+    save_dir: str
+    shared_ids: frozenset[str] | None
+    mutation: str = ""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if (self.restore_dir is None) != (self.shared_ids is None):
+            raise ContractError("restore_dir and shared_ids must be both null or both set")
+        if self.restore_dir is not None and self.parent_id is None:
+            raise ContractError("restore_dir is set but parent_id is null")
+
+    @property
+    def warm_start(self) -> bool:
+        return self.restore_dir is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "contract": CONTRACT_VERSION,
+            "indiv_id": self.indiv_id,
+            "parent_id": self.parent_id,
+            "graph": self.graph.to_dict(),
+            "restore_dir": self.restore_dir,
+            "save_dir": self.save_dir,
+            "shared_ids": sorted(self.shared_ids) if self.shared_ids is not None else None,
+            "mutation": self.mutation,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], storage_root: str | os.PathLike[str] | None = None
+    ) -> TrialParams:
+        """Parse and validate; with ``storage_root``, also check no path escapes it."""
+        if not isinstance(data, Mapping):
+            raise ContractError(f"trial parameters must be a JSON object, got {type(data).__name__}")
+        version = data.get("contract", CONTRACT_VERSION)
+        if version != CONTRACT_VERSION:
+            raise ContractError(f"contract version {version!r} not supported (expected {CONTRACT_VERSION})")
+        for key in ("indiv_id", "graph", "save_dir"):
+            if key not in data:
+                raise ContractError(f"trial parameters lack {key!r}")
+        indiv_id = _int_field(data, "indiv_id")
+        parent_id = None if data.get("parent_id") is None else _int_field(data, "parent_id")
+        shared = data.get("shared_ids")
+        if shared is not None and (not isinstance(shared, list) or not all(isinstance(s, str) for s in shared)):
+            raise ContractError("shared_ids must be a list of hash id strings or null")
+        restore_dir = data.get("restore_dir")
+        save_dir = data["save_dir"]
+        if storage_root is not None:
+            save_dir = str(ensure_inside(save_dir, storage_root))
+            if restore_dir is not None:
+                restore_dir = str(ensure_inside(restore_dir, storage_root))
+        return cls(
+            indiv_id=indiv_id,
+            parent_id=parent_id,
+            graph=Graph.from_dict(data["graph"]),
+            restore_dir=restore_dir,
+            save_dir=str(save_dir),
+            shared_ids=frozenset(shared) if shared is not None else None,
+            mutation=str(data.get("mutation", "")),
+            seed=_int_field(data, "seed") if "seed" in data else 0,
+        )
+
+
+def _int_field(data: Mapping[str, Any], key: str) -> int:
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ContractError(f"{key} must be a non-negative integer, got {value!r}")
+    return value

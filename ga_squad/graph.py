@@ -1,0 +1,421 @@
+"""Graph encoding of a SQuAD reader: a validated, immutable DAG of layers.
+
+A reader has two inputs (the ``question`` and ``passage`` token streams), two
+outputs (the ``begin`` and ``end`` pointers over the passage) and hidden layers
+in between. Every layer carries a Merkle-style **hash id** computed from its
+type, its stream and the hash ids of its inputs, so a layer's id changes if and
+only if something upstream of it changes. Weight sharing between a parent and
+a child trial is a match on these ids: equal id, equal function of the inputs,
+so the parent's trained weights are a meaningful starting point.
+
+This module imports neither TensorFlow nor NNI (see STYLE.md, nasbench's
+``model_spec``/``graph_util`` split): the tuner never loads TensorFlow, and the
+tuner and the trial share this one copy of the graph logic.
+
+Layer semantics (the model builder implements them):
+
+* ``input``: token embeddings of its stream projected to the hidden size.
+* ``rnn``: bidirectional recurrent layer over one input.
+* ``self_attention``: multi-head self-attention over one input (residual).
+* ``attention``: ``inputs[0]`` (the stream it updates) attends to
+  ``inputs[1]`` (the memory, either stream); the output is on the stream of
+  ``inputs[0]``.
+* ``output``: a pointer (``begin`` or ``end``) scoring each passage position
+  of its one passage-stream input.
+* **skip edges**: ``skips`` lists extra same-stream layers whose outputs are
+  added to the layer's first input before the layer is applied (residual
+  shortcuts across several layers).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+GRAPH_FORMAT = "ga-squad-graph"
+GRAPH_VERSION = 1
+HASH_LENGTH = 16  # hex characters (64 bits): ample for a search of 1e6 layers.
+
+
+class GraphError(ValueError):
+    """A graph encoding is malformed; the message names the offending layer."""
+
+
+class LayerType(str, enum.Enum):
+    INPUT = "input"
+    OUTPUT = "output"
+    ATTENTION = "attention"
+    SELF_ATTENTION = "self_attention"
+    RNN = "rnn"
+
+
+class Stream(str, enum.Enum):
+    """Which sequence a layer's output runs along (its length and mask)."""
+
+    QUESTION = "question"
+    PASSAGE = "passage"
+
+
+HIDDEN_TYPES = frozenset({LayerType.ATTENTION, LayerType.SELF_ATTENTION, LayerType.RNN})
+ARITY = {
+    LayerType.INPUT: 0,
+    LayerType.OUTPUT: 1,
+    LayerType.ATTENTION: 2,
+    LayerType.SELF_ATTENTION: 1,
+    LayerType.RNN: 1,
+}
+INPUT_IDS = {"question": Stream.QUESTION, "passage": Stream.PASSAGE}
+OUTPUT_IDS = ("begin", "end")
+
+
+def canonical_hash(payload: Mapping[str, Any]) -> str:
+    """Deterministic short sha256 of a JSON-serialisable mapping (sorted keys)."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:HASH_LENGTH]
+
+
+# Layers of the model that belong to no graph node (the word/char embeddings
+# shared by both streams) get fixed ids so they are shared like any layer
+# whose id matches: every reader has them, with the same function.
+EMBEDDING_HASH = canonical_hash({"type": "embedding"})
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One node of the reader graph.
+
+    Attributes:
+        id: Local name, unique within a graph. Not part of the hash: two graphs
+            may name the same layer differently and still share its weights.
+        type: What the layer computes.
+        stream: The stream its output runs along.
+        inputs: Ids of its inputs, in order (order matters for attention).
+        skips: Ids of same-stream layers added to ``inputs[0]`` (skip edges).
+    """
+
+    id: str
+    type: LayerType
+    stream: Stream
+    inputs: tuple[str, ...] = ()
+    skips: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type.value,
+            "stream": self.stream.value,
+            "inputs": list(self.inputs),
+            "skips": list(self.skips),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Layer:
+        if not isinstance(data, Mapping):
+            raise GraphError(f"layer must be a JSON object, got {type(data).__name__}")
+        missing = {"id", "type", "stream"} - set(data)
+        if missing:
+            raise GraphError(f"layer {data.get('id', '?')!r} lacks field(s) {sorted(missing)}")
+        try:
+            layer_type = LayerType(data["type"])
+        except ValueError:
+            raise GraphError(
+                f"layer {data['id']!r} has unknown type {data['type']!r}; "
+                f"expected one of {[t.value for t in LayerType]}"
+            ) from None
+        try:
+            stream = Stream(data["stream"])
+        except ValueError:
+            raise GraphError(
+                f"layer {data['id']!r} has unknown stream {data['stream']!r}; "
+                f"expected one of {[s.value for s in Stream]}"
+            ) from None
+        inputs = data.get("inputs", [])
+        skips = data.get("skips", [])
+        for name, refs in (("inputs", inputs), ("skips", skips)):
+            if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+                raise GraphError(f"layer {data['id']!r}: {name} must be a list of layer ids")
+        return cls(str(data["id"]), layer_type, stream, tuple(inputs), tuple(skips))
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A valid reader graph. Validated at construction; never mutated.
+
+    Mutations build new graphs (see :mod:`ga_squad.mutations`).
+    """
+
+    layers: tuple[Layer, ...]
+    _by_id: dict[str, Layer] = field(init=False, repr=False, compare=False)
+    _order: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _hashes: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        layers = tuple(self.layers)
+        object.__setattr__(self, "layers", layers)
+        by_id: dict[str, Layer] = {}
+        for layer in layers:
+            if layer.id in by_id:
+                raise GraphError(f"duplicate layer id {layer.id!r}")
+            by_id[layer.id] = layer
+        object.__setattr__(self, "_by_id", by_id)
+        _check_roles(by_id)
+        _check_references(by_id)
+        order = _topological_order(layers, by_id)
+        object.__setattr__(self, "_order", order)
+        _check_streams(by_id)
+        _check_reachability(by_id, order)
+        object.__setattr__(self, "_hashes", _compute_hashes(by_id, order))
+
+    # --- queries -----------------------------------------------------------
+    def __getitem__(self, layer_id: str) -> Layer:
+        return self._by_id[layer_id]
+
+    def __contains__(self, layer_id: object) -> bool:
+        return layer_id in self._by_id
+
+    @property
+    def topological_order(self) -> tuple[str, ...]:
+        """Layer ids, every layer after all of its inputs and skips (deterministic)."""
+        return self._order
+
+    @property
+    def hidden_layers(self) -> tuple[Layer, ...]:
+        return tuple(self._by_id[i] for i in self._order if self._by_id[i].type in HIDDEN_TYPES)
+
+    def hash_id(self, layer_id: str) -> str:
+        return self._hashes[layer_id]
+
+    @property
+    def hash_ids(self) -> dict[str, str]:
+        """Layer id -> hash id, in topological order."""
+        return dict(self._hashes)
+
+    def weight_ids(self) -> frozenset[str]:
+        """Every id under which a model of this graph stores weights."""
+        return frozenset(self._hashes.values()) | {EMBEDDING_HASH}
+
+    def shared_ids(self, other: Graph) -> frozenset[str]:
+        """Weight ids present in both graphs: what a child can inherit."""
+        return self.weight_ids() & other.weight_ids()
+
+    def fingerprint(self) -> str:
+        """Whole-graph hash, independent of layer names: finds duplicate readers."""
+        return canonical_hash({"outputs": [self._hashes[o] for o in OUTPUT_IDS]})
+
+    def consumers(self, layer_id: str) -> tuple[str, ...]:
+        """Layers that read ``layer_id`` as an input or a skip, in topological order."""
+        return tuple(
+            i for i in self._order
+            if layer_id in self._by_id[i].inputs or layer_id in self._by_id[i].skips
+        )
+
+    def descendants(self, layer_id: str) -> frozenset[str]:
+        """Layers downstream of ``layer_id`` (excluding itself)."""
+        seen: set[str] = set()
+        frontier = [layer_id]
+        while frontier:
+            for consumer in self.consumers(frontier.pop()):
+                if consumer not in seen:
+                    seen.add(consumer)
+                    frontier.append(consumer)
+        return frozenset(seen)
+
+    def new_layer_id(self) -> str:
+        """A fresh local id (``h<n>``) not used in this graph."""
+        n = len(self.layers)
+        while f"h{n}" in self._by_id:
+            n += 1
+        return f"h{n}"
+
+    # --- serialisation -----------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": GRAPH_FORMAT,
+            "version": GRAPH_VERSION,
+            "layers": [self._by_id[i].to_dict() for i in self._order],
+            "hash_ids": {i: self._hashes[i] for i in self._order},
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Graph:
+        """Parse and validate. Stored ``hash_ids`` (if any) must match the recomputed ones."""
+        if not isinstance(data, Mapping):
+            raise GraphError(f"graph must be a JSON object, got {type(data).__name__}")
+        if data.get("format", GRAPH_FORMAT) != GRAPH_FORMAT:
+            raise GraphError(f"not a ga-squad graph: format {data.get('format')!r}")
+        version = data.get("version", GRAPH_VERSION)
+        if version != GRAPH_VERSION:
+            raise GraphError(
+                f"graph format version {version!r} is not supported (this is version {GRAPH_VERSION})"
+            )
+        raw_layers = data.get("layers")
+        if not isinstance(raw_layers, list):
+            raise GraphError("graph lacks a 'layers' list")
+        graph = cls(tuple(Layer.from_dict(item) for item in raw_layers))
+        stored = data.get("hash_ids")
+        if stored is not None and dict(stored) != graph.hash_ids:
+            raise GraphError("stored hash_ids do not match the layers (edited or from another version)")
+        return graph
+
+    @classmethod
+    def from_json(cls, text: str) -> Graph:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise GraphError(f"graph is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+    def replace_layers(self, layers: Iterable[Layer]) -> Graph:
+        return Graph(tuple(layers))
+
+
+# --- validation ------------------------------------------------------------
+def _check_roles(by_id: Mapping[str, Layer]) -> None:
+    for name, stream in INPUT_IDS.items():
+        layer = by_id.get(name)
+        if layer is None or layer.type is not LayerType.INPUT:
+            raise GraphError(f"graph needs an input layer named {name!r}")
+        if layer.stream is not stream:
+            raise GraphError(f"input {name!r} must be on stream {stream.value!r}")
+    for name in OUTPUT_IDS:
+        layer = by_id.get(name)
+        if layer is None or layer.type is not LayerType.OUTPUT:
+            raise GraphError(f"graph needs an output layer named {name!r}")
+    for layer in by_id.values():
+        if layer.type is LayerType.INPUT and layer.id not in INPUT_IDS:
+            raise GraphError(f"input layer {layer.id!r}: only {sorted(INPUT_IDS)} may be inputs")
+        if layer.type is LayerType.OUTPUT and layer.id not in OUTPUT_IDS:
+            raise GraphError(f"output layer {layer.id!r}: only {list(OUTPUT_IDS)} may be outputs")
+        want = ARITY[layer.type]
+        if len(layer.inputs) != want:
+            raise GraphError(
+                f"layer {layer.id!r} ({layer.type.value}) takes {want} input(s), "
+                f"got {len(layer.inputs)}"
+            )
+        if layer.type in (LayerType.INPUT,) and layer.skips:
+            raise GraphError(f"input layer {layer.id!r} cannot have skip edges")
+
+
+def _check_references(by_id: Mapping[str, Layer]) -> None:
+    for layer in by_id.values():
+        for ref in (*layer.inputs, *layer.skips):
+            if ref not in by_id:
+                raise GraphError(f"layer {layer.id!r} refers to unknown layer {ref!r}")
+            if ref == layer.id:
+                raise GraphError(f"layer {layer.id!r} refers to itself")
+            if by_id[ref].type is LayerType.OUTPUT:
+                raise GraphError(f"layer {layer.id!r} reads output {ref!r}; outputs are terminal")
+        if len(set(layer.skips)) != len(layer.skips) or (layer.inputs and layer.inputs[0] in layer.skips):
+            raise GraphError(f"layer {layer.id!r} has a duplicate skip edge")
+
+
+def _topological_order(layers: tuple[Layer, ...], by_id: Mapping[str, Layer]) -> tuple[str, ...]:
+    """Kahn's algorithm, ties broken by declaration order, so the order is deterministic."""
+    position = {layer.id: i for i, layer in enumerate(layers)}
+    pending = {layer.id: len(set(layer.inputs) | set(layer.skips)) for layer in layers}
+    consumers: dict[str, list[str]] = {layer.id: [] for layer in layers}
+    for layer in layers:
+        for ref in set(layer.inputs) | set(layer.skips):
+            consumers[ref].append(layer.id)
+    ready = sorted((i for i, n in pending.items() if n == 0), key=position.__getitem__)
+    order: list[str] = []
+    while ready:
+        current = ready.pop(0)
+        order.append(current)
+        for consumer in consumers[current]:
+            pending[consumer] -= 1
+            if pending[consumer] == 0:
+                ready.append(consumer)
+                ready.sort(key=position.__getitem__)
+    if len(order) != len(layers):
+        cyclic = sorted(i for i, n in pending.items() if n > 0)
+        raise GraphError(f"graph has a cycle through layer(s) {cyclic}")
+    return tuple(order)
+
+
+def _check_streams(by_id: Mapping[str, Layer]) -> None:
+    for layer in by_id.values():
+        if layer.type is LayerType.INPUT:
+            continue
+        primary = by_id[layer.inputs[0]]
+        if layer.stream is not primary.stream:
+            raise GraphError(
+                f"layer {layer.id!r} is on stream {layer.stream.value!r} but its first input "
+                f"{primary.id!r} is on {primary.stream.value!r}"
+            )
+        if layer.type is LayerType.OUTPUT and layer.stream is not Stream.PASSAGE:
+            raise GraphError(f"output {layer.id!r} must point into the passage stream")
+        for skip in layer.skips:
+            if by_id[skip].stream is not layer.stream:
+                raise GraphError(
+                    f"skip edge {skip!r} -> {layer.id!r} mixes streams "
+                    f"({by_id[skip].stream.value} into {layer.stream.value})"
+                )
+
+
+def _check_reachability(by_id: Mapping[str, Layer], order: tuple[str, ...]) -> None:
+    # Dangling: every non-output layer must feed an output.
+    feeds_output: set[str] = set(OUTPUT_IDS)
+    for layer_id in reversed(order):
+        if layer_id in feeds_output:
+            layer = by_id[layer_id]
+            feeds_output.update(layer.inputs)
+            feeds_output.update(layer.skips)
+    dangling = [i for i in order if i not in feeds_output]
+    if dangling:
+        raise GraphError(f"layer(s) {dangling} feed no output (dangling)")
+    # A reader that never looks at the question is not a reader.
+    depends_on_question: set[str] = set()
+    for layer_id in order:
+        layer = by_id[layer_id]
+        if layer_id == "question" or any(r in depends_on_question for r in (*layer.inputs, *layer.skips)):
+            depends_on_question.add(layer_id)
+    for name in OUTPUT_IDS:
+        if name not in depends_on_question:
+            raise GraphError(f"output {name!r} does not depend on the question (no attention path)")
+
+
+def _compute_hashes(by_id: Mapping[str, Layer], order: tuple[str, ...]) -> dict[str, str]:
+    hashes: dict[str, str] = {}
+    for layer_id in order:
+        layer = by_id[layer_id]
+        if layer.type is LayerType.INPUT:
+            payload: dict[str, Any] = {"type": "input", "name": layer.id}
+        else:
+            payload = {
+                "type": layer.type.value,
+                "stream": layer.stream.value,
+                "inputs": [hashes[r] for r in layer.inputs],
+                # Skips are summed: their order carries no meaning.
+                "skips": sorted(hashes[r] for r in layer.skips),
+            }
+            if layer.type is LayerType.OUTPUT:
+                payload["name"] = layer.id  # begin and end pointers are different layers.
+        hashes[layer_id] = canonical_hash(payload)
+    return hashes
+
+
+# --- the base reader ---------------------------------------------------------
+def base_reader() -> Graph:
+    """The seed architecture: BiRNN encoders, passage-to-question attention, BiRNN modelling.
+
+    Every initial individual is a mutation of this graph.
+    """
+    q, p = Stream.QUESTION, Stream.PASSAGE
+    return Graph((
+        Layer("question", LayerType.INPUT, q),
+        Layer("passage", LayerType.INPUT, p),
+        Layer("h0", LayerType.RNN, q, ("question",)),
+        Layer("h1", LayerType.RNN, p, ("passage",)),
+        Layer("h2", LayerType.ATTENTION, p, ("h1", "h0")),
+        Layer("h3", LayerType.RNN, p, ("h2",)),
+        Layer("begin", LayerType.OUTPUT, p, ("h3",)),
+        Layer("end", LayerType.OUTPUT, p, ("h3",)),
+    ))
