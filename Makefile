@@ -1,0 +1,39 @@
+# The two commands a new user needs (each sets itself up on a fresh machine):
+#   make run    run the search on the bundled SQuAD sample through NNI, print the leaderboard
+#   make test   run the test suite (includes real nnictl experiments)
+# Python 3.11 is required (NNI 3.0 and TensorFlow 2.21 wheels).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+
+.PHONY: setup run run-full test test-fast bench report clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $(STAMP)
+
+run: setup
+	$(PY) -m ga_squad run
+
+run-full: setup
+	$(PY) -m ga_squad run --download --config config_full.yml
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not nni and not slow"
+
+bench: setup
+	$(PY) benchmarks/dispatch.py
+	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/weight_sharing.py --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache results
