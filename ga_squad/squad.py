@@ -1,0 +1,344 @@
+"""Read SQuAD v1.1 JSON files into validated, immutable examples.
+
+A trial that trains for an hour on a file with a typo in it is an expensive
+way to find the typo, so reading is strict about structure and names the exact
+JSON path of any problem (``data[3].paragraphs[0].qas[2].answers``). Answers
+whose text is not where ``answer_start`` says are a data-quality problem, not
+a structural one: they are counted, skipped and reported once (or raised with
+``strict=True``).
+
+Walking the file (:func:`iter_raw_questions`) is kept apart from turning one
+question into an example (:func:`text_to_example`), as in AllenNLP's
+``SquadReader._read`` / ``text_to_instance``, so the conversion is a pure
+function that tests can call directly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "RawQuestion",
+    "SquadExample",
+    "SquadFormatError",
+    "SquadReadResult",
+    "iter_raw_questions",
+    "load_squad",
+    "read_squad",
+    "read_squad_json",
+    "text_to_example",
+    "write_json_atomic",
+    "write_squad_subset",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class SquadFormatError(ValueError):
+    """A SQuAD file is not valid JSON or does not follow the v1.1 schema."""
+
+
+@dataclass(frozen=True)
+class SquadExample:
+    """One question with its passage and reference answers.
+
+    Attributes:
+        qid: The question id from the file (unique within a file).
+        title: Title of the article the passage comes from.
+        context: The passage, unchanged.
+        question: The question text, unchanged.
+        answers: Reference answer texts whose spans were verified.
+        answer_starts: Character offsets into ``context``, one per answer.
+    """
+
+    qid: str
+    title: str
+    context: str
+    question: str
+    answers: tuple[str, ...]
+    answer_starts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RawQuestion:
+    """A structurally valid question as found in the file, not yet checked.
+
+    Attributes:
+        where: JSON path of the question, for error messages.
+        title: Article title.
+        context: Passage text.
+        qid: Question id.
+        question: Question text.
+        answers: ``(text, answer_start)`` pairs as written in the file.
+    """
+
+    where: str
+    title: str
+    context: str
+    qid: str
+    question: str
+    answers: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class SquadReadResult:
+    """Examples read from one file, with what was dropped and why.
+
+    Attributes:
+        path: The file read.
+        examples: Examples in file order.
+        questions_seen: Questions in the file (before skipping).
+        bad_answers: Answers whose text was not at ``answer_start``.
+        skipped_questions: Questions left with no valid answer, hence dropped.
+    """
+
+    path: str
+    examples: tuple[SquadExample, ...]
+    questions_seen: int
+    bad_answers: int
+    skipped_questions: int
+
+
+def read_squad_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse a JSON file, turning decoding problems into clear errors.
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist (the message names it).
+        SquadFormatError: if the file is not UTF-8 JSON (names line/column).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"SQuAD file not found: {p}")
+    try:
+        with p.open("r", encoding="utf-8") as f:
+            doc = json.load(f)
+    except json.JSONDecodeError as e:
+        raise SquadFormatError(
+            f"{p}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}"
+        ) from e
+    except UnicodeDecodeError as e:
+        raise SquadFormatError(f"{p}: not UTF-8 text (byte {e.start}): {e.reason}") from e
+    if not isinstance(doc, dict):
+        raise SquadFormatError(f"{p}: top level must be a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+def _get(obj: dict[str, Any], key: str, kind: type, where: str, src: str) -> Any:
+    at = f"{where}.{key}" if where else key
+    if key not in obj:
+        raise SquadFormatError(f"{src}: {at} is missing")
+    value = obj[key]
+    # bool is a subclass of int, but a boolean answer_start is a schema error.
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise SquadFormatError(
+            f"{src}: {at} must be {kind.__name__}, got {type(value).__name__}"
+        )
+    return value
+
+
+def _check_object(value: Any, where: str, src: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SquadFormatError(f"{src}: {where} must be an object, got {type(value).__name__}")
+    return value
+
+
+def iter_raw_questions(doc: dict[str, Any], source: str = "<squad>") -> Iterator[RawQuestion]:
+    """Walk a parsed SQuAD document, validating its structure.
+
+    Args:
+        doc: The parsed JSON object.
+        source: Name used in error messages (usually the file path).
+
+    Yields:
+        One :class:`RawQuestion` per question, in file order.
+
+    Raises:
+        SquadFormatError: on a missing key, a wrong type or a duplicate id,
+            naming the JSON path, e.g. ``data[3].paragraphs[0].qas[2].answers``.
+    """
+    seen: dict[str, str] = {}
+    articles = _get(doc, "data", list, "", source)
+    for a, article in enumerate(articles):
+        aw = f"data[{a}]"
+        article = _check_object(article, aw, source)
+        title = article.get("title", "")
+        if not isinstance(title, str):
+            raise SquadFormatError(f"{source}: {aw}.title must be str, got {type(title).__name__}")
+        for p, para in enumerate(_get(article, "paragraphs", list, aw, source)):
+            pw = f"{aw}.paragraphs[{p}]"
+            para = _check_object(para, pw, source)
+            context = _get(para, "context", str, pw, source)
+            for q, qa in enumerate(_get(para, "qas", list, pw, source)):
+                qw = f"{pw}.qas[{q}]"
+                qa = _check_object(qa, qw, source)
+                qid = _get(qa, "id", str, qw, source)
+                question = _get(qa, "question", str, qw, source)
+                if qid in seen:
+                    raise SquadFormatError(
+                        f"{source}: duplicate question id {qid!r} at {qw} (first at {seen[qid]})"
+                    )
+                seen[qid] = qw
+                answers = []
+                for n, ans in enumerate(_get(qa, "answers", list, qw, source)):
+                    nw = f"{qw}.answers[{n}]"
+                    ans = _check_object(ans, nw, source)
+                    text = _get(ans, "text", str, nw, source)
+                    start = _get(ans, "answer_start", int, nw, source)
+                    answers.append((text, start))
+                yield RawQuestion(qw, title, context, qid, question, tuple(answers))
+
+
+def text_to_example(raw: RawQuestion, *, strict: bool = False) -> tuple[SquadExample | None, int]:
+    """Turn one raw question into an example, keeping only verified answers.
+
+    Args:
+        raw: The question as read from the file.
+        strict: Raise instead of dropping an answer whose text is not at its
+            ``answer_start``.
+
+    Returns:
+        ``(example, n_bad)``: the example (``None`` if no answer survived) and
+        how many of its answers were dropped.
+
+    Raises:
+        SquadFormatError: with ``strict=True``, on the first misplaced answer.
+    """
+    texts: list[str] = []
+    starts: list[int] = []
+    bad = 0
+    for n, (text, start) in enumerate(raw.answers):
+        if start >= 0 and text and raw.context[start:start + len(text)] == text:
+            texts.append(text)
+            starts.append(start)
+            continue
+        if strict:
+            found = raw.context[max(start, 0):max(start, 0) + len(text)]
+            raise SquadFormatError(
+                f"{raw.where}.answers[{n}]: answer {text!r} is not at answer_start={start} "
+                f"(context has {found!r} there)"
+            )
+        bad += 1
+    if not texts:
+        return None, bad
+    return (
+        SquadExample(
+            qid=raw.qid,
+            title=raw.title,
+            context=raw.context,
+            question=raw.question,
+            answers=tuple(texts),
+            answer_starts=tuple(starts),
+        ),
+        bad,
+    )
+
+
+def read_squad(
+    path: str | os.PathLike[str], *, strict: bool = False, limit: int | None = None
+) -> SquadReadResult:
+    """Read and validate a SQuAD v1.1 file.
+
+    Args:
+        path: The JSON file.
+        strict: Raise on an answer whose text is not at ``answer_start``
+            instead of skipping it (one warning reports the count).
+        limit: Keep only the first ``limit`` valid examples (the whole file is
+            still validated).
+
+    Returns:
+        The examples and counts of what was skipped.
+
+    Raises:
+        FileNotFoundError: if the file is missing.
+        SquadFormatError: if it is not JSON or breaks the schema.
+    """
+    src = str(path)
+    doc = read_squad_json(path)
+    examples: list[SquadExample] = []
+    seen = bad = skipped = 0
+    for raw in iter_raw_questions(doc, src):
+        seen += 1
+        example, n_bad = text_to_example(raw, strict=strict)
+        bad += n_bad
+        if example is None:
+            skipped += 1
+        elif limit is None or len(examples) < limit:
+            examples.append(example)
+    if bad or skipped:
+        logger.warning(
+            "%s: skipped %d answer(s) whose text is not at answer_start; "
+            "%d question(s) had no valid answer left and were skipped",
+            src, bad, skipped,
+        )
+    return SquadReadResult(src, tuple(examples), seen, bad, skipped)
+
+
+def load_squad(
+    path: str | os.PathLike[str], *, strict: bool = False, limit: int | None = None
+) -> tuple[SquadExample, ...]:
+    """Read a SQuAD v1.1 file and return only the examples (see :func:`read_squad`)."""
+    return read_squad(path, strict=strict, limit=limit).examples
+
+
+def write_squad_subset(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], titles: Sequence[str]
+) -> int:
+    """Write a SQuAD file holding only whole articles chosen by title.
+
+    Whole articles keep train and dev apart at article level, as the official
+    split does. The articles are copied unchanged, in the order of ``titles``;
+    the write is atomic (temporary file in the same folder, then rename).
+
+    Args:
+        src: Source SQuAD file.
+        dst: Destination path.
+        titles: Article titles to keep.
+
+    Returns:
+        The number of questions written.
+
+    Raises:
+        KeyError: if a title is not in ``src``.
+        SquadFormatError: if ``src`` is invalid (it is validated first).
+    """
+    doc = read_squad_json(src)
+    for _ in iter_raw_questions(doc, str(src)):
+        pass
+    by_title = {a.get("title"): a for a in doc["data"]}
+    missing = [t for t in titles if t not in by_title]
+    if missing:
+        raise KeyError(f"{src}: no article titled {missing}")
+    chosen = [by_title[t] for t in titles]
+    out = {"version": doc.get("version", "1.1"), "data": chosen}
+    write_json_atomic(dst, out)
+    return sum(len(p["qas"]) for a in chosen for p in a["paragraphs"])
+
+
+def write_json_atomic(dst: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as UTF-8 JSON so that readers never see a partial file.
+
+    The data goes to a temporary file in the destination folder, is flushed
+    and fsynced, then renamed over ``dst`` (``os.replace`` is atomic).
+    """
+    target = Path(dst)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would make shared results unreadable
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, ensure_ascii=False, separators=(",", ":"))
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
