@@ -233,10 +233,13 @@ class Graph:
 
     # --- serialisation -----------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        # Stored order, not topological order: the topological order (and so
+        # every mutation's choices) breaks ties by stored order, so writing it
+        # keeps ``from_dict(g.to_dict()) == g`` and seeded replays identical.
         return {
             "format": GRAPH_FORMAT,
             "version": GRAPH_VERSION,
-            "layers": [self._by_id[i].to_dict() for i in self._order],
+            "layers": [layer.to_dict() for layer in self.layers],
             "hash_ids": {i: self._hashes[i] for i in self._order},
         }
 
