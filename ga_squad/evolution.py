@@ -1,0 +1,300 @@
+"""Regularized evolution over reader graphs: individuals, selection, removal.
+
+Pure Python, no NNI, no clock, no I/O: every choice comes from one
+``random.Random`` seeded from :class:`EvolutionConfig`, so a search replays
+exactly from its seed and its sequence of results.
+
+Why regularized evolution (aging) is the default
+-------------------------------------------------
+Real et al. 2019 ("Regularized Evolution for Image Classifier Architecture
+Search") remove the *oldest* member of the population rather than the worst.
+A model that scored well once by luck is then not kept forever: it must keep
+being re-discovered through its descendants to stay in the population. Our
+evaluations are noisy twice over (short training runs, and children that are
+warm-started from a parent's weights, so a child's score mixes the quality of
+its architecture with how much training it inherited), which is exactly the
+setting in which the paper found aging more robust than killing the worst.
+``aging=False`` switches to the classic "remove the worst" policy for
+comparison.
+
+The population here holds only **reported** individuals (those with a final
+result and hence a checkpoint a child can warm-start from). Individuals that
+are generated or still training live in the search engine
+(:mod:`ga_squad.engine`), not in the population.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import random
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ga_squad.graph import Graph, base_reader
+from ga_squad.mutations import Mutation, Mutator
+
+_logger = logging.getLogger(__name__)
+
+__all__ = [
+    "EvolutionConfig",
+    "Individual",
+    "OptimizeMode",
+    "RegularizedEvolution",
+    "Status",
+    "parse_result",
+]
+
+
+class Status(str, enum.Enum):
+    """Life cycle of an individual.
+
+    ``GENERATED`` -> ``DISPATCHED`` -> ``REPORTED`` (final result received) or
+    ``FAILED`` (failed, killed, or ended without a final result).
+    """
+
+    GENERATED = "generated"
+    DISPATCHED = "dispatched"
+    REPORTED = "reported"
+    FAILED = "failed"
+
+
+class OptimizeMode(str, enum.Enum):
+    MAXIMIZE = "maximize"
+    MINIMIZE = "minimize"
+
+
+@dataclass(frozen=True)
+class Individual:
+    """One architecture in the search, and what became of it.
+
+    Immutable: a status change builds a new record (:meth:`evolve`).
+
+    Attributes:
+        indiv_id: Unique within a search, never reused (also across resumes).
+        parent_id: The individual it was mutated from; None for a cold start.
+        graph: Its architecture.
+        shared_ids: Weight hash ids present in both this graph and the
+            parent's (what it may inherit); None for a cold start.
+        mutation: How the graph was derived, for humans and the journal.
+        status: Where it is in its life cycle.
+        result: The scalar final result (``default``), once reported.
+        metrics: Everything the trial reported with its final result.
+    """
+
+    indiv_id: int
+    parent_id: int | None
+    graph: Graph
+    shared_ids: frozenset[str] | None
+    mutation: str = ""
+    status: Status = Status.GENERATED
+    result: float | None = None
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.indiv_id < 0:
+            raise ValueError(f"indiv_id must be non-negative, got {self.indiv_id}")
+        if (self.parent_id is None) != (self.shared_ids is None):
+            raise ValueError("parent_id and shared_ids must be both None (cold start) or both set")
+        if self.status is Status.REPORTED and self.result is None:
+            raise ValueError(f"individual {self.indiv_id} is REPORTED without a result")
+
+    @property
+    def cold_start(self) -> bool:
+        return self.parent_id is None
+
+    def evolve(self, **changes: Any) -> Individual:
+        """A copy with ``changes`` applied (status transitions go through here)."""
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class EvolutionConfig:
+    """Parameters of the evolutionary search (architecture side only).
+
+    Attributes:
+        population_size: Reported individuals kept (P in Real et al.); also
+            the number of cold starts that seed the search.
+        tournament_size: Members sampled per selection (S); clamped to the
+            current population size, so any value >= 1 is valid.
+        min_layers: Fewest hidden layers a mutation may leave.
+        max_layers: Most hidden layers a mutation may leave.
+        initial_mutations: Mutations applied to the base reader to make each
+            initial individual (diversity of the first population).
+        optimize_mode: Whether a higher or a lower result is better.
+        seed: Seed of the search's random generator.
+        aging: Remove the oldest member (regularized evolution) when True,
+            the worst member when False.
+    """
+
+    population_size: int = 32
+    tournament_size: int = 8
+    min_layers: int = 1
+    max_layers: int = 12
+    initial_mutations: int = 3
+    optimize_mode: OptimizeMode = OptimizeMode.MAXIMIZE
+    seed: int = 0
+    aging: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "optimize_mode", OptimizeMode(self.optimize_mode))
+        for name in ("population_size", "tournament_size", "min_layers", "max_layers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.max_layers < self.min_layers:
+            raise ValueError(f"max_layers ({self.max_layers}) must be >= min_layers ({self.min_layers})")
+        if isinstance(self.initial_mutations, bool) or not isinstance(self.initial_mutations, int) \
+                or self.initial_mutations < 0:
+            raise ValueError(f"initial_mutations must be a non-negative integer, got {self.initial_mutations!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether result ``a`` is strictly better than result ``b``."""
+        return a > b if self.optimize_mode is OptimizeMode.MAXIMIZE else a < b
+
+
+class RegularizedEvolution:
+    """Population, tournament selection and removal policy.
+
+    Args:
+        config: Search parameters.
+        stream: Distinguishes random streams of the same seed. A resumed
+            search uses a new stream so it does not replay the proposals of
+            the session it resumes, while staying deterministic.
+        mutator: Mutation policy; defaults to ``Mutator(min_layers, max_layers)``.
+        base: The graph initial individuals are mutated from.
+    """
+
+    def __init__(
+        self,
+        config: EvolutionConfig,
+        stream: int = 0,
+        mutator: Mutator | None = None,
+        base: Graph | None = None,
+    ) -> None:
+        self.config = config
+        # str seeds are hashed with sha512 by random.Random: deterministic across runs.
+        self.rng = random.Random(config.seed if stream == 0 else f"{config.seed}:{stream}")
+        self.mutator = mutator if mutator is not None else Mutator(config.min_layers, config.max_layers)
+        self.base = base if base is not None else base_reader()
+        maxlen = config.population_size if config.aging else None
+        self._population: deque[Individual] = deque(maxlen=maxlen)
+
+    # --- population ---------------------------------------------------------
+    @property
+    def population(self) -> tuple[Individual, ...]:
+        """Current members, oldest first."""
+        return tuple(self._population)
+
+    def __len__(self) -> int:
+        return len(self._population)
+
+    @property
+    def full(self) -> bool:
+        return len(self._population) >= self.config.population_size
+
+    def add_reported(self, individual: Individual) -> Individual | None:
+        """Add a reported individual; returns the member removed to make room, if any.
+
+        Raises:
+            ValueError: if the individual has no result.
+        """
+        if individual.status is not Status.REPORTED or individual.result is None:
+            raise ValueError(f"only reported individuals join the population (got {individual.status.value})")
+        removed: Individual | None = None
+        if self.config.aging:
+            if self.full:
+                removed = self._population[0]  # the deque's maxlen drops it on append
+            self._population.append(individual)
+        else:
+            self._population.append(individual)
+            if len(self._population) > self.config.population_size:
+                removed = self.worst()
+                self._population.remove(removed)
+        if removed is not None:
+            _logger.debug("individual %d leaves the population", removed.indiv_id)
+        return removed
+
+    def restore(self, reported: Iterable[Individual]) -> None:
+        """Rebuild the population by re-adding reported individuals in report order."""
+        self._population.clear()
+        for individual in reported:
+            self.add_reported(individual)
+
+    def best(self) -> Individual | None:
+        """The best current member (ties: the oldest)."""
+        return self.pick(self._population, best=True)
+
+    def worst(self) -> Individual | None:
+        """The worst current member (ties: the oldest)."""
+        return self.pick(self._population, best=False)
+
+    def pick(self, members: Iterable[Individual], best: bool = True) -> Individual | None:
+        """The best (or worst) of reported ``members``; ties go to the earliest."""
+        chosen: Individual | None = None
+        for member in members:
+            assert member.result is not None
+            if chosen is None:
+                chosen = member
+                continue
+            assert chosen.result is not None
+            if (self.config.better(member.result, chosen.result) if best
+                    else self.config.better(chosen.result, member.result)):
+                chosen = member
+        return chosen
+
+    # --- proposals ------------------------------------------------------------
+    def propose_initial(self) -> Mutation:
+        """A cold-start architecture: the base reader after ``initial_mutations`` mutations."""
+        return self.mutator.mutate_many(self.base, self.rng, self.config.initial_mutations)
+
+    def select_parent(self) -> Individual | None:
+        """Tournament selection among reported members; None if the population is empty.
+
+        Samples ``min(tournament_size, len(population))`` distinct members and
+        returns the best (ties broken by age: the older wins, deterministic).
+        """
+        size = len(self._population)
+        if size == 0:
+            return None
+        k = min(self.config.tournament_size, size)
+        indices = sorted(self.rng.sample(range(size), k))
+        return self.pick((self._population[i] for i in indices), best=True)
+
+    def make_child(self, parent: Individual) -> Mutation:
+        """One mutation of the parent's architecture."""
+        return self.mutator.mutate(parent.graph, self.rng)
+
+    def trial_seed(self, indiv_id: int) -> int:
+        """Per-trial seed: a function of (search seed, individual), not of dispatch order."""
+        return (self.config.seed * 1_000_003 + indiv_id * 7_919) % (2**31 - 1)
+
+
+def parse_result(value: Any) -> tuple[float, dict[str, Any]]:
+    """Turn a trial's final result into (scalar, metrics).
+
+    Accepts a number or a mapping with a numeric ``default`` key (NNI's
+    convention for ``nni.report_final_result``).
+
+    Raises:
+        ValueError: if there is no finite scalar to rank the individual by.
+    """
+    if isinstance(value, Mapping):
+        if "default" not in value:
+            raise ValueError(f"final result dict lacks 'default': keys {sorted(value)}")
+        metrics = dict(value)
+        scalar = value["default"]
+    else:
+        metrics = {"default": value}
+        scalar = value
+    if isinstance(scalar, bool) or not isinstance(scalar, (int, float)):
+        raise ValueError(f"final result must be a number, got {scalar!r}")
+    scalar = float(scalar)
+    if not math.isfinite(scalar):
+        raise ValueError(f"final result is not finite: {scalar!r}")
+    return scalar, metrics
