@@ -1,0 +1,1 @@
+"""NNI adapters of the search side (see ``tuner/ga_tuner.py``)."""

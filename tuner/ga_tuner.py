@@ -1,0 +1,210 @@
+"""NNI tuner for ga-squad: a thin adapter around :class:`ga_squad.engine.SearchEngine`.
+
+Use it in an NNI experiment config (the repository root as code directory)::
+
+    tuner:
+      codeDirectory: /path/to/ga-squad
+      className: tuner.ga_tuner.GaSquadTuner
+      classArgs:
+        optimize_mode: maximize
+        population_size: 32
+        save_dir_root: /shared/ga-squad     # every trial machine must see it
+        min_layers: 1
+        max_layers: 12
+        seed: 0
+        # optional: tournament_size, initial_mutations, aging, experiment_id, fsync
+
+(``codeDirectory: .../tuner`` with ``className: ga_tuner.GaSquadTuner`` works
+too: this file puts the repository root on ``sys.path`` itself.)
+
+Each trial receives the JSON contract of :class:`ga_squad.contract.TrialParams`
+(``indiv_id``, ``parent_id``, ``graph``, ``restore_dir``, ``save_dir``,
+``shared_ids``, ``mutation``, ``seed``) and must report a final result that is
+a number or a dict with a numeric ``default`` (e.g. ``{"default": f1, "f1": f1,
+"em": em}``) after its checkpoint is complete in ``save_dir``.
+
+Threading (NNI 3.0): the dispatcher runs ``generate_multiple_parameters`` and
+``receive_trial_result`` on its default command thread and ``trial_end`` on its
+assessor thread. The engine serialises both under one lock. Requests that
+cannot be served yet are never waited for (blocking the default thread
+deadlocks the experiment); they are emitted later with NNI's ``st_callback``,
+which this adapter calls *after* the engine released its lock: the callback
+blocks on a websocket send, the engine has already recorded the individual as
+dispatched (so its result cannot race ahead of its state), and each
+NewTrialJob stands alone, so order between the two threads does not matter.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+if (_REPO_ROOT / "ga_squad" / "__init__.py").is_file() and str(_REPO_ROOT) not in sys.path:
+    # NNI imports this file from ``codeDirectory``; make the sibling package importable.
+    sys.path.insert(0, str(_REPO_ROOT))
+
+import nni  # noqa: E402
+from nni.tuner import Tuner  # noqa: E402
+
+from ga_squad.engine import EngineStats, Ready, SearchEngine  # noqa: E402
+from ga_squad.evolution import EvolutionConfig  # noqa: E402
+from ga_squad.journal import Journal  # noqa: E402
+from ga_squad.paths import SearchLayout  # noqa: E402
+
+_logger = logging.getLogger(__name__)
+
+__all__ = ["GaSquadTuner", "resolve_experiment_id"]
+
+SendTrial = Callable[[int, Any], None]
+
+
+def resolve_experiment_id(explicit: str | None = None) -> str:
+    """The id of the running NNI experiment, as seen from the tuner process.
+
+    NNI 3.0 does not give the dispatcher ``NNI_EXP_ID`` (only trials get it),
+    so after an explicit value, ``NNI_EXP_ID`` and ``nni.get_experiment_id()``
+    the id is taken from the experiment's own directory, which NNI passes as
+    ``NNI_CHECKPOINT_DIRECTORY``/``NNI_LOG_DIRECTORY`` =
+    ``<experimentWorkingDirectory>/<experiment id>/{checkpoint,log}``. Outside
+    NNI the id is ``standalone``.
+    """
+    if explicit:
+        return explicit
+    if os.environ.get("NNI_EXP_ID"):
+        return os.environ["NNI_EXP_ID"]
+    get_id = getattr(nni, "get_experiment_id", None)  # absent in the dispatcher process
+    from_sdk = get_id() if get_id is not None else None
+    if from_sdk and from_sdk != "STANDALONE":
+        return from_sdk
+    for variable in ("NNI_CHECKPOINT_DIRECTORY", "NNI_LOG_DIRECTORY"):
+        value = os.environ.get(variable)
+        if value:
+            return Path(value).resolve().parent.name
+    return "standalone"
+
+
+class GaSquadTuner(Tuner):
+    """Regularized evolution over reader graphs with parent-gated, never-blocking dispatch.
+
+    Args:
+        save_dir_root: Storage root shared by tuner and trials; the search
+            lives in ``<save_dir_root>/<experiment id>/``.
+        optimize_mode: ``maximize`` (F1) or ``minimize``.
+        population_size: Reported individuals kept; also the number of cold
+            starts. May be smaller than the trial concurrency.
+        min_layers: Fewest hidden layers of any architecture.
+        max_layers: Most hidden layers of any architecture.
+        seed: Seed of the search (same seed + same results = same search).
+        tournament_size: Members sampled per parent selection.
+        initial_mutations: Mutations of the base reader per cold start.
+        aging: Regularized evolution (True) or remove-the-worst (False).
+        experiment_id: Override of the experiment id (default: from NNI).
+        fsync: fsync the journal (leave on; off only for simulations).
+    """
+
+    def __init__(
+        self,
+        save_dir_root: str,
+        optimize_mode: str = "maximize",
+        population_size: int = 32,
+        min_layers: int = 1,
+        max_layers: int = 12,
+        seed: int = 0,
+        tournament_size: int = 8,
+        initial_mutations: int = 3,
+        aging: bool = True,
+        experiment_id: str | None = None,
+        fsync: bool = True,
+    ) -> None:
+        super().__init__()
+        self.config = EvolutionConfig(
+            population_size=population_size,
+            tournament_size=tournament_size,
+            min_layers=min_layers,
+            max_layers=max_layers,
+            initial_mutations=initial_mutations,
+            optimize_mode=optimize_mode,
+            seed=seed,
+            aging=aging,
+        )
+        self.experiment_id = resolve_experiment_id(experiment_id)
+        self.layout = SearchLayout.for_experiment(os.path.expanduser(save_dir_root), self.experiment_id)
+        self.engine = SearchEngine(self.config, self.layout, Journal(self.layout.journal_path, fsync=fsync))
+        self._send: SendTrial | None = None
+        _logger.info(
+            "GaSquadTuner: experiment %s, journal %s, %s (session %d)",
+            self.experiment_id, self.layout.journal_path, self.config, self.engine.session,
+        )
+
+    # --- NNI tuner protocol ----------------------------------------------------
+    def update_search_space(self, search_space: Any) -> None:
+        """Ignored: the search space is the graph space of :mod:`ga_squad.mutations`."""
+        if search_space:
+            _logger.info("search space ignored (the space is the reader graph): %s", search_space)
+
+    def generate_multiple_parameters(self, parameter_id_list: list[int], **kwargs: Any) -> list[dict[str, Any]]:
+        """Parameters for a prefix of ``parameter_id_list``; the rest are emitted later.
+
+        The ids not served now are remembered and sent through
+        ``kwargs["st_callback"]`` once a result makes them servable. Without a
+        callback (an old dispatcher) they are dropped rather than promised.
+        """
+        send = kwargs.get("st_callback")
+        if send is not None:
+            self._send = send
+        ready = self.engine.request(list(parameter_id_list), defer=self._send is not None)
+        return [params for _, params in ready]
+
+    def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict[str, Any]:
+        """One parameter set now, or ``nni.NoMoreTrialError``: this never waits."""
+        ready = self.engine.request([parameter_id], defer=False)
+        if not ready:
+            raise nni.NoMoreTrialError("no parent has reported yet")
+        return ready[0][1]
+
+    def receive_trial_result(self, parameter_id: int, parameters: Any, value: Any, **kwargs: Any) -> None:
+        if kwargs.get("customized"):
+            _logger.info("result of customized trial %s ignored", parameter_id)
+            return
+        self._emit(self.engine.report(parameter_id, value))
+
+    def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
+        self._emit(self.engine.end(parameter_id, success))
+
+    def import_data(self, data: list[dict[str, Any]]) -> None:
+        """Results NNI replays on resume: accepted if the journal lacks them."""
+        for entry in data:
+            self._emit(self.engine.import_result(entry.get("parameter") or {}, entry.get("value")))
+
+    def load_checkpoint(self) -> None:
+        """Nothing to load: the engine rebuilt itself from the journal at construction."""
+        _logger.info("resume: state restored from %s (session %d)", self.layout.journal_path, self.engine.session)
+
+    def save_checkpoint(self) -> None:
+        """Nothing to save: every event is already in the journal."""
+
+    def _on_exit(self) -> None:
+        _logger.info("GaSquadTuner exiting: %s", self.engine.stats())
+        self.engine.close()
+
+    def _on_error(self) -> None:
+        self.engine.close()
+
+    # --- helpers ------------------------------------------------------------------
+    def stats(self) -> EngineStats:
+        return self.engine.stats()
+
+    def _emit(self, ready: list[Ready]) -> None:
+        """Hand newly servable trials to NNI (called with no lock held)."""
+        if not ready:
+            return
+        if self._send is None:  # cannot happen: deferral requires a callback.
+            raise RuntimeError("trials became servable but NNI gave no st_callback")
+        for parameter_id, params in ready:
+            _logger.info("late dispatch of parameter %d (individual %d)", parameter_id, params["indiv_id"])
+            self._send(parameter_id, params)
