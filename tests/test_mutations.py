@@ -1,0 +1,513 @@
+"""Mutation operators through one parametrised contract suite (optuna
+``testing/pytest_samplers.py`` style), then the Mutator and property tests over
+random mutation chains.
+
+The central contract: a mutation changes exactly the hash ids downstream of its
+edit, so a child inherits every parent weight that still computes the same
+function of the same inputs, and nothing else.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import re
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ga_squad.graph import EMBEDDING_HASH, HIDDEN_TYPES, Graph, Layer, LayerType, Stream, base_reader
+from ga_squad.mutations import (
+    AddSkip,
+    Identity,
+    InsertLayer,
+    Mutation,
+    MutationOperator,
+    Mutator,
+    RemoveLayer,
+    RemoveSkip,
+    default_operators,
+)
+
+Q, P = Stream.QUESTION, Stream.PASSAGE
+INPUT, OUTPUT = LayerType.INPUT, LayerType.OUTPUT
+RNN, ATT, SELF = LayerType.RNN, LayerType.ATTENTION, LayerType.SELF_ATTENTION
+
+OPERATORS = list(default_operators())
+OPERATOR_NAMES = [op.name for op in OPERATORS]
+seeds = st.integers(min_value=0, max_value=2**32 - 1)
+
+
+def minimal_reader() -> Graph:
+    """One hidden layer: the passage attends to the question."""
+    return Graph((
+        Layer("question", INPUT, Q),
+        Layer("passage", INPUT, P),
+        Layer("a", ATT, P, ("passage", "question")),
+        Layer("begin", OUTPUT, P, ("a",)),
+        Layer("end", OUTPUT, P, ("a",)),
+    ))
+
+
+@functools.cache
+def sample_graphs() -> tuple[Graph, ...]:
+    """Tiny literal graphs plus random readers of various sizes (deterministic)."""
+    mutator = Mutator(max_layers=10)
+    chains = tuple(
+        mutator.mutate_many(base_reader(), random.Random(seed), 1 + seed % 12).graph
+        for seed in range(48)
+    )
+    return (minimal_reader(), base_reader()) + chains
+
+
+def structure_ids(graph: Graph, table: dict[tuple, int]) -> dict[str, int]:
+    """Independent oracle: equal numbers iff equal structure (see tests/test_graph.py)."""
+    ids: dict[str, int] = {}
+    for layer_id in graph.topological_order:
+        layer = graph[layer_id]
+        key = (
+            layer.type.value,
+            layer.stream.value,
+            tuple(ids[r] for r in layer.inputs),
+            tuple(sorted(ids[r] for r in layer.skips)),
+            layer.id if layer.type in (INPUT, OUTPUT) else None,
+        )
+        ids[layer_id] = table.setdefault(key, len(table))
+    return ids
+
+
+def assert_valid_reader(graph: Graph) -> None:
+    """Re-check the reader invariants without trusting Graph's own validation."""
+    ids = [l.id for l in graph.layers]
+    assert len(set(ids)) == len(ids)
+    assert graph["question"].type is INPUT and graph["question"].stream is Q
+    assert graph["passage"].type is INPUT and graph["passage"].stream is P
+    assert {l.id for l in graph.layers if l.type is INPUT} == {"question", "passage"}
+    assert {l.id for l in graph.layers if l.type is OUTPUT} == {"begin", "end"}
+    arity = {INPUT: 0, OUTPUT: 1, ATT: 2, SELF: 1, RNN: 1}
+    position = {layer_id: i for i, layer_id in enumerate(graph.topological_order)}
+    assert set(position) == set(ids)
+    readers: dict[str, set[str]] = {i: set() for i in ids}
+    for layer in graph.layers:
+        assert len(layer.inputs) == arity[layer.type], layer
+        if layer.type is OUTPUT:
+            assert layer.stream is P
+        if layer.inputs:
+            assert graph[layer.inputs[0]].stream is layer.stream, layer
+        assert len(set(layer.skips)) == len(layer.skips)
+        assert not layer.inputs or layer.inputs[0] not in layer.skips
+        for skip in layer.skips:
+            assert graph[skip].stream is layer.stream, layer
+        for ref in (*layer.inputs, *layer.skips):
+            assert graph[ref].type is not OUTPUT
+            assert position[ref] < position[layer.id]
+            readers[ref].add(layer.id)
+    # Every layer feeds an output; every output sees the question.
+    feeds = {"begin", "end"}
+    for layer_id in reversed(graph.topological_order):
+        if readers[layer_id] & feeds:
+            feeds.add(layer_id)
+    assert feeds == set(ids)
+    sees_question = {"question"}
+    for layer_id in graph.topological_order:
+        if set(graph[layer_id].inputs + graph[layer_id].skips) & sees_question:
+            sees_question.add(layer_id)
+    assert {"begin", "end"} <= sees_question
+
+
+# --- the operator contract: every operator in default_operators() -----------------
+@pytest.fixture(params=OPERATORS, ids=OPERATOR_NAMES)
+def operator(request: pytest.FixtureRequest) -> MutationOperator:
+    return request.param
+
+
+def applications(operator: MutationOperator) -> list[tuple[Graph, Mutation]]:
+    """The operator applied to every sample graph (seeded); None results dropped."""
+    results = []
+    for seed, graph in enumerate(sample_graphs()):
+        mutation = operator.apply(graph, random.Random(seed))
+        if mutation is not None:
+            results.append((graph, mutation))
+    return results
+
+
+def edit_points(operator: MutationOperator, parent: Graph, mutation: Mutation) -> set[str]:
+    """Where the operator edited the graph, read from the detail and checked against
+    the graph diff: the layers whose definition changed (by local id)."""
+    child, detail = mutation.graph, mutation.detail
+    if isinstance(operator, Identity):
+        assert detail == ""
+        return set()
+    if isinstance(operator, InsertLayer):
+        source, new, consumer = re.fullmatch(r"(\w+)->\[(\w+)\]->(\w+)", detail).groups()
+        assert new not in parent and new in child
+        assert child[new].type is operator.kind
+        assert child[new].inputs[0] == source and child[new].stream is parent[source].stream
+        assert child[new].skips == ()
+        slot = child[consumer].inputs.index(new)
+        assert parent[consumer].inputs[slot] == source
+        return {consumer}
+    if isinstance(operator, RemoveLayer):
+        victim = detail
+        assert victim in parent and victim not in child
+        assert parent[victim].type is operator.kind
+        return set(parent.consumers(victim))
+    source, target = re.fullmatch(r"(\w+)->(\w+)", detail).groups()
+    if isinstance(operator, AddSkip):
+        assert source not in parent[target].skips and source in child[target].skips
+    else:
+        assert isinstance(operator, RemoveSkip)
+        assert source in parent[target].skips and source not in child[target].skips
+    return {target}
+
+
+def test_operator_applies_to_some_sample_graphs(operator: MutationOperator) -> None:
+    """Guards the suite against passing vacuously: every operator acts on many graphs."""
+    assert len(applications(operator)) >= 10
+
+
+def test_result_is_a_valid_new_reader(operator: MutationOperator) -> None:
+    for parent, mutation in applications(operator):
+        assert mutation.operator == operator.name
+        assert_valid_reader(mutation.graph)
+        assert len(mutation.graph.hidden_layers) == len(parent.hidden_layers) + operator.delta
+        # Round-trips like any graph (it was validated at construction).
+        assert Graph.from_json(mutation.graph.to_json()) == mutation.graph
+
+
+def test_operator_leaves_its_input_untouched(operator: MutationOperator) -> None:
+    for seed, graph in enumerate(sample_graphs()):
+        before = graph.to_json()
+        operator.apply(graph, random.Random(seed))
+        assert graph.to_json() == before
+
+
+def test_operator_is_deterministic_given_the_rng(operator: MutationOperator) -> None:
+    for seed, graph in enumerate(sample_graphs()):
+        one = operator.apply(graph, random.Random(seed))
+        two = operator.apply(Graph.from_json(graph.to_json()), random.Random(seed))
+        assert (one is None) == (two is None)
+        if one is not None:
+            assert one.detail == two.detail
+            assert one.graph == two.graph
+
+
+def test_graph_diff_is_exactly_the_described_edit(operator: MutationOperator) -> None:
+    for parent, mutation in applications(operator):
+        child = mutation.graph
+        points = edit_points(operator, parent, mutation)
+        common = {l.id for l in parent.layers} & {l.id for l in child.layers}
+        redefined = {i for i in common if parent[i] != child[i]}
+        assert redefined == points
+        added = {l.id for l in child.layers} - common
+        removed = {l.id for l in parent.layers} - common
+        assert len(added) == max(operator.delta, 0) and len(removed) == max(-operator.delta, 0)
+
+
+def test_mutation_changes_exactly_the_hash_ids_downstream_of_its_edit(operator: MutationOperator) -> None:
+    for parent, mutation in applications(operator):
+        child = mutation.graph
+        common = {l.id for l in parent.layers} & {l.id for l in child.layers}
+        downstream = set()
+        for point in edit_points(operator, parent, mutation):
+            downstream |= {point} | child.descendants(point)
+        changed = {i for i in common if parent.hash_id(i) != child.hash_id(i)}
+        assert changed == downstream & common, mutation.detail
+
+
+def test_shared_ids_are_the_unchanged_layers_plus_embeddings(operator: MutationOperator) -> None:
+    for parent, mutation in applications(operator):
+        child = mutation.graph
+        common = {l.id for l in parent.layers} & {l.id for l in child.layers}
+        unchanged = {i for i in common if parent.hash_id(i) == child.hash_id(i)}
+        # A changed or new child layer may still compute exactly what some parent
+        # layer computed (inserting rnn on rnn's input edge recreates the rnn):
+        # then, and only then, it inherits that layer's weights too.
+        table: dict[tuple, int] = {}
+        parent_structures = set(structure_ids(parent, table).values())
+        child_structures = structure_ids(child, table)
+        recreated = {
+            child.hash_id(i) for i, s in child_structures.items()
+            if i not in unchanged and s in parent_structures
+        }
+        expected = {parent.hash_id(i) for i in unchanged} | {EMBEDDING_HASH} | recreated
+        assert parent.shared_ids(child) == child.shared_ids(parent) == expected
+        assert {"question", "passage"} <= unchanged
+
+
+def test_identity_returns_the_parent_itself() -> None:
+    graph = base_reader()
+    mutation = Identity().apply(graph, random.Random(0))
+    assert mutation == Mutation(graph, "identity", "")
+    assert mutation.graph.shared_ids(graph) == graph.weight_ids()
+
+
+def test_every_operator_has_a_distinct_name_and_positive_weight() -> None:
+    ops = default_operators()
+    assert len(set(OPERATOR_NAMES)) == len(OPERATOR_NAMES) == 9
+    assert all(weight > 0 for weight in ops.values())
+    assert {op.delta for op in ops if isinstance(op, InsertLayer)} == {1}
+    assert {op.delta for op in ops if isinstance(op, RemoveLayer)} == {-1}
+    assert {op.kind for op in ops if isinstance(op, InsertLayer)} == set(HIDDEN_TYPES)
+    assert {op.kind for op in ops if isinstance(op, RemoveLayer)} == set(HIDDEN_TYPES)
+
+
+@pytest.mark.parametrize("cls", [InsertLayer, RemoveLayer])
+@pytest.mark.parametrize("kind", [INPUT, OUTPUT])
+def test_layer_operators_reject_non_hidden_kinds(cls: type, kind: LayerType) -> None:
+    verb = "insert" if cls is InsertLayer else "remove"
+    with pytest.raises(ValueError, match=f"cannot {verb} a layer of type '{kind.value}'"):
+        cls(kind)
+
+
+NOTHING_TO_DO = {
+    "remove_skip_without_skips": (RemoveSkip(), base_reader),
+    "remove_missing_kind": (RemoveLayer(SELF), base_reader),
+    "remove_only_attention": (RemoveLayer(ATT), base_reader),  # would cut off the question
+    "remove_last_layer": (RemoveLayer(ATT), minimal_reader),
+    "remove_rnn_from_minimal": (RemoveLayer(RNN), minimal_reader),
+}
+
+
+@pytest.mark.parametrize("op, build", NOTHING_TO_DO.values(), ids=NOTHING_TO_DO.keys())
+def test_operator_returns_none_when_nothing_applies(op: MutationOperator, build) -> None:
+    for seed in range(5):
+        assert op.apply(build(), random.Random(seed)) is None
+
+
+def test_remove_rnn_from_base_reader_rewires_its_consumer() -> None:
+    graph = base_reader()
+    results = {RemoveLayer(RNN).apply(graph, random.Random(seed)).detail for seed in range(20)}
+    assert results == {"h0", "h1", "h3"}
+    mutation = next(
+        m for seed in range(20) if (m := RemoveLayer(RNN).apply(graph, random.Random(seed))).detail == "h3"
+    )
+    assert mutation.graph["begin"].inputs == ("h2",) and mutation.graph["end"].inputs == ("h2",)
+
+
+def test_removing_a_layer_drops_a_skip_that_would_repeat_the_first_input() -> None:
+    graph = Graph((
+        Layer("question", INPUT, Q),
+        Layer("passage", INPUT, P),
+        Layer("r", RNN, P, ("passage",)),
+        Layer("a", ATT, P, ("passage", "question"), ("r",)),
+        Layer("begin", OUTPUT, P, ("a",)),
+        Layer("end", OUTPUT, P, ("a",)),
+    ))
+    mutation = RemoveLayer(RNN).apply(graph, random.Random(0))
+    assert mutation.detail == "r"
+    assert mutation.graph["a"] == Layer("a", ATT, P, ("passage", "question"))
+
+
+def test_inserted_attention_reads_a_memory_on_the_other_stream() -> None:
+    graph = base_reader()
+    for seed in range(30):
+        mutation = InsertLayer(ATT).apply(graph, random.Random(seed))
+        source, new, _ = re.fullmatch(r"(\w+)->\[(\w+)\]->(\w+)", mutation.detail).groups()
+        memory = mutation.graph[mutation.graph[new].inputs[1]]
+        assert memory.stream is not graph[source].stream
+
+
+def test_inserted_layer_that_recreates_its_consumer_inherits_its_weights() -> None:
+    """Inserting rnn on h3's input edge: the new rnn(h2) is what h3 was."""
+    parent = base_reader()
+    for seed in range(50):
+        mutation = InsertLayer(RNN).apply(parent, random.Random(seed))
+        if mutation.detail.startswith("h2->") and mutation.detail.endswith("->h3"):
+            break
+    else:
+        pytest.fail("no seed inserted rnn on h2 -> h3")
+    child = mutation.graph
+    new = child["h3"].inputs[0]
+    assert child.hash_id(new) == parent.hash_id("h3")
+    assert child.hash_id("h3") != parent.hash_id("h3")
+    assert parent.shared_ids(child) == {EMBEDDING_HASH} | {
+        parent.hash_id(i) for i in ("question", "passage", "h0", "h1", "h2", "h3")
+    }
+
+
+# --- the Mutator -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"min_layers": 0}, "min_layers must be >= 1 (a reader needs an attention layer), got 0"),
+        ({"min_layers": -3}, "min_layers must be >= 1 (a reader needs an attention layer), got -3"),
+        ({"min_layers": 5, "max_layers": 4}, "max_layers (4) must be >= min_layers (5)"),
+        ({"max_tries": 0}, "max_tries must be >= 1, got 0"),
+        ({"operators": {}}, "operators need non-negative weights and at least one entry"),
+        ({"operators": {Identity(): -1.0}}, "operators need non-negative weights and at least one entry"),
+    ],
+)
+def test_mutator_rejects_bad_arguments(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        Mutator(**kwargs)
+
+
+def test_mutator_accepts_equal_bounds() -> None:
+    mutator = Mutator(min_layers=3, max_layers=3)
+    assert (mutator.min_layers, mutator.max_layers) == (3, 3)
+
+
+def test_identity_fallback_when_bounds_rule_out_every_operator() -> None:
+    graph = minimal_reader()
+    mutator = Mutator(min_layers=1, operators={RemoveLayer(kind): 1.0 for kind in HIDDEN_TYPES})
+    for seed in range(5):
+        mutation = mutator.mutate(graph, random.Random(seed))
+        assert mutation == Mutation(graph, "identity", "no operator applied")
+
+
+def test_identity_fallback_when_no_operator_acts() -> None:
+    graph = base_reader()
+    mutator = Mutator(operators={RemoveLayer(SELF): 1.0, RemoveLayer(ATT): 2.0, RemoveSkip(): 1.0})
+    for seed in range(5):
+        mutation = mutator.mutate(graph, random.Random(seed))
+        assert mutation.graph is graph
+        assert (mutation.operator, mutation.detail) == ("identity", "no operator applied")
+
+
+class CountingNoOp(MutationOperator):
+    name = "counting_no_op"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def apply(self, graph: Graph, rng: random.Random) -> Mutation | None:
+        self.calls += 1
+        return None
+
+
+def test_an_operator_that_cannot_act_is_not_drawn_again() -> None:
+    counting = CountingNoOp()
+    mutation = Mutator(operators={counting: 1.0}, max_tries=20).mutate(base_reader(), random.Random(0))
+    assert counting.calls == 1
+    assert mutation.operator == "identity"
+
+
+def test_mutator_falls_through_to_an_operator_that_acts() -> None:
+    counting = CountingNoOp()
+    mutator = Mutator(operators={counting: 100.0, AddSkip(): 1.0})
+    for seed in range(5):
+        assert mutator.mutate(base_reader(), random.Random(seed)).operator == "add_skip"
+
+
+def test_zero_weight_operators_are_never_drawn() -> None:
+    mutator = Mutator(operators={InsertLayer(RNN): 0.0, RemoveLayer(RNN): 0.0, AddSkip(): 1.0})
+    for seed in range(20):
+        assert mutator.mutate(base_reader(), random.Random(seed)).operator == "add_skip"
+
+
+def test_equal_bounds_allow_only_edge_edits() -> None:
+    mutator = Mutator(min_layers=4, max_layers=4)
+    graph, rng, seen = base_reader(), random.Random(7), Counter()
+    for _ in range(60):
+        mutation = mutator.mutate(graph, rng)
+        seen[mutation.operator] += 1
+        graph = mutation.graph
+        assert len(graph.hidden_layers) == 4
+    assert set(seen) <= {"identity", "add_skip", "remove_skip"}
+    assert seen["add_skip"] > 0 and seen["remove_skip"] > 0
+
+
+def test_mutate_many_reports_the_chain() -> None:
+    mutator = Mutator()
+    chain = mutator.mutate_many(base_reader(), random.Random(3), 4)
+    rng, graph, parts = random.Random(3), base_reader(), []
+    for _ in range(4):
+        step = mutator.mutate(graph, rng)
+        graph = step.graph
+        parts.append(f"{step.operator}({step.detail})" if step.detail else step.operator)
+    assert chain.operator == "chain"
+    assert chain.detail == "; ".join(parts)
+    assert chain.graph == graph
+
+
+def test_mutate_many_with_no_steps_returns_the_graph() -> None:
+    graph = base_reader()
+    assert Mutator().mutate_many(graph, random.Random(0), 0) == Mutation(graph, "chain", "")
+
+
+# --- properties over random mutation chains -------------------------------------------
+@settings(max_examples=1000, deadline=None)
+@given(seed=seeds, steps=st.integers(min_value=1, max_value=12))
+def test_random_mutation_chains_stay_valid(seed: int, steps: int) -> None:
+    """1,000 chains of up to 12 steps; every intermediate graph is a valid reader."""
+    mutator, rng, graph = Mutator(), random.Random(seed), base_reader()
+    for _ in range(steps):
+        graph = mutator.mutate(graph, rng).graph
+        assert_valid_reader(graph)
+
+
+@st.composite
+def bounded_start(draw: st.DrawFn) -> tuple[Graph, int, int]:
+    rng, steps = random.Random(draw(seeds)), draw(st.integers(min_value=0, max_value=10))
+    graph = Mutator(max_layers=10).mutate_many(base_reader(), rng, steps).graph
+    count = len(graph.hidden_layers)
+    low = draw(st.integers(min_value=1, max_value=count))
+    high = draw(st.integers(min_value=count, max_value=count + 3))
+    return graph, low, high
+
+
+@settings(max_examples=100, deadline=None)
+@given(start=bounded_start(), seed=seeds)
+def test_hidden_layer_count_stays_within_bounds(start: tuple[Graph, int, int], seed: int) -> None:
+    graph, low, high = start
+    mutator, rng = Mutator(min_layers=low, max_layers=high), random.Random(seed)
+    for _ in range(15):
+        graph = mutator.mutate(graph, rng).graph
+        assert low <= len(graph.hidden_layers) <= high
+
+
+def test_bounds_are_reached_but_not_crossed() -> None:
+    mutator, counts = Mutator(min_layers=2, max_layers=5), Counter()
+    for seed in range(30):
+        rng, graph = random.Random(seed), base_reader()
+        for _ in range(20):
+            graph = mutator.mutate(graph, rng).graph
+            counts[len(graph.hidden_layers)] += 1
+    assert min(counts) == 2 and max(counts) == 5
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=seeds, steps=st.integers(min_value=1, max_value=12))
+def test_same_seed_same_result(seed: int, steps: int) -> None:
+    one = Mutator().mutate_many(base_reader(), random.Random(seed), steps)
+    two = Mutator().mutate_many(base_reader(), random.Random(seed), steps)
+    assert one == two
+    assert one.graph.to_json() == two.graph.to_json()
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=seeds, steps=st.integers(min_value=1, max_value=10))
+def test_replay_from_json_gives_the_same_chain(seed: int, steps: int) -> None:
+    """A search resumed from its journal reloads every graph from JSON; the same
+    seeds must then give the same children as the uninterrupted run."""
+    mutator = Mutator()
+    live_rng, replay_rng = random.Random(seed), random.Random(seed)
+    live = replayed = base_reader()
+    for _ in range(steps):
+        step = mutator.mutate(live, live_rng)
+        again = mutator.mutate(Graph.from_json(replayed.to_json()), replay_rng)
+        assert (again.operator, again.detail) == (step.operator, step.detail)
+        live, replayed = step.graph, again.graph
+        assert replayed == live
+
+
+def test_different_seeds_explore_different_readers() -> None:
+    fingerprints = {
+        Mutator().mutate_many(base_reader(), random.Random(seed), 6).graph.fingerprint() for seed in range(20)
+    }
+    assert len(fingerprints) >= 15
+
+
+def test_random_chains_exercise_every_operator() -> None:
+    mutator, seen = Mutator(), Counter()
+    for seed in range(100):
+        rng, graph = random.Random(seed), base_reader()
+        for _ in range(8):
+            mutation = mutator.mutate(graph, rng)
+            seen[mutation.operator] += 1
+            graph = mutation.graph
+    assert set(seen) == set(OPERATOR_NAMES)
+    assert min(seen.values()) >= 10
