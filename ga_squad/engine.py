@@ -4,7 +4,8 @@ This is the whole tuner minus NNI: it maps NNI's parameter ids to
 individuals, decides what each trial request gets, handles results and
 faults, and writes the lineage journal. The NNI adapter
 (``tuner/ga_tuner.py``) and the in-process driver (:mod:`ga_squad.driver`)
-both drive it through three calls that mirror NNI's dispatcher:
+both drive it through three calls that mirror NNI's dispatcher (plus :meth:`SearchEngine.import_result`
+for NNI's ``import_data`` on resume):
 
 * :meth:`SearchEngine.request` -- NNI asks for trials (``generate_multiple_parameters``);
 * :meth:`SearchEngine.report` -- a final result arrived (``receive_trial_result``);
@@ -42,6 +43,16 @@ Consequences, each tested in ``tests/test_engine.py``:
 * Engine calls never block (no waiting on results, no sleeping), which
   matters because NNI 3.0 runs the tuner on its dispatcher's single command
   thread: blocking there deadlocks the experiment.
+
+Results racing ends: NNI hands ``trial_end`` and ``receive_trial_result`` to
+two threads, so a trial's end can be processed before its result. A trial
+that ended without an accepted result is declared failed at once (so a slot
+it held is freed immediately), and a result that still arrives afterwards is
+accepted as *late*: the individual joins the population and the journal
+shows ``failed`` then ``reported`` (``late: true``), which :func:`replay`
+resolves to REPORTED. Under NNI the metric is normally sent seconds before
+the end is detected, so late results are rare; the threaded driver provokes
+them on purpose.
 
 Thread safety: NNI calls ``receive_trial_result`` and ``trial_end`` from two
 different threads. Every public method takes one lock, and the journal is
