@@ -1,0 +1,383 @@
+"""Per-layer checkpoints of a trained individual, published atomically.
+
+Layout (:func:`checkpoint_dir` is the one place that knows it)::
+
+    <save_dir>/checkpoint/manifest.json   what the checkpoint holds (written last)
+    <save_dir>/checkpoint/weights.h5      /<hash_id>/<variable path>  float datasets
+
+``weights.h5`` has one HDF5 group per weight hash id (the graph node that owns
+the weights, or :data:`~ga_squad.graph.EMBEDDING_HASH` for the shared
+embeddings) holding one dataset per variable, keyed by its Keras variable path
+(e.g. ``/3f2a.../3f2a..._rnn/birnn/forward_gru/gru_cell/kernel``); paths are
+fixed by the layer names in :mod:`ga_squad.model`, so they are equal in every
+process. The manifest records identity, graph, parameter counts per hash id,
+metrics, the architecture and data fingerprints that make weights compatible,
+and the size and sha256 of ``weights.h5`` (so a truncated or swapped file is
+detected, not trusted).
+
+**Atomic publish.** Everything is written into a temporary sibling directory
+(``<save_dir>/.checkpoint.tmp-*``), each file fsynced, the directory fsynced,
+then renamed into place; renaming a directory is atomic, also over NFS. A
+reader therefore sees either no checkpoint or a complete one. A second publish
+for the same individual (a retried trial) moves the old directory aside,
+renames the new one in and deletes the old one; during that instant a reader
+sees no checkpoint, never a mixture (and :func:`load_shared` retries once).
+
+**Warm start.** :func:`load_shared` loads exactly the shared hash ids and leaves
+every other layer at its fresh initialisation. A parent checkpoint that is
+missing or damaged degrades to a cold start with a warning (a child must never
+crash-loop on its parent's bad luck); an *incompatible* one (other vocabulary,
+other architecture options, different shapes) is a configuration bug and
+raises :class:`CheckpointError` naming the layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import h5py
+import keras
+import numpy as np
+
+from ga_squad.graph import Graph
+from ga_squad.model import count_params, weights_by_hash
+
+__all__ = [
+    "FORMAT_VERSION",
+    "CheckpointCorrupt",
+    "CheckpointError",
+    "WarmStartReport",
+    "checkpoint_dir",
+    "load_shared",
+    "publish_checkpoint",
+    "read_checkpoint",
+    "read_manifest",
+]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CHECKPOINT_NAME = "checkpoint"
+MANIFEST_NAME = "manifest.json"
+WEIGHTS_NAME = "weights.h5"
+_TMP_PREFIX = f".{CHECKPOINT_NAME}.tmp-"
+_OLD_PREFIX = f".{CHECKPOINT_NAME}.old-"
+_READ_ATTEMPTS = 2  # a reader racing a re-publish may see the gap between two renames
+_RETRY_DELAY_S = 0.2
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is incompatible with the model asking for it (configuration bug)."""
+
+
+class CheckpointCorrupt(CheckpointError):
+    """A checkpoint is missing, incomplete or damaged (the child cold-starts)."""
+
+
+@dataclass(frozen=True)
+class WarmStartReport:
+    """What a warm start did.
+
+    Attributes:
+        warm_start: Whether any weights came from the parent checkpoint.
+        inherited_params: Scalars loaded from the parent.
+        fresh_params: Scalars left at their fresh initialisation.
+        loaded_ids: Hash ids loaded (sorted).
+        missing_ids: Requested ids the model has but the checkpoint lacks (sorted).
+        reason: Why nothing was loaded, for a cold start ("" otherwise).
+    """
+
+    warm_start: bool
+    inherited_params: int
+    fresh_params: int
+    loaded_ids: tuple[str, ...]
+    missing_ids: tuple[str, ...]
+    reason: str = ""
+
+
+def checkpoint_dir(save_dir: str | os.PathLike[str]) -> Path:
+    """Where the published checkpoint of the individual owning ``save_dir`` lives."""
+    return Path(save_dir) / CHECKPOINT_NAME
+
+
+# --- writing --------------------------------------------------------------------
+def _fsync_path(path: Path) -> None:
+    """fsync a file or directory; some filesystems refuse it for directories."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_weights(path: Path, groups: Mapping[str, list[keras.Variable]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    with h5py.File(path, "w") as f:
+        f.attrs["format_version"] = FORMAT_VERSION
+        for h in sorted(groups):
+            group = f.create_group(h)
+            seen: set[str] = set()
+            for var in groups[h]:
+                if var.path in seen:
+                    raise CheckpointError(f"two variables share the path {var.path!r} in layer {h}")
+                seen.add(var.path)
+                group.create_dataset(var.path, data=np.asarray(var.numpy()))
+            counts[h] = count_params(groups[h])
+            group.attrs["param_count"] = counts[h]
+        f.flush()
+    _fsync_path(path)
+    return counts
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def publish_checkpoint(
+    model: keras.Model,
+    save_dir: str | os.PathLike[str],
+    *,
+    indiv_id: int,
+    parent_id: int | None,
+    graph: Graph,
+    model_config: Mapping[str, Any],
+    model_fingerprint: str,
+    data_fingerprint: str,
+    metrics: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write the model's weights per hash id plus a manifest, atomically.
+
+    Args:
+        model: A model built by :func:`ga_squad.model.build_model`.
+        save_dir: The individual's directory (created if needed).
+        indiv_id: This individual's id.
+        parent_id: Its parent's id, or None.
+        graph: Its architecture.
+        model_config: ``ModelConfig.to_dict()``.
+        model_fingerprint: ``ModelConfig.fingerprint()``.
+        data_fingerprint: Fingerprint of the vocabularies the embedding rows
+            refer to (:func:`ga_squad.training.data_fingerprint`).
+        metrics: The trial's result (F1, EM, losses...), JSON-serialisable.
+        extra: More JSON-serialisable fields (train config, timings...).
+
+    Returns:
+        The published checkpoint directory.
+    """
+    final = checkpoint_dir(save_dir)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    groups = weights_by_hash(model)
+    tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=final.parent))
+    try:
+        weights_path = tmp / WEIGHTS_NAME
+        counts = _write_weights(weights_path, groups)
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "indiv_id": indiv_id,
+            "parent_id": parent_id,
+            "graph": graph.to_dict(),
+            "graph_fingerprint": graph.fingerprint(),
+            "hash_ids": sorted(groups),
+            "param_counts": counts,
+            "total_params": sum(counts.values()),
+            "metrics": dict(metrics),
+            "model_config": dict(model_config),
+            "model_fingerprint": model_fingerprint,
+            "data_fingerprint": data_fingerprint,
+            "weights": {"file": WEIGHTS_NAME, "bytes": weights_path.stat().st_size,
+                        "sha256": _sha256(weights_path)},
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": {"keras": keras.__version__, "h5py": h5py.__version__},
+            **(dict(extra) if extra else {}),
+        }
+        _write_json(tmp / MANIFEST_NAME, manifest)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; other trial users must read it
+        _fsync_path(tmp)
+        old = None
+        if final.exists():
+            old = final.parent / f"{_OLD_PREFIX}{uuid.uuid4().hex[:8]}"
+            os.rename(final, old)
+        os.rename(tmp, final)
+        _fsync_path(final.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    logger.info("published checkpoint of individual %d (%d params in %d layers) at %s",
+                indiv_id, manifest["total_params"], len(counts), final)
+    return final
+
+
+# --- reading --------------------------------------------------------------------
+def read_manifest(save_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest of a published checkpoint.
+
+    Raises:
+        CheckpointCorrupt: if there is no checkpoint or its manifest is unreadable.
+    """
+    path = checkpoint_dir(save_dir) / MANIFEST_NAME
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointCorrupt(f"no published checkpoint at {checkpoint_dir(save_dir)}") from None
+    except (OSError, ValueError) as exc:
+        raise CheckpointCorrupt(f"unreadable manifest {path}: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        raise CheckpointCorrupt(f"{path}: not a version-{FORMAT_VERSION} checkpoint manifest")
+    return manifest
+
+
+def read_checkpoint(
+    save_dir: str | os.PathLike[str], ids: Collection[str] | None = None
+) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+    """Manifest and weight arrays (of ``ids``, or all) of a published checkpoint.
+
+    Returns:
+        ``(manifest, {hash_id: {variable_path: array}})``; ids the checkpoint
+        lacks are simply absent.
+
+    Raises:
+        CheckpointCorrupt: if the checkpoint is missing, incomplete, or its
+            weights file does not match the manifest's size and checksum.
+    """
+    manifest = read_manifest(save_dir)
+    path = checkpoint_dir(save_dir) / WEIGHTS_NAME
+    expected = manifest.get("weights", {})
+    try:
+        size = path.stat().st_size
+        if size != expected.get("bytes") or _sha256(path) != expected.get("sha256"):
+            raise CheckpointCorrupt(
+                f"{path}: size/checksum differ from the manifest (truncated or replaced)")
+        arrays: dict[str, dict[str, np.ndarray]] = {}
+        with h5py.File(path, "r") as f:
+            for h in f:
+                if ids is not None and h not in ids:
+                    continue
+                group: dict[str, np.ndarray] = {}
+                f[h].visititems(lambda name, obj, g=group: g.__setitem__(name, obj[()])
+                                if isinstance(obj, h5py.Dataset) else None)
+                arrays[h] = group
+    except CheckpointCorrupt:
+        raise
+    except (OSError, KeyError, ValueError) as exc:
+        raise CheckpointCorrupt(f"unreadable weights file {path}: {exc}") from None
+    return manifest, arrays
+
+
+def _read_with_retry(
+    restore_dir: str | os.PathLike[str], ids: Collection[str]
+) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+    for attempt in range(_READ_ATTEMPTS):
+        try:
+            return read_checkpoint(restore_dir, ids)
+        except CheckpointCorrupt:
+            if attempt + 1 == _READ_ATTEMPTS:
+                raise
+            time.sleep(_RETRY_DELAY_S)
+    raise AssertionError("unreachable")
+
+
+def load_shared(
+    model: keras.Model,
+    restore_dir: str | os.PathLike[str],
+    shared_ids: Collection[str],
+    *,
+    data_fingerprint: str | None = None,
+    model_fingerprint: str | None = None,
+) -> WarmStartReport:
+    """Load the layers in ``shared_ids`` from the parent's checkpoint.
+
+    Nothing is assigned until every requested array has been read and
+    checked, so an error never leaves a half-loaded model.
+
+    Args:
+        model: The child, freshly built (its non-shared layers keep their
+            fresh initialisation).
+        restore_dir: The parent's ``save_dir``.
+        shared_ids: Weight hash ids to inherit.
+        data_fingerprint: If given, must equal the parent's (same vocabulary,
+            so embedding rows mean the same words).
+        model_fingerprint: If given, must equal the parent's architecture
+            options fingerprint.
+
+    Returns:
+        What was loaded. A missing or damaged parent checkpoint gives a
+        cold-start report (``warm_start=False``) and a WARNING.
+
+    Raises:
+        CheckpointError: if the checkpoint is incompatible: other data or
+            architecture fingerprint, or a shared layer whose variables differ
+            in name or shape (the message names the layer and the shapes).
+    """
+    groups = weights_by_hash(model)
+    total = count_params(groups)
+    wanted = set(shared_ids)
+    unknown = sorted(wanted - set(groups))
+    if unknown:
+        logger.warning("shared ids %s are not layers of this model; ignored", unknown)
+    wanted &= set(groups)
+    try:
+        manifest, arrays = _read_with_retry(restore_dir, wanted)
+    except CheckpointCorrupt as exc:
+        logger.warning("cold start: parent checkpoint unusable (%s)", exc)
+        return WarmStartReport(False, 0, total, (), tuple(sorted(wanted)), reason=str(exc))
+    for what, mine, key in (("data/vocabulary", data_fingerprint, "data_fingerprint"),
+                            ("model config", model_fingerprint, "model_fingerprint")):
+        if mine is not None and manifest.get(key) != mine:
+            raise CheckpointError(
+                f"parent checkpoint in {restore_dir} has {what} fingerprint {manifest.get(key)!r}, "
+                f"this trial has {mine!r}: its weights do not fit this trial")
+    assignments: list[tuple[keras.Variable, np.ndarray]] = []
+    for h in sorted(wanted & set(arrays)):
+        stored = arrays[h]
+        mine_paths = {v.path for v in groups[h]}
+        if set(stored) != mine_paths:
+            raise CheckpointError(
+                f"layer {h}: checkpoint variables {sorted(set(stored) - mine_paths)} / model variables "
+                f"{sorted(mine_paths - set(stored))} do not match")
+        for var in groups[h]:
+            value = stored[var.path]
+            if tuple(value.shape) != tuple(var.shape):
+                raise CheckpointError(
+                    f"layer {h}: variable {var.path} has shape {tuple(value.shape)} in the checkpoint "
+                    f"but {tuple(var.shape)} in the model")
+            assignments.append((var, value))
+    for var, value in assignments:
+        var.assign(value.astype(var.dtype, copy=False))
+    loaded = tuple(sorted(wanted & set(arrays)))
+    missing = tuple(sorted(wanted - set(arrays)))
+    if missing:
+        logger.warning("parent checkpoint lacks shared layer(s) %s; initialised fresh", list(missing))
+    inherited = sum(count_params(groups[h]) for h in loaded)
+    logger.info("warm start from %s: %d/%d layers, %d of %d parameters inherited",
+                restore_dir, len(loaded), len(groups), inherited, total)
+    return WarmStartReport(bool(loaded), inherited, total - inherited, loaded, missing)

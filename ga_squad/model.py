@@ -1,0 +1,309 @@
+"""Compile a reader :class:`~ga_squad.graph.Graph` into a Keras model.
+
+Each graph node becomes exactly one top-level Keras layer named
+``f"{hash_id}_{type}"`` (for example ``3f2a..._rnn``), and the word/char
+embeddings shared by both streams are one layer named
+``f"{EMBEDDING_HASH}_embedding"``. Every variable path therefore starts with
+the hash id of the graph node that owns it, and warm-starting a child from its
+parent is a match on names (:func:`weights_by_hash`): equal hash id, equal
+function of the inputs, so the parent's trained weights are a meaningful start.
+Sub-layers get fixed names so variable paths are identical in every process.
+
+Padding is id 0 in every id array. Masks are passed explicitly (never through
+Keras' implicit ``_keras_mask`` propagation) so every consumer of a sequence
+masks it: recurrent layers skip padded steps, attention never attends to
+padded keys, and the pointers give padded passage positions a logit of
+:data:`NEG_INF`. Outputs at padded positions may hold anything; nothing reads
+them.
+
+Layer semantics follow the :mod:`ga_squad.graph` docstring:
+
+* ``input``: shared word embedding (+ max-pooled char CNN) projected to
+  ``hidden``.
+* ``rnn``: bidirectional GRU/LSTM, ``hidden // 2`` units per direction.
+* ``self_attention``: ``LayerNorm(x + MHA(x, x))`` with key padding masked.
+* ``attention``: ``x`` attends to the memory ``m``; ``a = MHA(x, m)`` and the
+  output is ``LayerNorm(x + Dense([x, a, x * a]))`` (the BiDAF-style fusion).
+* ``output``: ``Dense(1)`` per passage position, padding set to ``NEG_INF``.
+* skip edges: the outputs of ``skips`` are summed into ``inputs[0]`` before the
+  layer is applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+from ga_squad.config import ModelConfig
+from ga_squad.graph import EMBEDDING_HASH, HASH_LENGTH, Graph, LayerType
+
+__all__ = [
+    "INPUT_KEYS",
+    "NEG_INF",
+    "AttentionBlock",
+    "Embedder",
+    "InputBlock",
+    "OutputBlock",
+    "RnnBlock",
+    "SelfAttentionBlock",
+    "build_model",
+    "count_params",
+    "hash_of_layer",
+    "model_inputs",
+    "weights_by_hash",
+]
+
+logger = logging.getLogger(__name__)
+
+INPUT_KEYS = ("question_words", "question_chars", "passage_words", "passage_chars")
+NEG_INF = -1e30  # Logit of a padded passage position: softmax weight exactly 0.
+_HASH_PREFIX = re.compile(rf"^([0-9a-f]{{{HASH_LENGTH}}})_")
+
+
+# --- layers -------------------------------------------------------------------
+class _Block(keras.layers.Layer):
+    """Base of every graph-node layer: masks travel as explicit arguments only.
+
+    Inner Keras layers (RNN, dropout) attach implicit masks to their outputs;
+    claiming mask support and computing ``None`` drops them, so no downstream
+    layer picks up a stale mask or warns that it "destroys" one.
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def compute_mask(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+class Embedder(_Block):
+    """Word embedding plus max-pooled char-CNN features, shared by both streams.
+
+    Args:
+        vocab_size: Rows of the word table (id 0 is padding).
+        char_vocab_size: Rows of the char table (id 0 is padding).
+        cfg: Architecture options (widths, ``use_chars``).
+        word_trainable: Whether the word table is trained (False keeps
+            pre-trained vectors fixed).
+    """
+
+    def __init__(self, vocab_size: int, char_vocab_size: int, cfg: ModelConfig,
+                 word_trainable: bool = True, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.cfg = cfg
+        self.word_embedding = keras.layers.Embedding(
+            vocab_size, cfg.word_dim, embeddings_initializer=keras.initializers.RandomNormal(stddev=0.1),
+            trainable=word_trainable, name="word_embedding")
+        if cfg.use_chars:
+            self.char_embedding = keras.layers.Embedding(
+                char_vocab_size, cfg.char_dim, name="char_embedding")
+            # A (1, k) 2-D convolution over [B, L, W, C] is a 1-D convolution
+            # over each token's characters without a dynamic reshape.
+            self.char_conv = keras.layers.Conv2D(
+                cfg.char_filters, (1, cfg.char_kernel), padding="same", activation="relu",
+                name="char_conv")
+
+    def call(self, words, chars):
+        out = self.word_embedding(words)
+        if self.cfg.use_chars:
+            char_mask = ops.expand_dims(ops.cast(ops.not_equal(chars, 0), out.dtype), -1)
+            feats = self.char_conv(self.char_embedding(chars)) * char_mask
+            # ReLU features are >= 0, so zeroed padding never wins the max.
+            out = ops.concatenate([out, ops.max(feats, axis=2)], axis=-1)
+        return out
+
+
+class InputBlock(_Block):
+    """``input`` node: embeddings of one stream projected to ``hidden``."""
+
+    def __init__(self, cfg: ModelConfig, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.proj = keras.layers.Dense(cfg.hidden, name="proj")
+        self.dropout = keras.layers.Dropout(cfg.dropout, name="dropout")
+
+    def call(self, embedded, training=None):
+        return self.dropout(self.proj(embedded), training=training)
+
+
+class RnnBlock(_Block):
+    """``rnn`` node: bidirectional GRU/LSTM over the unpadded steps."""
+
+    def __init__(self, cfg: ModelConfig, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        cell = keras.layers.GRU if cfg.rnn_cell == "gru" else keras.layers.LSTM
+        self.birnn = keras.layers.Bidirectional(
+            cell(cfg.hidden // 2, return_sequences=True, name=cfg.rnn_cell), name="birnn")
+        self.dropout = keras.layers.Dropout(cfg.dropout, name="dropout")
+
+    def call(self, x, x_mask, training=None):
+        return self.dropout(self.birnn(x, mask=x_mask, training=training), training=training)
+
+
+class SelfAttentionBlock(_Block):
+    """``self_attention`` node: residual multi-head self-attention."""
+
+    def __init__(self, cfg: ModelConfig, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.mha = keras.layers.MultiHeadAttention(cfg.heads, cfg.hidden // cfg.heads, name="mha")
+        self.norm = keras.layers.LayerNormalization(name="norm")
+        self.dropout = keras.layers.Dropout(cfg.dropout, name="dropout")
+
+    def call(self, x, x_mask, training=None):
+        attention_mask = ops.logical_and(ops.expand_dims(x_mask, 2), ops.expand_dims(x_mask, 1))
+        attended = self.mha(x, x, attention_mask=attention_mask, training=training)
+        return self.norm(x + self.dropout(attended, training=training))
+
+
+class AttentionBlock(_Block):
+    """``attention`` node: ``x`` attends to ``memory``; output on ``x``'s stream."""
+
+    def __init__(self, cfg: ModelConfig, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.mha = keras.layers.MultiHeadAttention(cfg.heads, cfg.hidden // cfg.heads, name="mha")
+        self.fuse = keras.layers.Dense(cfg.hidden, activation="relu", name="fuse")
+        self.norm = keras.layers.LayerNormalization(name="norm")
+        self.dropout = keras.layers.Dropout(cfg.dropout, name="dropout")
+
+    def call(self, x, memory, x_mask, memory_mask, training=None):
+        attention_mask = ops.logical_and(ops.expand_dims(x_mask, 2), ops.expand_dims(memory_mask, 1))
+        attended = self.mha(x, memory, attention_mask=attention_mask, training=training)
+        fused = self.fuse(ops.concatenate([x, attended, x * attended], axis=-1))
+        return self.norm(x + self.dropout(fused, training=training))
+
+
+class OutputBlock(_Block):
+    """``output`` node: one logit per passage position, padding at :data:`NEG_INF`."""
+
+    def __init__(self, cfg: ModelConfig, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.pointer = keras.layers.Dense(1, name="pointer")
+
+    def call(self, x, x_mask):
+        logits = ops.squeeze(self.pointer(x), axis=-1)
+        return ops.where(x_mask, logits, ops.full_like(logits, NEG_INF))
+
+
+# --- building -----------------------------------------------------------------
+def model_inputs() -> dict[str, keras.KerasTensor]:
+    """Symbolic int32 inputs with free batch and sequence widths."""
+    return {
+        "question_words": keras.Input((None,), dtype="int32", name="question_words"),
+        "question_chars": keras.Input((None, None), dtype="int32", name="question_chars"),
+        "passage_words": keras.Input((None,), dtype="int32", name="passage_words"),
+        "passage_chars": keras.Input((None, None), dtype="int32", name="passage_chars"),
+    }
+
+
+def build_model(
+    graph: Graph,
+    cfg: ModelConfig,
+    vocab_size: int,
+    char_vocab_size: int,
+    embeddings: np.ndarray | None = None,
+    fix_embeddings: bool = True,
+) -> keras.Model:
+    """Compile ``graph`` into a functional Keras model.
+
+    Args:
+        graph: The reader architecture.
+        cfg: Architecture options.
+        vocab_size: Word vocabulary size.
+        char_vocab_size: Char vocabulary size.
+        embeddings: ``[vocab_size, cfg.word_dim]`` pre-trained word vectors
+            (GloVe rows; the word table starts as an exact copy), or None for
+            random vectors.
+        fix_embeddings: Keep pre-trained vectors fixed (ignored without
+            ``embeddings``: random vectors must be trained).
+
+    Returns:
+        A model mapping the dict of :data:`INPUT_KEYS` arrays to
+        ``{"begin": [B, Lp], "end": [B, Lp]}`` logits.
+
+    Raises:
+        ValueError: if the embedding matrix does not fit the vocabulary or
+            ``cfg.word_dim``.
+    """
+    if embeddings is not None and tuple(embeddings.shape) != (vocab_size, cfg.word_dim):
+        raise ValueError(
+            f"embedding matrix has shape {tuple(embeddings.shape)}, expected "
+            f"({vocab_size}, {cfg.word_dim}) = (vocab_size, ModelConfig.word_dim)")
+    inputs = model_inputs()
+    masks = {
+        "question": ops.not_equal(inputs["question_words"], 0),
+        "passage": ops.not_equal(inputs["passage_words"], 0),
+    }
+    embedder = Embedder(vocab_size, char_vocab_size, cfg,
+                        word_trainable=embeddings is None or not fix_embeddings,
+                        name=f"{EMBEDDING_HASH}_embedding")
+    outputs: dict[str, keras.KerasTensor] = {}
+    for layer_id in graph.topological_order:
+        layer = graph[layer_id]
+        h = graph.hash_id(layer_id)
+        name = f"{h}_{layer.type.value}"
+        mask = masks[layer.stream.value]
+        if layer.type is LayerType.INPUT:
+            s = layer.stream.value
+            embedded = embedder(inputs[f"{s}_words"], inputs[f"{s}_chars"])
+            outputs[layer_id] = InputBlock(cfg, name=name)(embedded)
+            continue
+        x = outputs[layer.inputs[0]]
+        if layer.skips:
+            x = keras.layers.Add(name=f"{h}_skips")([x, *(outputs[s] for s in layer.skips)])
+        if layer.type is LayerType.RNN:
+            outputs[layer_id] = RnnBlock(cfg, name=name)(x, mask)
+        elif layer.type is LayerType.SELF_ATTENTION:
+            outputs[layer_id] = SelfAttentionBlock(cfg, name=name)(x, mask)
+        elif layer.type is LayerType.ATTENTION:
+            memory = graph[layer.inputs[1]]
+            outputs[layer_id] = AttentionBlock(cfg, name=name)(
+                x, outputs[memory.id], mask, masks[memory.stream.value])
+        elif layer.type is LayerType.OUTPUT:
+            outputs[layer_id] = OutputBlock(cfg, name=name)(x, mask)
+        else:  # pragma: no cover - the graph validates its layer types
+            raise ValueError(f"layer {layer_id!r}: unsupported type {layer.type}")
+    model = keras.Model(inputs=inputs, outputs={"begin": outputs["begin"], "end": outputs["end"]},
+                        name=f"reader_{graph.fingerprint()}")
+    if embeddings is not None:
+        embedder.word_embedding.embeddings.assign(np.asarray(embeddings, dtype="float32"))
+    return model
+
+
+# --- weights by hash id --------------------------------------------------------
+def hash_of_layer(name: str) -> str | None:
+    """The hash id a layer name starts with, or None for weightless plumbing."""
+    match = _HASH_PREFIX.match(name)
+    return match.group(1) if match else None
+
+
+def weights_by_hash(model: keras.Model) -> dict[str, list[keras.Variable]]:
+    """The model's variables grouped by the hash id of the graph node owning them.
+
+    Trainable and non-trainable variables are both included (a fixed GloVe
+    table is still inherited).
+
+    Raises:
+        ValueError: if a layer with weights is not named after a hash id
+            (its weights could never be shared, silently).
+    """
+    groups: dict[str, list[keras.Variable]] = {}
+    for layer in model.layers:
+        h = hash_of_layer(layer.name)
+        if h is None:
+            if layer.weights:
+                raise ValueError(f"layer {layer.name!r} has weights but no hash-id name")
+            continue
+        groups.setdefault(h, []).extend(layer.weights)
+    return groups
+
+
+def count_params(variables: Sequence[keras.Variable] | Mapping[str, Sequence[keras.Variable]]) -> int:
+    """Number of scalars in a list of variables (or in every group of a mapping)."""
+    if isinstance(variables, Mapping):
+        return sum(count_params(v) for v in variables.values())
+    return int(sum(int(np.prod(v.shape)) for v in variables))

@@ -1,0 +1,338 @@
+"""Train one individual: build, warm-start, train with early stopping, score, publish.
+
+:func:`run_trial` is the whole trial on the TensorFlow side; the NNI adapter
+(``trial/trial.py``) only parses the contract and reports what comes back.
+
+Speed: the training and evaluation steps are ``tf.function``s with a fixed
+input signature whose sequence widths are ``None``, so they are traced once
+and then run as one TensorFlow graph per batch whatever the batch widths,
+without Python-level per-layer work (no XLA: dynamic shapes would recompile).
+
+Inherited layers may learn at a different rate
+(:attr:`~ga_squad.config.TrainConfig.inherited_lr_scale`). Adam normalises
+gradients, so scaling gradients would change almost nothing; instead the
+inherited and fresh variables get two Adam optimizers with different learning
+rates, after one global-norm clip over all gradients.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ga_squad.checkpoint import WarmStartReport, load_shared, publish_checkpoint
+from ga_squad.config import ModelConfig, TrainConfig
+from ga_squad.contract import TrialParams
+from ga_squad.dataset import Dataset, SquadArrays, iterate_batches
+from ga_squad.evaluation import decode_best_span, evaluate, write_predictions
+from ga_squad.graph import canonical_hash
+from ga_squad.model import INPUT_KEYS, build_model, count_params, weights_by_hash
+
+__all__ = [
+    "PREDICTIONS_NAME",
+    "EvalResult",
+    "StepFunctions",
+    "configure_tensorflow",
+    "data_fingerprint",
+    "evaluate_split",
+    "make_steps",
+    "run_trial",
+    "train_epoch",
+]
+
+logger = logging.getLogger(__name__)
+
+PREDICTIONS_NAME = "predictions.json"
+EpochCallback = Callable[[int, Mapping[str, float]], None]
+
+_INPUT_SPEC = {
+    "question_words": tf.TensorSpec([None, None], tf.int32),
+    "question_chars": tf.TensorSpec([None, None, None], tf.int32),
+    "passage_words": tf.TensorSpec([None, None], tf.int32),
+    "passage_chars": tf.TensorSpec([None, None, None], tf.int32),
+}
+_LABEL_SPEC = tf.TensorSpec([None], tf.int32)
+
+
+def configure_tensorflow(intra_threads: int = 1, inter_threads: int = 1, deterministic: bool = True) -> None:
+    """Process-wide TensorFlow settings; call once, before any TensorFlow op runs.
+
+    Args:
+        intra_threads: Threads inside one op (0 = TensorFlow's choice). With
+            two trials on two cores, 1 each is fastest.
+        inter_threads: Ops run in parallel (0 = TensorFlow's choice).
+        deterministic: Make kernels deterministic (cheap on CPU), so a seed
+            fixes the result.
+    """
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(inter_threads)
+    except RuntimeError as exc:  # the runtime is already up: keep its settings
+        logger.warning("TensorFlow threads already fixed (%s)", exc)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def data_fingerprint(data: Dataset) -> str:
+    """Hash of the vocabularies: equal fingerprints, embedding rows mean the same tokens."""
+    return canonical_hash({
+        "words": list(data.word_vocab.tokens),
+        "chars": list(data.char_vocab.tokens),
+        "glove_dim": None if data.embeddings is None else int(data.embeddings.shape[1]),
+    })
+
+
+# --- steps ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class StepFunctions:
+    """Compiled steps of one model.
+
+    Attributes:
+        train: ``(inputs, begin, end) -> mean loss`` (updates the weights).
+        evaluate: ``(inputs, begin, end) -> (begin_logits, end_logits,
+            per-example loss)``.
+    """
+
+    train: Callable[..., tf.Tensor]
+    evaluate: Callable[..., tuple[tf.Tensor, tf.Tensor, tf.Tensor]]
+
+
+def _span_loss(begin: tf.Tensor, end: tf.Tensor, out: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    """Per-example loss: begin CE + end CE (padding logits are NEG_INF)."""
+    return (tf.nn.sparse_softmax_cross_entropy_with_logits(begin, out["begin"])
+            + tf.nn.sparse_softmax_cross_entropy_with_logits(end, out["end"]))
+
+
+def make_steps(
+    model: keras.Model, cfg: TrainConfig, inherited: Collection[str] = (), trainable: Collection[str] | None = None
+) -> StepFunctions:
+    """Build the compiled training and evaluation steps of ``model``.
+
+    Args:
+        model: Any Keras model with the reader's inputs and outputs (the
+            benchmark also passes a hand-written one).
+        cfg: Optimiser options.
+        inherited: Paths of variables warm-started from the parent; they
+            learn at ``learning_rate * inherited_lr_scale``.
+        trainable: Paths of the variables to train; None means all of
+            ``model.trainable_variables``.
+
+    Returns:
+        The two steps.
+    """
+    variables = [v for v in model.trainable_variables if trainable is None or v.path in trainable]
+    inherited_set = set(inherited)
+    split = cfg.inherited_lr_scale != 1.0 and any(v.path in inherited_set for v in variables)
+    groups: list[tuple[keras.optimizers.Optimizer, list[int]]] = []
+    if split:
+        old = [i for i, v in enumerate(variables) if v.path in inherited_set]
+        new = [i for i, v in enumerate(variables) if v.path not in inherited_set]
+        groups.append((keras.optimizers.Adam(cfg.learning_rate * cfg.inherited_lr_scale), old))
+        if new:
+            groups.append((keras.optimizers.Adam(cfg.learning_rate), new))
+    else:
+        groups.append((keras.optimizers.Adam(cfg.learning_rate), list(range(len(variables)))))
+    for optimizer, idx in groups:
+        optimizer.build([variables[i] for i in idx])
+    clipnorm = cfg.clipnorm
+
+    @tf.function(input_signature=[_INPUT_SPEC, _LABEL_SPEC, _LABEL_SPEC], jit_compile=False)
+    def train_step(inputs, begin, end):
+        with tf.GradientTape() as tape:
+            out = model(inputs, training=True)
+            loss = tf.reduce_mean(_span_loss(begin, end, out))
+        grads = tape.gradient(loss, variables)
+        if clipnorm > 0:
+            grads, _ = tf.clip_by_global_norm(grads, clipnorm)
+        for optimizer, idx in groups:
+            optimizer.apply_gradients([(grads[i], variables[i]) for i in idx])
+        return loss
+
+    @tf.function(input_signature=[_INPUT_SPEC, _LABEL_SPEC, _LABEL_SPEC], jit_compile=False)
+    def eval_step(inputs, begin, end):
+        out = model(inputs, training=False)
+        return out["begin"], out["end"], _span_loss(begin, end, out)
+
+    return StepFunctions(train_step, eval_step)
+
+
+def _inputs(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: batch[k] for k in INPUT_KEYS}
+
+
+def train_epoch(steps: StepFunctions, arrays: SquadArrays, batch_size: int, seed: int) -> tuple[float, int]:
+    """One pass over ``arrays`` in a seeded shuffled order.
+
+    Returns:
+        ``(mean training loss, examples seen)``.
+    """
+    total = 0.0
+    seen = 0
+    for batch in iterate_batches(arrays, batch_size, shuffle=True, seed=seed):
+        n = len(batch["begin"])
+        loss = steps.train(_inputs(batch), batch["begin"], batch["end"])
+        total += float(loss) * n
+        seen += n
+    return total / max(seen, 1), seen
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Scores of a model on one split.
+
+    Attributes:
+        loss: Mean per-question loss (begin CE + end CE), summed over all batches.
+        em: Official exact match, 0-100.
+        f1: Official F1, 0-100.
+        predictions: ``{qid: answer text}`` (best legal span).
+    """
+
+    loss: float
+    em: float
+    f1: float
+    predictions: dict[str, str]
+
+
+def evaluate_split(
+    steps: StepFunctions, arrays: SquadArrays, batch_size: int, max_answer_len: int
+) -> EvalResult:
+    """Loss, EM and F1 of the model on a split, with best-span decoding."""
+    loss_sum = 0.0
+    predictions: dict[str, str] = {}
+    for batch in iterate_batches(arrays, batch_size, shuffle=False):
+        begin_logits, end_logits, losses = steps.evaluate(_inputs(batch), batch["begin"], batch["end"])
+        loss_sum += float(np.sum(losses.numpy(), dtype=np.float64))
+        starts, ends = decode_best_span(begin_logits.numpy(), end_logits.numpy(),
+                                        batch["passage_words"] != 0, max_answer_len)
+        predictions.update(arrays.predictions(batch["index"], starts, ends))
+    scores = evaluate(predictions, arrays.gold_answers())
+    return EvalResult(loss_sum / max(len(arrays), 1), scores["exact_match"], scores["f1"], predictions)
+
+
+# --- the trial ------------------------------------------------------------------
+def _warm_start(model: keras.Model, params: TrialParams, model_cfg: ModelConfig,
+                fingerprint: str) -> WarmStartReport:
+    if params.restore_dir is None or params.shared_ids is None:
+        total = count_params(weights_by_hash(model))
+        return WarmStartReport(False, 0, total, (), (), reason="no parent")
+    return load_shared(model, params.restore_dir, params.shared_ids,
+                       data_fingerprint=fingerprint, model_fingerprint=model_cfg.fingerprint())
+
+
+def run_trial(
+    params: TrialParams,
+    data: Dataset,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    on_epoch: EpochCallback | None = None,
+) -> dict[str, Any]:
+    """Train one individual and publish its checkpoint and dev predictions.
+
+    The per-trial seed is ``params.seed`` (it replaces ``train_cfg.seed``):
+    same parameters, same data, same result. Training keeps the weights of
+    the epoch with the best dev F1 (early stopping after ``patience``
+    epochs without improvement); those are the published weights and the
+    reported metrics, so a child that continues this individual starts from
+    exactly this ``dev_loss``.
+
+    Args:
+        params: The contract from the tuner.
+        data: The preprocessed dataset.
+        model_cfg: Architecture options (a child must keep its parent's).
+        train_cfg: Optimiser options.
+        on_epoch: Called after each epoch with ``(epoch, metrics)`` where
+            metrics has ``f1``, ``em``, ``dev_loss``, ``train_loss``.
+
+    Returns:
+        The result dict (``default`` = dev F1; see the README of the trial).
+
+    Raises:
+        ga_squad.checkpoint.CheckpointError: if the parent checkpoint is
+            incompatible (a missing or damaged one only means a cold start).
+    """
+    started = time.perf_counter()
+    train_cfg = dataclasses.replace(train_cfg, seed=params.seed)
+    keras.utils.set_random_seed(params.seed)
+    model = build_model(params.graph, model_cfg, len(data.word_vocab), len(data.char_vocab),
+                        embeddings=data.embeddings, fix_embeddings=train_cfg.fix_embeddings)
+    fingerprint = data_fingerprint(data)
+
+    t0 = time.perf_counter()
+    report = _warm_start(model, params, model_cfg, fingerprint)
+    warm_start_seconds = time.perf_counter() - t0
+
+    groups = weights_by_hash(model)
+    inherited_paths = {v.path for h in report.loaded_ids for v in groups[h]}
+    steps = make_steps(model, train_cfg, inherited=inherited_paths)
+    best = initial = evaluate_split(steps, data.dev, train_cfg.eval_batch_size, train_cfg.max_answer_len)
+    logger.info("individual %d before training: dev loss %.4f, F1 %.2f, EM %.2f",
+                params.indiv_id, initial.loss, initial.f1, initial.em)
+
+    t0 = time.perf_counter()
+    best_epoch = epochs_run = 0
+    best_weights: list[np.ndarray] | None = None
+    for epoch in range(1, train_cfg.epochs + 1):
+        train_loss, _ = train_epoch(steps, data.train, train_cfg.batch_size, seed=params.seed * 1000 + epoch)
+        result = evaluate_split(steps, data.dev, train_cfg.eval_batch_size, train_cfg.max_answer_len)
+        epochs_run = epoch
+        metrics = {"f1": result.f1, "em": result.em, "dev_loss": result.loss, "train_loss": train_loss}
+        logger.info("individual %d epoch %d: train loss %.4f, dev loss %.4f, F1 %.2f, EM %.2f",
+                    params.indiv_id, epoch, train_loss, result.loss, result.f1, result.em)
+        if on_epoch is not None:
+            on_epoch(epoch, metrics)
+        if best_weights is None or result.f1 > best.f1:
+            best, best_epoch = result, epoch
+            best_weights = [np.array(v.numpy()) for v in model.weights]
+        elif epoch - best_epoch >= train_cfg.patience:
+            logger.info("early stop after epoch %d (best F1 %.2f at epoch %d)", epoch, best.f1, best_epoch)
+            break
+    if best_weights is not None:
+        for var, value in zip(model.weights, best_weights):
+            var.assign(value)
+    train_seconds = time.perf_counter() - t0
+
+    total = count_params(groups)
+    result_dict: dict[str, Any] = {
+        "default": best.f1,
+        "f1": best.f1,
+        "em": best.em,
+        "dev_loss": best.loss,
+        "initial_dev_loss": initial.loss,
+        "initial_f1": initial.f1,
+        "inherited_params": report.inherited_params,
+        "fresh_params": report.fresh_params,
+        "total_params": total,
+        "epochs": epochs_run,
+        "best_epoch": best_epoch,
+        "train_seconds": train_seconds,
+        "warm_start": report.warm_start,
+        "warm_start_seconds": warm_start_seconds,
+        "indiv_id": params.indiv_id,
+        "parent_id": params.parent_id,
+    }
+    save_dir = Path(params.save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    write_predictions(save_dir / PREDICTIONS_NAME, best.predictions)
+    result_dict["trial_seconds"] = time.perf_counter() - started
+    publish_checkpoint(
+        model, save_dir, indiv_id=params.indiv_id, parent_id=params.parent_id, graph=params.graph,
+        model_config=model_cfg.to_dict(), model_fingerprint=model_cfg.fingerprint(),
+        data_fingerprint=fingerprint, metrics=result_dict,
+        extra={"train_config": train_cfg.to_dict(), "mutation": params.mutation,
+               "warm_start": {"loaded_ids": list(report.loaded_ids),
+                              "missing_ids": list(report.missing_ids), "reason": report.reason}},
+    )
+    result_dict["trial_seconds"] = time.perf_counter() - started
+    logger.info("individual %d done: F1 %.2f EM %.2f (%d epochs, %.1f s, warm start %s)",
+                params.indiv_id, best.f1, best.em, epochs_run, result_dict["trial_seconds"],
+                report.warm_start)
+    return result_dict
