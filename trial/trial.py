@@ -1,0 +1,234 @@
+"""NNI trial entry: read the contract, train one individual, report its F1.
+
+Under NNI (``NNI_PLATFORM`` is set) the parameters come from
+``nni.get_next_parameter()`` and are parsed with
+:meth:`ga_squad.contract.TrialParams.from_dict`; each epoch's dev F1 goes to
+``nni.report_intermediate_result`` and the result dict (``default`` = dev F1)
+to ``nni.report_final_result``, after the checkpoint is published.
+
+Standalone (for debugging), the same trial runs from the command line::
+
+    .venv/bin/python trial/trial.py --size tiny --epochs 1 --save-dir runs/debug/000000
+    .venv/bin/python trial/trial.py --size tiny --epochs 1 --save-dir runs/debug/000001 \\
+        --restore-dir runs/debug/000000 --shared-ids all --indiv-id 1
+
+Data, model size and threads are command-line options in both modes (the NNI
+``trialCommand`` passes them). NNI runs ``python trial/trial.py`` from the code
+directory, so the repository root is put on ``sys.path`` here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from ga_squad.config import MODEL_SIZES, ModelConfig, TrainConfig  # noqa: E402
+from ga_squad.contract import TrialParams  # noqa: E402
+from ga_squad.dataset import DataConfig  # noqa: E402
+from ga_squad.graph import Graph, base_reader  # noqa: E402
+
+logger = logging.getLogger("ga_squad.trial")
+
+DATA_DIR = REPO_ROOT / "data"
+DEFAULT_TRAIN = DATA_DIR / "squad_train_sample.json"
+DEFAULT_DEV = DATA_DIR / "squad_dev_sample.json"
+
+
+@dataclass(frozen=True)
+class StandaloneSpec:
+    """What the command line asks for when no tuner hands out parameters.
+
+    Attributes:
+        graph_file: A graph JSON file, or None for the base reader.
+        save_dir: Where to publish.
+        restore_dir: A parent's save_dir, or None for a cold start.
+        shared_ids: ``"all"`` or hash ids to inherit.
+        indiv_id: This individual's id.
+        parent_id: The parent's id (None: read from the parent's manifest).
+        seed: The trial seed.
+    """
+
+    graph_file: str | None
+    save_dir: str
+    restore_dir: str | None
+    shared_ids: tuple[str, ...]
+    indiv_id: int
+    parent_id: int | None
+    seed: int
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """Everything one trial process needs, built once from the command line.
+
+    Attributes:
+        data: Data settings.
+        cache_dir: Shared cache folder for preprocessed arrays (None: no cache).
+        model: Architecture options (``word_dim`` follows the GloVe file).
+        train: Optimiser options.
+        storage_root: If set, contract paths must stay inside it.
+        standalone: Command-line parameters, or None to ask NNI.
+        intra_threads: TensorFlow intra-op threads.
+        inter_threads: TensorFlow inter-op threads.
+        deterministic: Deterministic TensorFlow kernels.
+    """
+
+    data: DataConfig
+    cache_dir: str | None
+    model: ModelConfig
+    train: TrainConfig
+    storage_root: str | None
+    standalone: StandaloneSpec | None
+    intra_threads: int = 1
+    inter_threads: int = 1
+    deterministic: bool = True
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Train one ga-squad individual (NNI trial or standalone).")
+    g = p.add_argument_group("standalone parameters (ignored under NNI)")
+    g.add_argument("--graph", help="graph JSON file (default: the base reader)")
+    g.add_argument("--save-dir", default="runs/standalone/000000", help="where to publish the checkpoint")
+    g.add_argument("--restore-dir", help="parent's save dir to warm-start from")
+    g.add_argument("--shared-ids", default="all",
+                   help="'all' (every layer the checkpoint has) or comma-separated hash ids")
+    g.add_argument("--indiv-id", type=int, default=0)
+    g.add_argument("--parent-id", type=int, help="default: read from the parent's manifest")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--standalone", action="store_true", help="ignore NNI even if NNI_PLATFORM is set")
+    d = p.add_argument_group("data")
+    d.add_argument("--train", default=str(DEFAULT_TRAIN), help="SQuAD v1.1 training file")
+    d.add_argument("--dev", default=str(DEFAULT_DEV), help="SQuAD v1.1 dev file")
+    d.add_argument("--glove", help="GloVe text file (e.g. data/glove.sample.50d.txt); default none")
+    d.add_argument("--cache-dir", default=str(REPO_ROOT / "runs" / "cache"),
+                   help="shared cache of preprocessed arrays ('' disables it)")
+    d.add_argument("--train-limit", type=int)
+    d.add_argument("--dev-limit", type=int)
+    d.add_argument("--max-passage-len", type=int, default=400)
+    m = p.add_argument_group("model and training")
+    m.add_argument("--size", choices=MODEL_SIZES, default="small")
+    m.add_argument("--epochs", type=int)
+    m.add_argument("--patience", type=int)
+    m.add_argument("--batch-size", type=int)
+    m.add_argument("--lr", type=float, help="learning rate")
+    m.add_argument("--inherited-lr-scale", type=float)
+    m.add_argument("--train-embeddings", action="store_true", help="fine-tune GloVe vectors")
+    r = p.add_argument_group("runtime")
+    r.add_argument("--storage-root", help="contract paths must stay inside this folder")
+    r.add_argument("--threads", type=int, default=1,
+                   help="TensorFlow intra-op threads (1 per trial when trials share the cores)")
+    r.add_argument("--inter-threads", type=int, default=1)
+    r.add_argument("--nondeterministic", action="store_true", help="skip TF op determinism")
+    r.add_argument("--log-level", default="INFO")
+    return p.parse_args(argv)
+
+
+def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> TrialConfig:
+    """Turn parsed arguments into the frozen trial configuration."""
+    train = TrainConfig()
+    overrides = {"epochs": args.epochs, "patience": args.patience, "batch_size": args.batch_size,
+                 "learning_rate": args.lr, "inherited_lr_scale": args.inherited_lr_scale}
+    train = train.override(**{k: v for k, v in overrides.items() if v is not None},
+                           fix_embeddings=not args.train_embeddings, seed=args.seed)
+    under_nni = bool(env.get("NNI_PLATFORM")) and not args.standalone
+    standalone = None
+    if not under_nni:
+        shared = tuple(s for s in args.shared_ids.split(",") if s.strip())
+        standalone = StandaloneSpec(args.graph, args.save_dir, args.restore_dir, shared,
+                                    args.indiv_id, args.parent_id, args.seed)
+    return TrialConfig(
+        data=DataConfig(train_path=args.train, dev_path=args.dev, glove_path=args.glove or None,
+                        max_passage_len=args.max_passage_len,
+                        train_limit=args.train_limit, dev_limit=args.dev_limit),
+        cache_dir=args.cache_dir or None,
+        model=ModelConfig.preset(args.size),
+        train=train,
+        storage_root=args.storage_root,
+        standalone=standalone,
+        intra_threads=args.threads,
+        inter_threads=args.inter_threads,
+        deterministic=not args.nondeterministic,
+    )
+
+
+def standalone_params(spec: StandaloneSpec) -> TrialParams:
+    """Trial parameters from the command line, shaped exactly like the tuner's."""
+    graph = base_reader() if spec.graph_file is None else Graph.from_json(
+        Path(spec.graph_file).read_text(encoding="utf-8"))
+    restore_dir = shared = parent_id = None
+    if spec.restore_dir is not None:
+        from ga_squad.checkpoint import CheckpointCorrupt, read_manifest
+
+        restore_dir = spec.restore_dir
+        shared = graph.weight_ids() if spec.shared_ids == ("all",) else frozenset(spec.shared_ids)
+        parent_id = spec.parent_id
+        if parent_id is None:
+            try:
+                parent_id = int(read_manifest(restore_dir)["indiv_id"])
+            except (CheckpointCorrupt, KeyError, TypeError, ValueError):
+                parent_id = 0  # the trial will cold-start with a warning anyway
+    return TrialParams(indiv_id=spec.indiv_id, parent_id=parent_id, graph=graph,
+                       restore_dir=restore_dir, save_dir=spec.save_dir, shared_ids=shared,
+                       mutation="standalone", seed=spec.seed)
+
+
+def _json_ready(result: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (float(v) if hasattr(v, "dtype") else v) for k, v in result.items()}
+
+
+def main(cfg: TrialConfig) -> dict[str, Any]:
+    """Run the trial described by ``cfg`` and report to NNI (or print, standalone)."""
+    from ga_squad.training import configure_tensorflow
+
+    configure_tensorflow(cfg.intra_threads, cfg.inter_threads, cfg.deterministic)
+    import nni
+
+    from ga_squad.dataset import load_dataset
+    from ga_squad.training import run_trial
+
+    if cfg.standalone is None:
+        params = TrialParams.from_dict(nni.get_next_parameter(), cfg.storage_root)
+    else:
+        params = standalone_params(cfg.standalone)
+        if cfg.storage_root is not None:  # the same path checks as under NNI
+            params = TrialParams.from_dict(params.to_dict(), cfg.storage_root)
+    logger.info("individual %d (parent %s, %s): %d hidden layers, %d shared ids",
+                params.indiv_id, params.parent_id, params.mutation or "seed",
+                len(params.graph.hidden_layers), len(params.shared_ids or ()))
+    data = load_dataset(cfg.data, cfg.cache_dir)
+    model_cfg = cfg.model
+    if data.embeddings is not None and data.embeddings.shape[1] != model_cfg.word_dim:
+        logger.info("word_dim %d -> %d to fit the GloVe vectors", model_cfg.word_dim, data.embeddings.shape[1])
+        model_cfg = replace(model_cfg, word_dim=int(data.embeddings.shape[1]))
+
+    def on_epoch(epoch: int, metrics: Mapping[str, float]) -> None:
+        if cfg.standalone is None:
+            nni.report_intermediate_result(float(metrics["f1"]))
+
+    result = _json_ready(run_trial(params, data, model_cfg, cfg.train, on_epoch=on_epoch))
+    if cfg.standalone is None:
+        nni.report_final_result(result)
+    else:
+        print(json.dumps(result, sort_keys=True))
+    return result
+
+
+if __name__ == "__main__":
+    _args = parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=getattr(logging, _args.log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _cfg = config_from_args(_args)
+    # Seeding happens per trial in run_trial (from the contract's seed).
+    main(_cfg)
