@@ -1,0 +1,127 @@
+"""Regularized evolution: config validation, aging, tournament selection, determinism."""
+
+from __future__ import annotations
+
+import pytest
+
+from ga_squad.evolution import (
+    EvolutionConfig,
+    Individual,
+    OptimizeMode,
+    RegularizedEvolution,
+    Status,
+    parse_result,
+)
+from ga_squad.graph import base_reader
+
+
+def reported(indiv_id: int, result: float) -> Individual:
+    return Individual(indiv_id, None, base_reader(), None, status=Status.REPORTED, result=result)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("population_size", 0), ("tournament_size", 0), ("min_layers", 0),
+    ("initial_mutations", -1), ("population_size", True), ("seed", 1.5),
+])
+def test_config_rejects_bad_values(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=field):
+        EvolutionConfig(**{field: value})
+
+
+def test_config_rejects_inverted_layer_bounds() -> None:
+    with pytest.raises(ValueError, match="max_layers"):
+        EvolutionConfig(min_layers=5, max_layers=2)
+
+
+def test_config_accepts_mode_strings() -> None:
+    assert EvolutionConfig(optimize_mode="minimize").optimize_mode is OptimizeMode.MINIMIZE
+    with pytest.raises(ValueError):
+        EvolutionConfig(optimize_mode="sideways")
+
+
+def test_individual_invariants() -> None:
+    with pytest.raises(ValueError, match="both None"):
+        Individual(1, 0, base_reader(), None)
+    with pytest.raises(ValueError, match="without a result"):
+        Individual(1, None, base_reader(), None, status=Status.REPORTED)
+
+
+def test_aging_removes_the_oldest_even_if_best() -> None:
+    evo = RegularizedEvolution(EvolutionConfig(population_size=3))
+    evo.add_reported(reported(0, 0.99))
+    evo.add_reported(reported(1, 0.1))
+    evo.add_reported(reported(2, 0.2))
+    removed = evo.add_reported(reported(3, 0.3))
+    assert removed is not None and removed.indiv_id == 0
+    assert [m.indiv_id for m in evo.population] == [1, 2, 3]
+
+
+def test_without_aging_the_worst_is_removed() -> None:
+    evo = RegularizedEvolution(EvolutionConfig(population_size=3, aging=False))
+    for i, r in enumerate((0.99, 0.1, 0.2, 0.3)):
+        evo.add_reported(reported(i, r))
+    assert sorted(m.indiv_id for m in evo.population) == [0, 2, 3]
+
+
+def test_only_reported_individuals_join() -> None:
+    evo = RegularizedEvolution(EvolutionConfig())
+    with pytest.raises(ValueError, match="reported"):
+        evo.add_reported(Individual(0, None, base_reader(), None))
+
+
+def test_select_parent_empty_population_is_none() -> None:
+    assert RegularizedEvolution(EvolutionConfig()).select_parent() is None
+
+
+@pytest.mark.parametrize("mode,expected", [("maximize", 4), ("minimize", 0)])
+def test_full_tournament_picks_the_best(mode: str, expected: int) -> None:
+    evo = RegularizedEvolution(EvolutionConfig(population_size=5, tournament_size=5, optimize_mode=mode))
+    for i in range(5):
+        evo.add_reported(reported(i, float(i)))
+    assert evo.select_parent().indiv_id == expected
+
+
+def test_tournament_larger_than_population_is_clamped() -> None:
+    evo = RegularizedEvolution(EvolutionConfig(population_size=10, tournament_size=50))
+    evo.add_reported(reported(0, 1.0))
+    assert evo.select_parent().indiv_id == 0
+
+
+def test_same_seed_same_proposals() -> None:
+    def run(seed: int) -> list[str]:
+        evo = RegularizedEvolution(EvolutionConfig(seed=seed, population_size=2))
+        out = [evo.propose_initial().graph.fingerprint() for _ in range(3)]
+        evo.add_reported(reported(0, 1.0))
+        out += [evo.make_child(evo.select_parent()).graph.fingerprint() for _ in range(3)]
+        return out
+
+    assert run(7) == run(7)
+    assert run(7) != run(8)
+
+
+def test_streams_differ_but_are_deterministic() -> None:
+    a = RegularizedEvolution(EvolutionConfig(seed=3), stream=1).propose_initial().graph.fingerprint()
+    b = RegularizedEvolution(EvolutionConfig(seed=3), stream=1).propose_initial().graph.fingerprint()
+    assert a == b
+
+
+def test_children_respect_layer_bounds() -> None:
+    config = EvolutionConfig(min_layers=2, max_layers=4, seed=1)
+    evo = RegularizedEvolution(config)
+    graph = evo.propose_initial().graph
+    for _ in range(50):
+        parent = Individual(0, None, graph, None, status=Status.REPORTED, result=0.0)
+        graph = evo.make_child(parent).graph
+        assert 2 <= len(graph.hidden_layers) <= 4
+
+
+@pytest.mark.parametrize("value,scalar", [(0.5, 0.5), (3, 3.0), ({"default": 0.7, "f1": 0.7}, 0.7)])
+def test_parse_result_accepts_numbers_and_default_dicts(value: object, scalar: float) -> None:
+    got, metrics = parse_result(value)
+    assert got == scalar and metrics["default"] == value if not isinstance(value, dict) else metrics == value
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "0.5", None, True, {"f1": 0.5}, {"default": "x"}])
+def test_parse_result_rejects_unrankable_values(value: object) -> None:
+    with pytest.raises(ValueError):
+        parse_result(value)
