@@ -1,0 +1,142 @@
+"""A real NNI experiment (nnictl, local training service) with the trivial trial.
+
+The one slow test of the search side. It checks, from NNI's own trial
+records and from the lineage journal, that every child was dispatched after
+its parent's final result, that a failing trial strands nothing, that a
+stopped experiment resumes without reusing ids or losing lineage, and that
+nothing of the experiment survives ``nnictl stop``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ga_squad.experiment import Experiment, ExperimentSpec, experiment_processes
+from ga_squad.journal import read_events, replay
+from ga_squad.evolution import Status
+from ga_squad.paths import SearchLayout
+
+REPO = Path(__file__).resolve().parents[1]
+MAX_TRIALS = 12
+FAILING_INDIVIDUAL = 3
+
+pytestmark = pytest.mark.nni
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> ExperimentSpec:
+    return ExperimentSpec(
+        trial_command=f"{sys.executable} trivial_trial.py",
+        trial_code_directory=REPO / "tests" / "fixtures",
+        tuner_code_directory=REPO,
+        tuner_class_args={
+            "save_dir_root": str(tmp_path / "store"),
+            "optimize_mode": "maximize",
+            # smaller than the concurrency: requests are deferred and must be
+            # emitted later through NNI's st_callback
+            "population_size": 2,
+            "min_layers": 1,
+            "max_layers": 6,
+            "seed": 7,
+        },
+        working_directory=tmp_path / "nni",
+        trial_concurrency=3,
+        max_trial_number=MAX_TRIALS,
+        max_experiment_duration="10m",
+        # keep nnictl's experiment registry out of the real home; inject one failure
+        env={"HOME": str(tmp_path / "home"), "GA_SQUAD_FAIL_IDS": str(FAILING_INDIVIDUAL)},
+    )
+
+
+@pytest.fixture
+def experiments() -> Iterator[list[Experiment]]:
+    """Every experiment a test starts; all are stopped, whatever happens."""
+    started: list[Experiment] = []
+    yield started
+    problems = []
+    for experiment in started:
+        try:
+            experiment.stop()
+        except Exception as exc:  # report all, stop all
+            problems.append(exc)
+        if experiment_processes(experiment.id, experiment.spec.working_directory / experiment.id):
+            problems.append(f"processes of {experiment.id} survive")
+    assert not problems, problems
+
+
+def _params(trial: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(trial["hyperParameters"][0])["parameters"]
+
+
+def _final_metric_ms(trial: dict[str, Any]) -> float | None:
+    finals = [m for m in trial.get("finalMetricData") or [] if m.get("type") == "FINAL"]
+    return min(float(m["timestamp"]) for m in finals) if finals else None
+
+
+def test_search_under_nnictl_stop_resume_done(spec: ExperimentSpec, experiments: list[Experiment]) -> None:
+    # --- session 0: run until a few trials succeeded, then stop -----------------------
+    first = Experiment.create(spec)
+    experiments.append(first)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if sum(t["status"] == "SUCCEEDED" for t in first.trials()) >= 5:
+            break
+        assert first.status() != "ERROR", first.check_status()
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"fewer than 5 trials succeeded in 120 s: {first.trials()}")
+    first.stop()
+    assert experiment_processes(first.id, spec.working_directory / first.id) == []
+
+    # --- session 1: resume and run to DONE ----------------------------------------------
+    second = Experiment.resume(spec, first.id)
+    experiments.append(second)
+    assert second.wait(timeout=180, poll=1.0) == "DONE"
+    trials = second.trials()
+    second.stop()
+    assert experiment_processes(first.id, spec.working_directory / first.id) == []
+
+    # --- NNI's view --------------------------------------------------------------------------
+    assert len(trials) >= MAX_TRIALS
+    by_indiv: dict[int, list[dict[str, Any]]] = {}
+    for trial in trials:
+        by_indiv.setdefault(_params(trial)["indiv_id"], []).append(trial)
+    failed = {i for i, ts in by_indiv.items() if any(t["status"] == "FAILED" for t in ts)}
+    # the injected failure is the only one: no child ever missed its parent's checkpoint
+    assert failed == {FAILING_INDIVIDUAL}
+    for indiv_id, ts in by_indiv.items():
+        parent_id = _params(ts[0])["parent_id"]
+        if parent_id is None:
+            continue
+        parent_final = min(m for m in (_final_metric_ms(t) for t in by_indiv[parent_id]) if m is not None)
+        for trial in ts:
+            assert trial["startTime"] >= parent_final, (
+                f"individual {indiv_id} started before parent {parent_id} reported")
+
+    # --- the journal's view ------------------------------------------------------------------
+    layout = SearchLayout.for_experiment(spec.tuner_class_args["save_dir_root"], first.id)
+    events = read_events(layout.journal_path)
+    records = replay(events)
+    assert {e["session"] for e in events} == {0, 1}
+    assert any(e["event"] == "resumed" for e in events)
+    assert set(records) == set(range(len(records)))  # ids contiguous, never reused
+    assert set(by_indiv) <= set(records)  # every trial NNI ran is in the lineage
+    for indiv_id, record in records.items():
+        if record.parent_id is None:
+            continue
+        parent = records[record.parent_id]
+        assert parent.reported_at is not None and record.dispatched_at is not None
+        assert parent.reported_at <= record.dispatched_at
+        assert record.shared_ids == record.graph.shared_ids(parent.graph)
+    assert records[FAILING_INDIVIDUAL].status is Status.FAILED
+    assert any(e["event"] == "deferred" for e in events)  # st_callback path was exercised
+    reported = [r for r in records.values() if r.status is Status.REPORTED]
+    assert all({"default", "f1", "em"} <= set(r.result) for r in reported)
+    assert all((Path(r.save_dir) / "checkpoint.json").is_file() for r in reported)
