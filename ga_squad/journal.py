@@ -44,6 +44,13 @@ experiment, +1 for each resume). Per kind:
     The tuner restarted on an existing journal. ``next_id``, ``population``
     (ids, oldest first), ``lost`` (ids dispatched but never reported).
 
+Reading the final state: an individual still ``dispatched`` at the end of an
+experiment never reported. Either it was running when the experiment stopped
+(a resume marks it ``failed``/``lost_on_resume`` and accepts its result if NNI
+re-runs it), or NNI never ran it: NNI's manager asks for a replacement after
+every finished trial without capping requests at ``maxTrialNumber``, so the
+last few parameter sets of a search may never be started.
+
 Durability: each event is written and flushed as one line; ``fsync`` runs
 per event, or once per :meth:`Journal.batch` when the engine writes several
 events in one step, and always before the parameters leave the tuner. A

@@ -18,16 +18,41 @@ from typing import Any
 
 import pytest
 
-from ga_squad.experiment import Experiment, ExperimentSpec, experiment_processes
-from ga_squad.journal import read_events, replay
+from ga_squad.experiment import Experiment, ExperimentSpec, experiment_processes, free_port
 from ga_squad.evolution import Status
+from ga_squad.journal import read_events, replay
 from ga_squad.paths import SearchLayout
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_TRIALS = 12
 FAILING_INDIVIDUAL = 3
 
-pytestmark = pytest.mark.nni
+
+
+def test_spec_builds_an_nni_v2_config(tmp_path: Path) -> None:
+    spec = ExperimentSpec(
+        trial_command="python t.py", trial_code_directory=tmp_path, tuner_code_directory=REPO,
+        tuner_class_args={"save_dir_root": str(tmp_path), "population_size": 4},
+        working_directory=tmp_path / "w", trial_concurrency=2, max_trial_number=5,
+    )
+    config = spec.to_config()
+    assert config["tuner"] == {"codeDirectory": str(REPO), "className": "tuner.ga_tuner.GaSquadTuner",
+                               "classArgs": {"save_dir_root": str(tmp_path), "population_size": 4}}
+    assert (config["trialConcurrency"], config["maxTrialNumber"]) == (2, 5)
+    assert config["trainingService"]["platform"] == "local"
+    assert "maxExperimentDuration" not in config
+    written = json.loads(spec.write_config(tmp_path / "c.yml").read_text())
+    assert written == config
+    with pytest.raises(ValueError):
+        ExperimentSpec("x", tmp_path, REPO, {}, tmp_path, trial_concurrency=0)
+
+
+def test_free_port_is_bindable() -> None:
+    import socket
+
+    port = free_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))
 
 
 @pytest.fixture
@@ -80,6 +105,7 @@ def _final_metric_ms(trial: dict[str, Any]) -> float | None:
     return min(float(m["timestamp"]) for m in finals) if finals else None
 
 
+@pytest.mark.nni
 def test_search_under_nnictl_stop_resume_done(spec: ExperimentSpec, experiments: list[Experiment]) -> None:
     # --- session 0: run until a few trials succeeded, then stop -----------------------
     first = Experiment.create(spec)
