@@ -171,17 +171,19 @@ def nnictl_command() -> list[str]:
 
 
 def experiment_processes(experiment_id: str, experiment_dir: Path | None = None) -> list[int]:
-    """Pids of live processes belonging to an experiment (Linux ``/proc``; [] elsewhere).
+    """Pids of live processes NNI started for an experiment (Linux ``/proc``; [] elsewhere).
 
-    A process belongs to it if its command line names the experiment id (NNI's
-    manager), its environment has ``NNI_EXP_ID=<id>`` (trials), or its working
-    directory is inside the experiment's directory (the tuner runs in its log
-    directory).
+    Narrow on purpose, because :meth:`Experiment.stop` may signal what it
+    finds: NNI's manager (a ``nni_node`` command line naming the id), trials
+    and their children (``NNI_EXP_ID=<id>`` in their environment) and the
+    tuner/dispatcher (``SDK_PROCESS=dispatcher`` in its environment, working
+    directory inside ``experiment_dir``). A shell or viewer that merely sits
+    in the experiment's folder is not matched.
     """
     proc = Path("/proc")
     if not proc.is_dir():
         return []
-    marker = f"NNI_EXP_ID={experiment_id}".encode()
+    trial_marker = f"NNI_EXP_ID={experiment_id}\0".encode()
     found: list[int] = []
     for entry in proc.iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -190,18 +192,13 @@ def experiment_processes(experiment_id: str, experiment_dir: Path | None = None)
             if (entry / "stat").read_text().split(") ", 1)[-1].startswith("Z"):
                 continue  # zombie: already dead, waiting to be reaped by its parent
             cmdline = (entry / "cmdline").read_bytes()
-            hit = experiment_id.encode() in cmdline
+            hit = b"nni_node" in cmdline and experiment_id.encode() in cmdline
             if not hit:
-                try:
-                    hit = marker in (entry / "environ").read_bytes()
-                except OSError:
-                    pass
-            if not hit and experiment_dir is not None:
-                try:
+                environ = b"\0" + (entry / "environ").read_bytes()
+                hit = b"\0" + trial_marker in environ
+                if not hit and experiment_dir is not None and b"\0SDK_PROCESS=dispatcher\0" in environ:
                     cwd = Path(os.readlink(entry / "cwd"))
                     hit = cwd == experiment_dir or experiment_dir in cwd.parents
-                except OSError:
-                    pass
         except OSError:
             continue
         if hit:
