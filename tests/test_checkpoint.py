@@ -1,0 +1,285 @@
+"""Per-hash checkpoints: exact inheritance, atomic publish, cold start on damage.
+
+Tiny untrained models with distinct seeds stand in for trained parents: what
+matters is which variables end up bit-identical to which.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import random
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import ga_squad.checkpoint as ckpt  # noqa: E402
+from ga_squad.checkpoint import (  # noqa: E402
+    CheckpointCorrupt,
+    CheckpointError,
+    checkpoint_dir,
+    load_shared,
+    publish_checkpoint,
+    read_checkpoint,
+    read_manifest,
+)
+from ga_squad.config import ModelConfig  # noqa: E402
+from ga_squad.graph import EMBEDDING_HASH, Graph, LayerType, base_reader  # noqa: E402
+from ga_squad.model import build_model, weights_by_hash  # noqa: E402
+from ga_squad.mutations import InsertLayer  # noqa: E402
+
+VOCAB, CHARS = 40, 15
+CFG = ModelConfig.tiny()
+DATA_FP = "vocab-fingerprint"
+
+
+def make(graph: Graph, seed: int, cfg: ModelConfig = CFG) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    return build_model(graph, cfg, VOCAB, CHARS)
+
+
+def publish(model: keras.Model, save_dir: Path, graph: Graph, indiv_id: int = 7, **metrics: float) -> Path:
+    return publish_checkpoint(
+        model, save_dir, indiv_id=indiv_id, parent_id=None, graph=graph, model_config=CFG.to_dict(),
+        model_fingerprint=CFG.fingerprint(), data_fingerprint=DATA_FP, metrics={"f1": 1.0, **metrics})
+
+
+def values(model: keras.Model) -> dict[str, dict[str, np.ndarray]]:
+    return {h: {v.path: np.array(v.numpy()) for v in vs} for h, vs in weights_by_hash(model).items()}
+
+
+def same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(autouse=True)
+def _no_retry_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ckpt, "_RETRY_DELAY_S", 0.0)
+
+
+@pytest.fixture(scope="module")
+def other(parent: tuple[Graph, keras.Model, Path]) -> keras.Model:
+    """A second model of the parent's graph, different weights (read-only use)."""
+    return make(parent[0], seed=4)
+
+
+@pytest.fixture(scope="module")
+def bystander(parent: tuple[Graph, keras.Model, Path]) -> keras.Model:
+    """A child that every failing load must leave untouched (shared: never modified)."""
+    return make(parent[0], seed=3)
+
+
+@pytest.fixture(scope="module")
+def parent(tmp_path_factory: pytest.TempPathFactory) -> tuple[Graph, keras.Model, Path]:
+    graph = base_reader()
+    model = make(graph, seed=11)
+    save_dir = tmp_path_factory.mktemp("parent") / "000007"
+    publish(model, save_dir, graph)
+    return graph, model, save_dir
+
+
+@pytest.fixture(scope="module")
+def child_graph(parent: tuple[Graph, keras.Model, Path]) -> Graph:
+    """The parent with a self-attention layer inserted: some layers shared, some not."""
+    graph = parent[0]
+    for seed in range(50):
+        mutation = InsertLayer(LayerType.SELF_ATTENTION).apply(graph, random.Random(seed))
+        if mutation is not None and 2 < len(graph.shared_ids(mutation.graph)) < len(graph.weight_ids()):
+            return mutation.graph
+    raise AssertionError("no suitable mutation found")
+
+
+def test_identity_child_inherits_every_parameter_including_embeddings_and_outputs(parent) -> None:
+    """The old example's precedence slip restored embeddings only without a parent: not here."""
+    graph, model, save_dir = parent
+    child = make(graph, seed=99)
+    report = load_shared(child, save_dir, graph.shared_ids(graph), data_fingerprint=DATA_FP,
+                         model_fingerprint=CFG.fingerprint())
+    assert report.warm_start
+    assert report.fresh_params == 0
+    assert report.inherited_params == sum(int(np.prod(v.shape)) for v in model.weights)
+    assert set(report.loaded_ids) == set(graph.weight_ids()) and not report.missing_ids
+    mine, theirs = values(child), values(model)
+    for h in graph.weight_ids():
+        assert same(mine[h], theirs[h]), h
+    for must in (EMBEDDING_HASH, graph.hash_id("begin"), graph.hash_id("end"), graph.hash_id("question")):
+        assert must in report.loaded_ids
+
+
+def test_mutated_child_gets_shared_layers_bit_identical_and_fresh_ones_untouched(parent, child_graph) -> None:
+    graph, model, save_dir = parent
+    shared = graph.shared_ids(child_graph)
+    child = make(child_graph, seed=5)
+    cold = values(make(child_graph, seed=5))  # what the child is without the parent
+    report = load_shared(child, save_dir, shared, data_fingerprint=DATA_FP)
+    assert set(report.loaded_ids) == shared
+    assert report.fresh_params > 0 and report.inherited_params > 0
+    mine, theirs = values(child), values(model)
+    for h in child_graph.weight_ids():
+        if h in shared:
+            assert same(mine[h], theirs[h]), f"shared layer {h} not inherited exactly"
+            assert not same(mine[h], cold[h])
+        else:
+            assert same(mine[h], cold[h]), f"fresh layer {h} was touched"
+            assert h not in theirs
+
+
+def test_manifest_records_identity_counts_fingerprints_and_checksum(parent) -> None:
+    graph, model, save_dir = parent
+    manifest = read_manifest(save_dir)
+    assert manifest["indiv_id"] == 7 and manifest["parent_id"] is None
+    assert Graph.from_dict(manifest["graph"]) == graph
+    assert set(manifest["hash_ids"]) == set(graph.weight_ids())
+    assert sum(manifest["param_counts"].values()) == manifest["total_params"] == model.count_params()
+    assert manifest["model_fingerprint"] == CFG.fingerprint() and manifest["data_fingerprint"] == DATA_FP
+    assert manifest["metrics"] == {"f1": 1.0}
+    assert manifest["format_version"] == ckpt.FORMAT_VERSION
+    assert len(manifest["weights"]["sha256"]) == 64
+    assert sorted(p.name for p in save_dir.iterdir()) == ["checkpoint"]  # no temp dirs left
+
+
+def test_crash_mid_write_leaves_no_visible_checkpoint(tmp_path, monkeypatch, parent, bystander) -> None:
+    graph, model, _ = parent
+
+    def crash(path, obj):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(ckpt, "_write_json", crash)
+    with pytest.raises(OSError, match="simulated"):
+        publish(model, tmp_path / "000001", graph)
+    assert not checkpoint_dir(tmp_path / "000001").exists()
+    assert list((tmp_path / "000001").iterdir()) == []
+    report = load_shared(bystander, tmp_path / "000001", graph.weight_ids())
+    assert not report.warm_start
+
+
+def test_crash_during_republish_keeps_the_previous_checkpoint(tmp_path, monkeypatch, parent, other) -> None:
+    graph, model, _ = parent
+    publish(model, tmp_path / "a", graph, marker=1.0)
+    monkeypatch.setattr(ckpt, "_write_json", lambda path, obj: (_ for _ in ()).throw(OSError("crash")))
+    with pytest.raises(OSError):
+        publish(other, tmp_path / "a", graph, marker=2.0)
+    manifest, arrays = read_checkpoint(tmp_path / "a")
+    assert manifest["metrics"]["marker"] == 1.0
+    assert same(arrays[EMBEDDING_HASH], values(model)[EMBEDDING_HASH])
+
+
+def test_second_publish_replaces_cleanly(tmp_path, parent, other) -> None:
+    graph, model, _ = parent
+    publish(model, tmp_path / "a", graph, marker=1.0)
+    publish(other, tmp_path / "a", graph, marker=2.0)
+    manifest, arrays = read_checkpoint(tmp_path / "a")
+    assert manifest["metrics"]["marker"] == 2.0
+    assert all(same(arrays[h], values(other)[h]) for h in arrays)
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["checkpoint"]
+
+
+def test_concurrent_reader_never_sees_a_partial_checkpoint(tmp_path, parent, other) -> None:
+    graph, model, _ = parent
+    expected = {1.0: values(model), 2.0: values(other)}
+    publish(model, tmp_path / "a", graph, marker=1.0)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for i in range(12):
+                publish(other if i % 2 == 0 else model, tmp_path / "a", graph, marker=2.0 if i % 2 == 0 else 1.0)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            stop.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    complete = gaps = 0
+    while not stop.is_set() or complete == 0:
+        time.sleep(0.001)  # let the writer have the GIL now and then
+        try:
+            manifest, arrays = read_checkpoint(tmp_path / "a")
+        except CheckpointCorrupt:
+            gaps += 1  # the instant between two renames, or files swapped mid-read: detected
+            continue
+        want = expected[manifest["metrics"]["marker"]]
+        assert set(arrays) == set(want)
+        assert all(same(arrays[h], want[h]) for h in arrays), "manifest and weights from different publishes"
+        complete += 1
+    thread.join()
+    assert not errors
+    assert complete > 0
+
+
+def test_missing_restore_dir_means_cold_start_with_warning(tmp_path, caplog, parent, bystander) -> None:
+    graph = parent[0]
+    child = bystander
+    before = values(child)
+    with caplog.at_level(logging.WARNING, logger="ga_squad.checkpoint"):
+        report = load_shared(child, tmp_path / "nowhere", graph.weight_ids())
+    assert not report.warm_start and report.inherited_params == 0 and report.loaded_ids == ()
+    assert report.fresh_params == child.count_params()
+    assert "cold start" in caplog.text
+    assert all(same(before[h], values(child)[h]) for h in before)
+
+
+@pytest.mark.parametrize("damage", ["truncate_h5", "delete_manifest", "garble_manifest", "delete_h5"])
+def test_damaged_checkpoint_means_cold_start(tmp_path, caplog, parent, bystander, damage) -> None:
+    graph, model, _ = parent
+    publish(model, tmp_path / "p", graph)
+    target = checkpoint_dir(tmp_path / "p")
+    if damage == "truncate_h5":
+        data = (target / "weights.h5").read_bytes()
+        (target / "weights.h5").write_bytes(data[: len(data) // 2])
+    elif damage == "delete_manifest":
+        (target / "manifest.json").unlink()
+    elif damage == "garble_manifest":
+        (target / "manifest.json").write_text("{not json", encoding="utf-8")
+    else:
+        (target / "weights.h5").unlink()
+    with caplog.at_level(logging.WARNING, logger="ga_squad.checkpoint"):
+        report = load_shared(bystander, tmp_path / "p", graph.weight_ids())
+    assert not report.warm_start
+    assert "cold start" in caplog.text
+
+
+def test_truncated_h5_with_a_matching_manifest_is_still_detected(tmp_path, parent) -> None:
+    """Even if the size recorded were right, a broken HDF5 file is refused, not half-read."""
+    graph, model, _ = parent
+    publish(model, tmp_path / "p", graph)
+    target = checkpoint_dir(tmp_path / "p")
+    data = (target / "weights.h5").read_bytes()
+    (target / "weights.h5").write_bytes(data[: len(data) // 3])
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["weights"]["bytes"] = len(data) // 3
+    manifest["weights"]["sha256"] = ckpt._sha256(target / "weights.h5")
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointCorrupt):
+        read_checkpoint(tmp_path / "p")
+
+
+def test_shape_mismatch_is_a_clear_error_naming_the_layer(tmp_path, parent, bystander) -> None:
+    graph, _, _ = parent
+    wide = dataclasses.replace(CFG, hidden=24)
+    publish(make(graph, seed=1, cfg=wide), tmp_path / "wide", graph)
+    child = bystander
+    before = values(child)
+    with pytest.raises(CheckpointError, match=r"layer [0-9a-f]{16}: variable \S+ has shape \(.*\) in the checkpoint but \(.*\) in the model"):
+        load_shared(child, tmp_path / "wide", graph.weight_ids())
+    assert all(same(before[h], values(child)[h]) for h in before), "nothing may be half-loaded"
+
+
+def test_fingerprint_mismatch_is_a_clear_error(parent, bystander) -> None:
+    graph, _, save_dir = parent
+    before = values(bystander)
+    with pytest.raises(CheckpointError, match="data/vocabulary fingerprint"):
+        load_shared(bystander, save_dir, graph.weight_ids(), data_fingerprint="other-vocab")
+    with pytest.raises(CheckpointError, match="model config fingerprint"):
+        load_shared(bystander, save_dir, graph.weight_ids(), model_fingerprint="other")
+    assert all(same(before[h], values(bystander)[h]) for h in before)
