@@ -54,6 +54,17 @@ resolves to REPORTED. Under NNI the metric is normally sent seconds before
 the end is detected, so late results are rare; the threaded driver provokes
 them on purpose.
 
+Ends naming the wrong trial: NNI 3.0's local training service hands
+parameters to new trials in the order the trials ask for them
+(``nni_node/training_service/v3/compat.js``), not by the trial's form, so two
+trials started together can swap parameter sets. A trial's *result* carries
+the parameter id it really ran, but its ``trial_end`` carries its form's id.
+The engine stays correct because it never relies on an end for a result:
+a wrong "failed" end is overridden by the real result arriving late, and a
+wrong "succeeded" end of a trial that really failed leaves it FAILED
+(``no_final_result``). Only the failure reason and a spare cold start can be
+affected.
+
 Thread safety: NNI calls ``receive_trial_result`` and ``trial_end`` from two
 different threads. Every public method takes one lock, and the journal is
 written under it, so journal order is state-change order.
