@@ -34,6 +34,7 @@ raises :class:`CheckpointError` naming the layer.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -238,6 +239,16 @@ def publish_checkpoint(
 
 
 # --- reading --------------------------------------------------------------------
+def _parse_manifest(text: str, where: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads(text)
+    except ValueError as exc:
+        raise CheckpointCorrupt(f"unreadable manifest {where}: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        raise CheckpointCorrupt(f"{where}: not a version-{FORMAT_VERSION} checkpoint manifest")
+    return manifest
+
+
 def read_manifest(save_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """The manifest of a published checkpoint.
 
@@ -246,20 +257,29 @@ def read_manifest(save_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """
     path = checkpoint_dir(save_dir) / MANIFEST_NAME
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CheckpointCorrupt(f"no published checkpoint at {checkpoint_dir(save_dir)}") from None
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         raise CheckpointCorrupt(f"unreadable manifest {path}: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
-        raise CheckpointCorrupt(f"{path}: not a version-{FORMAT_VERSION} checkpoint manifest")
-    return manifest
+    return _parse_manifest(text, path)
+
+
+def _read_at(dir_fd: int, name: str) -> bytes:
+    fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
 
 
 def read_checkpoint(
     save_dir: str | os.PathLike[str], ids: Collection[str] | None = None
 ) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
     """Manifest and weight arrays (of ``ids``, or all) of a published checkpoint.
+
+    Both files are opened relative to one open handle of the checkpoint
+    directory, and the weights are checksummed on exactly the bytes that are
+    parsed, so a publish racing this read can never pair one publish's
+    manifest with another's weights.
 
     Returns:
         ``(manifest, {hash_id: {variable_path: array}})``; ids the checkpoint
@@ -269,16 +289,28 @@ def read_checkpoint(
         CheckpointCorrupt: if the checkpoint is missing, incomplete, or its
             weights file does not match the manifest's size and checksum.
     """
-    manifest = read_manifest(save_dir)
-    path = checkpoint_dir(save_dir) / WEIGHTS_NAME
-    expected = manifest.get("weights", {})
+    where = checkpoint_dir(save_dir)
     try:
-        size = path.stat().st_size
-        if size != expected.get("bytes") or _sha256(path) != expected.get("sha256"):
-            raise CheckpointCorrupt(
-                f"{path}: size/checksum differ from the manifest (truncated or replaced)")
+        dir_fd = os.open(where, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except FileNotFoundError:
+        raise CheckpointCorrupt(f"no published checkpoint at {where}") from None
+    except OSError as exc:
+        raise CheckpointCorrupt(f"unreadable checkpoint directory {where}: {exc}") from None
+    try:
+        try:
+            manifest = _parse_manifest(_read_at(dir_fd, MANIFEST_NAME).decode("utf-8"), where / MANIFEST_NAME)
+            blob = _read_at(dir_fd, WEIGHTS_NAME)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CheckpointCorrupt(f"incomplete checkpoint {where}: {exc}") from None
+    finally:
+        os.close(dir_fd)
+    expected = manifest.get("weights", {})
+    if len(blob) != expected.get("bytes") or hashlib.sha256(blob).hexdigest() != expected.get("sha256"):
+        raise CheckpointCorrupt(
+            f"{where / WEIGHTS_NAME}: size/checksum differ from the manifest (truncated or replaced)")
+    try:
         arrays: dict[str, dict[str, np.ndarray]] = {}
-        with h5py.File(path, "r") as f:
+        with h5py.File(io.BytesIO(blob), "r") as f:
             for h in f:
                 if ids is not None and h not in ids:
                     continue
@@ -286,10 +318,8 @@ def read_checkpoint(
                 f[h].visititems(lambda name, obj, g=group: g.__setitem__(name, obj[()])
                                 if isinstance(obj, h5py.Dataset) else None)
                 arrays[h] = group
-    except CheckpointCorrupt:
-        raise
     except (OSError, KeyError, ValueError) as exc:
-        raise CheckpointCorrupt(f"unreadable weights file {path}: {exc}") from None
+        raise CheckpointCorrupt(f"unreadable weights file {where / WEIGHTS_NAME}: {exc}") from None
     return manifest, arrays
 
 

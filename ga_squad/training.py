@@ -145,7 +145,7 @@ def make_steps(
         optimizer.build([variables[i] for i in idx])
     clipnorm = cfg.clipnorm
 
-    @tf.function(input_signature=[_INPUT_SPEC, _LABEL_SPEC, _LABEL_SPEC], jit_compile=False)
+    @tf.function(input_signature=[_INPUT_SPEC, _LABEL_SPEC, _LABEL_SPEC], jit_compile=False, autograph=False)
     def train_step(inputs, begin, end):
         with tf.GradientTape() as tape:
             out = model(inputs, training=True)
@@ -157,7 +157,7 @@ def make_steps(
             optimizer.apply_gradients([(grads[i], variables[i]) for i in idx])
         return loss
 
-    @tf.function(input_signature=[_INPUT_SPEC, _LABEL_SPEC, _LABEL_SPEC], jit_compile=False)
+    @tf.function(input_signature=[_INPUT_SPEC, _LABEL_SPEC, _LABEL_SPEC], jit_compile=False, autograph=False)
     def eval_step(inputs, begin, end):
         out = model(inputs, training=False)
         return out["begin"], out["end"], _span_loss(begin, end, out)

@@ -1,0 +1,153 @@
+"""The trial on the TensorFlow side: results, warm start, determinism, learning.
+
+Tiny models on a few dozen real SQuAD questions from the bundled sample; the
+learning test uses a few hundred (marked ``slow``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import random
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from ga_squad.checkpoint import read_checkpoint, read_manifest  # noqa: E402
+from ga_squad.config import ModelConfig, TrainConfig  # noqa: E402
+from ga_squad.contract import TrialParams  # noqa: E402
+from ga_squad.dataset import DataConfig, Dataset, load_dataset  # noqa: E402
+from ga_squad.evaluation import evaluate  # noqa: E402
+from ga_squad.graph import Graph, LayerType, base_reader  # noqa: E402
+from ga_squad.model import build_model, weights_by_hash  # noqa: E402
+from ga_squad.mutations import InsertLayer  # noqa: E402
+from ga_squad.training import PREDICTIONS_NAME, data_fingerprint, run_trial  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+MODEL = dataclasses.replace(ModelConfig.tiny(), word_dim=50)  # the GloVe sample is 50d
+TRAIN = TrainConfig(epochs=1, batch_size=16, eval_batch_size=32, learning_rate=3e-3)
+RESULT_KEYS = {
+    "default", "f1", "em", "dev_loss", "initial_dev_loss", "initial_f1", "inherited_params",
+    "fresh_params", "total_params", "epochs", "best_epoch", "train_seconds", "trial_seconds",
+    "warm_start", "warm_start_seconds", "indiv_id", "parent_id",
+}
+
+
+def sample(cache: Path, train_limit: int, dev_limit: int, max_passage_len: int) -> Dataset:
+    cfg = DataConfig(str(DATA / "squad_train_sample.json"), str(DATA / "squad_dev_sample.json"),
+                     str(DATA / "glove.sample.50d.txt"), max_passage_len=max_passage_len,
+                     train_limit=train_limit, dev_limit=dev_limit)
+    return load_dataset(cfg, cache)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    return sample(tmp_path_factory.mktemp("cache"), train_limit=48, dev_limit=24, max_passage_len=100)
+
+
+@pytest.fixture(scope="module")
+def parent(data: Dataset, tmp_path_factory: pytest.TempPathFactory) -> tuple[TrialParams, dict, list]:
+    save_dir = tmp_path_factory.mktemp("search") / "000000"
+    params = TrialParams(0, None, base_reader(), None, str(save_dir), None, seed=3)
+    epochs: list = []
+    result = run_trial(params, data, MODEL, TRAIN.override(epochs=2),
+                       on_epoch=lambda e, m: epochs.append((e, dict(m))))
+    return params, result, epochs
+
+
+def child_params(parent: TrialParams, graph: Graph, save_dir: Path, indiv_id: int = 1, seed: int = 4,
+                 restore_dir: str | None = None) -> TrialParams:
+    return TrialParams(indiv_id, parent.indiv_id, graph, restore_dir or parent.save_dir, str(save_dir),
+                       parent.graph.shared_ids(graph), mutation="test", seed=seed)
+
+
+def test_result_dict_checkpoint_and_predictions(parent, data: Dataset) -> None:
+    params, result, epochs = parent
+    assert set(result) == RESULT_KEYS
+    assert result["default"] == result["f1"] and 0.0 <= result["em"] <= result["f1"] <= 100.0
+    assert result["epochs"] == 2 and result["warm_start"] is False and result["inherited_params"] == 0
+    assert result["fresh_params"] == result["total_params"] > 0
+    json.dumps(result)  # NNI needs it serialisable
+    assert [e for e, _ in epochs] == [1, 2]
+    assert all({"f1", "em", "dev_loss", "train_loss"} <= set(m) for _, m in epochs)
+    best = max(m["f1"] for _, m in epochs)
+    assert result["f1"] == pytest.approx(best)
+    manifest = read_manifest(params.save_dir)
+    assert manifest["indiv_id"] == 0 and manifest["metrics"]["f1"] == result["f1"]
+    assert manifest["data_fingerprint"] == data_fingerprint(data)
+    assert manifest["model_fingerprint"] == MODEL.fingerprint()
+    predictions = json.loads((Path(params.save_dir) / PREDICTIONS_NAME).read_text(encoding="utf-8"))
+    assert set(predictions) == set(data.dev.qids) and all(isinstance(t, str) for t in predictions.values())
+    assert evaluate(predictions, data.dev.gold_answers())["f1"] == pytest.approx(result["f1"])
+
+
+def test_continued_child_starts_at_its_parents_dev_loss(parent, data: Dataset, tmp_path: Path) -> None:
+    params, result, _ = parent
+    child = child_params(params, params.graph, tmp_path / "000001")
+    out = run_trial(child, data, MODEL, TRAIN.override(epochs=0))
+    assert out["warm_start"] is True
+    assert out["initial_dev_loss"] == pytest.approx(result["dev_loss"], abs=1e-5)
+    assert out["initial_f1"] == pytest.approx(result["f1"])
+    assert out["inherited_params"] == out["total_params"] and out["fresh_params"] == 0
+    assert read_manifest(child.save_dir)["parent_id"] == 0
+
+
+def test_missing_parent_checkpoint_cold_starts_without_crashing(parent, data, tmp_path, caplog) -> None:
+    params, _, _ = parent
+    child = child_params(params, params.graph, tmp_path / "000002", restore_dir=str(tmp_path / "gone"))
+    with caplog.at_level(logging.WARNING):
+        out = run_trial(child, data, MODEL, TRAIN.override(epochs=0))
+    assert out["warm_start"] is False and out["inherited_params"] == 0
+    assert "cold start" in caplog.text
+    assert read_manifest(child.save_dir)["warm_start"]["reason"]
+
+
+def test_inherited_lr_scale_zero_keeps_inherited_layers_and_trains_fresh_ones(parent, data, tmp_path) -> None:
+    params, _, _ = parent
+    mutation = InsertLayer(LayerType.RNN).apply(params.graph, random.Random(0))
+    assert mutation is not None
+    child = child_params(params, mutation.graph, tmp_path / "000003", seed=9)
+    out = run_trial(child, data, MODEL, TRAIN.override(epochs=1, inherited_lr_scale=0.0))
+    assert out["warm_start"] and 0 < out["inherited_params"] < out["total_params"]
+    _, parent_arrays = read_checkpoint(params.save_dir)
+    _, child_arrays = read_checkpoint(child.save_dir)
+    shared = params.graph.shared_ids(mutation.graph)
+    for h in shared:
+        for path, value in parent_arrays[h].items():
+            np.testing.assert_array_equal(child_arrays[h][path], value, err_msg=path)
+    keras.utils.set_random_seed(child.seed)  # the child's fresh initialisation, rebuilt
+    init = build_model(mutation.graph, MODEL, len(data.word_vocab), len(data.char_vocab), data.embeddings)
+    fresh = {h: vs for h, vs in weights_by_hash(init).items() if h not in shared}
+    assert fresh
+    changed = [h for h, vs in fresh.items()
+               if any(not np.array_equal(child_arrays[h][v.path], v.numpy()) for v in vs)]
+    assert set(changed) == set(fresh), "every fresh layer trains at the full rate"
+
+
+def test_same_seed_same_result(parent, data, tmp_path) -> None:
+    params, result, _ = parent
+    again = dataclasses.replace(params, save_dir=str(tmp_path / "000000"))
+    out = run_trial(again, data, MODEL, TRAIN.override(epochs=2))
+    assert out["dev_loss"] == result["dev_loss"] and out["f1"] == result["f1"]
+    a = read_checkpoint(params.save_dir)[1]
+    b = read_checkpoint(again.save_dir)[1]
+    assert all(np.array_equal(a[h][p], b[h][p]) for h in a for p in a[h])
+
+
+@pytest.mark.slow
+def test_tiny_model_beats_the_first_token_baseline(tmp_path: Path) -> None:
+    """A few epochs on ~600 real questions clearly beat answering the first passage token."""
+    data = sample(tmp_path / "cache", train_limit=600, dev_limit=150, max_passage_len=150)
+    n = len(data.dev)
+    zeros = np.zeros(n, dtype=np.int64)
+    baseline = evaluate(data.dev.predictions(np.arange(n), zeros, zeros), data.dev.gold_answers())["f1"]
+    params = TrialParams(0, None, base_reader(), None, str(tmp_path / "000000"), None, seed=1)
+    out = run_trial(params, data, MODEL, TrainConfig(epochs=4, patience=4, batch_size=32, learning_rate=3e-3))
+    assert out["dev_loss"] < out["initial_dev_loss"] - 1.0
+    assert out["f1"] > baseline + 4.0, (out["f1"], baseline)
