@@ -22,6 +22,8 @@ reader therefore sees either no checkpoint or a complete one. A second publish
 for the same individual (a retried trial) moves the old directory aside,
 renames the new one in and deletes the old one; during that instant a reader
 sees no checkpoint, never a mixture (and :func:`load_shared` retries once).
+Folders left behind by a publish killed mid-write start with ``.`` (readers
+ignore them) and are removed by the next publish once they are old.
 
 **Warm start.** :func:`load_shared` loads exactly the shared hash ids and leaves
 every other layer at its fresh initialisation. A parent checkpoint that is
@@ -75,6 +77,7 @@ MANIFEST_NAME = "manifest.json"
 WEIGHTS_NAME = "weights.h5"
 _TMP_PREFIX = f".{CHECKPOINT_NAME}.tmp-"
 _OLD_PREFIX = f".{CHECKPOINT_NAME}.old-"
+_STALE_AFTER_S = 600.0  # leftovers of a publish killed mid-write; no live publish takes this long
 _READ_ATTEMPTS = 2  # a reader racing a re-publish may see the gap between two renames
 _RETRY_DELAY_S = 0.2
 
@@ -162,6 +165,19 @@ def _write_json(path: Path, obj: Any) -> None:
         os.fsync(f.fileno())
 
 
+def _remove_stale(parent: Path, max_age_s: float = _STALE_AFTER_S) -> None:
+    """Delete temporary/old checkpoint folders left behind by a killed publish."""
+    now = time.time()
+    for entry in parent.iterdir():
+        if entry.name.startswith((_TMP_PREFIX, _OLD_PREFIX)):
+            try:
+                if now - entry.stat().st_mtime > max_age_s:
+                    shutil.rmtree(entry, ignore_errors=True)
+                    logger.info("removed stale %s", entry)
+            except FileNotFoundError:
+                pass
+
+
 def publish_checkpoint(
     model: keras.Model,
     save_dir: str | os.PathLike[str],
@@ -195,6 +211,7 @@ def publish_checkpoint(
     """
     final = checkpoint_dir(save_dir)
     final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(final.parent)
     groups = weights_by_hash(model)
     tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=final.parent))
     try:

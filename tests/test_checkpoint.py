@@ -182,6 +182,19 @@ def test_second_publish_replaces_cleanly(tmp_path, parent, other) -> None:
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["checkpoint"]
 
 
+def test_publish_removes_stale_leftovers_of_a_killed_publish(tmp_path, parent) -> None:
+    graph, model, _ = parent
+    stale = tmp_path / "a" / ".checkpoint.tmp-killed"
+    recent = tmp_path / "a" / ".checkpoint.tmp-running"
+    for folder in (stale, recent):
+        folder.mkdir(parents=True)
+        (folder / "weights.h5").write_bytes(b"half")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    publish(model, tmp_path / "a", graph)
+    assert not stale.exists() and recent.exists()
+    assert read_checkpoint(tmp_path / "a")[0]["indiv_id"] == 7
+
+
 def test_concurrent_reader_never_sees_a_partial_checkpoint(tmp_path, parent, other) -> None:
     graph, model, _ = parent
     expected = {1.0: values(model), 2.0: values(other)}
