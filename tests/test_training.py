@@ -24,7 +24,8 @@ from ga_squad.config import ModelConfig, TrainConfig  # noqa: E402
 from ga_squad.contract import TrialParams  # noqa: E402
 from ga_squad.dataset import DataConfig, Dataset, load_dataset  # noqa: E402
 from ga_squad.evaluation import evaluate  # noqa: E402
-from ga_squad.graph import Graph, LayerType, base_reader  # noqa: E402
+from ga_squad.glove import read_glove  # noqa: E402
+from ga_squad.graph import EMBEDDING_HASH, Graph, LayerType, base_reader  # noqa: E402
 from ga_squad.model import build_model, weights_by_hash  # noqa: E402
 from ga_squad.mutations import InsertLayer  # noqa: E402
 from ga_squad.training import PREDICTIONS_NAME, data_fingerprint, run_trial  # noqa: E402
@@ -82,6 +83,14 @@ def test_result_dict_checkpoint_and_predictions(parent, data: Dataset) -> None:
     assert manifest["indiv_id"] == 0 and manifest["metrics"]["f1"] == result["f1"]
     assert manifest["data_fingerprint"] == data_fingerprint(data)
     assert manifest["model_fingerprint"] == MODEL.fingerprint()
+    # The trained reader still holds the GloVe vectors, row for row (fixed embeddings).
+    glove = read_glove(DATA / "glove.sample.50d.txt")
+    _, arrays = read_checkpoint(params.save_dir, {EMBEDDING_HASH})
+    (table,) = [a for p, a in arrays[EMBEDDING_HASH].items() if "word_embedding" in p]
+    covered = [w for w in data.word_vocab.tokens[2:] if w in glove][:50]
+    assert covered
+    for word in covered:
+        np.testing.assert_array_equal(table[data.word_vocab.id(word)], glove.get(word))
     predictions = json.loads((Path(params.save_dir) / PREDICTIONS_NAME).read_text(encoding="utf-8"))
     assert set(predictions) == set(data.dev.qids) and all(isinstance(t, str) for t in predictions.values())
     assert evaluate(predictions, data.dev.gold_answers())["f1"] == pytest.approx(result["f1"])
