@@ -168,7 +168,9 @@ class Graph:
         object.__setattr__(self, "_order", order)
         _check_streams(by_id)
         _check_reachability(by_id, order)
-        object.__setattr__(self, "_hashes", _compute_hashes(by_id, order))
+        hashes = _compute_hashes(by_id, order)
+        _check_unique_hashes(hashes)
+        object.__setattr__(self, "_hashes", hashes)
 
     # --- queries -----------------------------------------------------------
     def __getitem__(self, layer_id: str) -> Layer:
@@ -403,6 +405,23 @@ def _compute_hashes(by_id: Mapping[str, Layer], order: tuple[str, ...]) -> dict[
                 payload["name"] = layer.id  # begin and end pointers are different layers.
         hashes[layer_id] = canonical_hash(payload)
     return hashes
+
+
+def _check_unique_hashes(hashes: Mapping[str, str]) -> None:
+    """Two layers with one hash id compute the same function of the same inputs.
+
+    Such a graph is redundant, and its layers could not be told apart when
+    weights are stored and shared by hash id, so it is rejected (mutations
+    then try another edit).
+    """
+    seen: dict[str, str] = {}
+    for layer_id, hash_id in hashes.items():
+        if hash_id in seen:
+            raise GraphError(
+                f"layers {seen[hash_id]!r} and {layer_id!r} compute the same function "
+                f"of the same inputs (duplicate hash id {hash_id})"
+            )
+        seen[hash_id] = layer_id
 
 
 # --- the base reader ---------------------------------------------------------

@@ -622,3 +622,25 @@ def test_edited_layer_without_stored_hashes_is_accepted() -> None:
 def test_bad_json_is_rejected(text: str) -> None:
     with pytest.raises(GraphError, match="^graph is not valid JSON: "):
         Graph.from_json(text)
+
+
+def test_two_layers_with_one_hash_id_are_rejected() -> None:
+    # rnn(h0) twice, one per pointer: same function of the same input, so the
+    # two could not be stored or shared apart by hash id.
+    layers = [
+        question(), passage(),
+        att("h0", P, "passage", "question"),
+        rnn("h1", P, "h0"), rnn("h2", P, "h0"),
+        out("begin", "h1"), out("end", "h2"),
+    ]
+    with pytest.raises(GraphError, match=r"layers 'h1' and 'h2' compute the same function"):
+        Graph(tuple(layers))
+
+
+def test_mutation_chains_never_produce_duplicate_hash_ids() -> None:
+    mutator = Mutator(1, 10)
+    for seed in range(200):
+        graph, rng = base_reader(), random.Random(seed)
+        for _ in range(12):
+            graph = mutator.mutate(graph, rng).graph
+            assert len(set(graph.hash_ids.values())) == len(graph.layers)

@@ -1,0 +1,36 @@
+"""``python -m ga_squad <command>``: the user-facing entry points.
+
+* ``run``      run a search through NNI and print the leaderboard (the main job)
+* ``report``   leaderboard, figures and summary of a finished or running search
+* ``download`` fetch SQuAD v1.1 and GloVe (resumable, checksummed)
+
+Each command's module parses its own arguments, so ``--help`` works per command.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "run": "ga_squad.run_search",
+    "report": "ga_squad.report",
+    "download": "ga_squad.download",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help"} or argv[0] not in COMMANDS:
+        usage = "usage: python -m ga_squad {" + ",".join(COMMANDS) + "} [options]\n" + (__doc__ or "")
+        if argv and argv[0] not in {"-h", "--help"}:
+            print(f"unknown command {argv[0]!r}\n{usage}", file=sys.stderr)
+            return 2
+        print(usage)
+        return 0 if argv else 2
+    module = importlib.import_module(COMMANDS[argv[0]])
+    return int(module.cli(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
