@@ -58,9 +58,20 @@ from ga_squad.paths import SearchLayout  # noqa: E402
 
 _logger = logging.getLogger(__name__)
 
-__all__ = ["GaSquadTuner", "resolve_experiment_id"]
+__all__ = ["GaSquadTuner", "resolve_experiment_id", "resolve_storage_root"]
 
 SendTrial = Callable[[int, Any], None]
+
+
+def resolve_storage_root(save_dir_root: str) -> Path:
+    """``~`` expanded; a relative root is taken relative to the repository root.
+
+    NNI starts the tuner in a working directory of its choosing, so a relative
+    path must not depend on it: ``save_dir_root: runs`` in ``config.yml``
+    always means ``<repo>/runs``.
+    """
+    root = Path(os.path.expanduser(save_dir_root))
+    return root if root.is_absolute() else _REPO_ROOT / root
 
 
 def resolve_experiment_id(explicit: str | None = None) -> str:
@@ -133,7 +144,7 @@ class GaSquadTuner(Tuner):
             aging=aging,
         )
         self.experiment_id = resolve_experiment_id(experiment_id)
-        self.layout = SearchLayout.for_experiment(os.path.expanduser(save_dir_root), self.experiment_id)
+        self.layout = SearchLayout.for_experiment(resolve_storage_root(save_dir_root), self.experiment_id)
         self.engine = SearchEngine(self.config, self.layout, Journal(self.layout.journal_path, fsync=fsync))
         self._send: SendTrial | None = None
         _logger.info(

@@ -1,0 +1,124 @@
+"""End to end: the main job (``python -m ga_squad run``) through nnictl with real TensorFlow trials.
+
+A tiny setting (6 trials at concurrency 2, population 2, tiny model, one
+epoch on a slice of the bundled sample) run exactly as a user runs
+``make run``, then checked from what the search left on disk, not from logs:
+the lineage journal and each checkpoint's manifest must show at least three
+children warm-started from their parent's published checkpoint, every child
+dispatched after its parent reported, and no NNI process left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ga_squad.checkpoint import read_manifest
+from ga_squad.experiment import experiment_processes
+from ga_squad.journal import read_events, replay
+from ga_squad.paths import SearchLayout
+from ga_squad.run_search import ConfigError, load_spec
+
+REPO = Path(__file__).resolve().parents[1]
+TRIALS = 6
+
+
+def tiny_config(tmp_path: Path) -> Path:
+    """config.yml with the same shape as the shipped one, shrunk for CI."""
+    config = yaml.safe_load((REPO / "config.yml").read_text())
+    store = tmp_path / "store"
+    config.update(
+        trialCommand=(
+            f"python trial/trial.py --size tiny --epochs 1 --train-limit 240 --dev-limit 80 "
+            f"--glove data/glove.sample.50d.txt --storage-root {store} --cache-dir {tmp_path / 'cache'} --threads 1"
+        ),
+        trialCodeDirectory=str(REPO),
+        trialConcurrency=2,
+        maxTrialNumber=TRIALS,
+        maxExperimentDuration="12m",
+        experimentWorkingDirectory=str(tmp_path / "nni"),
+    )
+    config["tuner"]["codeDirectory"] = str(REPO)
+    config["tuner"]["classArgs"].update(save_dir_root=str(store), population_size=2, seed=3)
+    path = tmp_path / "config.yml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def test_shipped_configs_are_valid_nni_configs(tmp_path: Path) -> None:
+    from nni.experiment.config import ExperimentConfig
+
+    key = tmp_path / "key"
+    key.write_text("not a real key")
+    for name in ("config.yml", "config_full.yml", "config_remote.yml"):
+        raw = yaml.safe_load((REPO / name).read_text())
+        for machine in raw["trainingService"].get("machineList", []):
+            assert "password" not in machine, f"{name}: SSH keys only, never passwords"
+            machine["sshKeyFile"] = str(key)
+        ExperimentConfig(**raw).validate()
+    spec = load_spec(REPO / "config.yml")
+    assert spec.max_trial_number >= 12 and spec.trial_concurrency == 2
+    assert Path(spec.tuner_class_args["save_dir_root"]) == REPO / "runs"
+
+
+def test_run_rejects_bad_configs(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_spec(tmp_path / "missing.yml")
+    bad = tmp_path / "bad.yml"
+    bad.write_text("trialCommand: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_spec(bad)
+    remote = tmp_path / "remote.yml"
+    remote.write_text((REPO / "config_remote.yml").read_text())
+    with pytest.raises(ConfigError, match="nnictl create"):
+        load_spec(remote)
+
+
+@pytest.mark.nni
+def test_main_job_warm_starts_children_through_nnictl(tmp_path: Path) -> None:
+    config = tiny_config(tmp_path)
+    env = {**os.environ, "HOME": str(tmp_path / "home")}  # nnictl's registry stays in tmp
+    done = subprocess.run(
+        [sys.executable, "-m", "ga_squad", "run", "--config", str(config), "--poll", "3", "--timeout", "900"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1000,
+    )
+    output = done.stdout + done.stderr
+    match = re.search(r"experiment (\w+): web UI", output)
+    assert match, output
+    experiment_id = match.group(1)
+    assert experiment_processes(experiment_id, tmp_path / "nni" / experiment_id) == []
+    assert done.returncode == 0, output
+    assert "DONE" in output and "rank" in output and "best checkpoint:" in output, output
+
+    layout = SearchLayout.for_experiment(tmp_path / "store", experiment_id)
+    records = replay(read_events(layout.journal_path))
+    reported = {i: r for i, r in records.items() if r.value is not None}
+    assert len(reported) >= TRIALS, {i: r.status for i, r in records.items()}
+
+    warm = []
+    for rec in reported.values():
+        manifest = read_manifest(rec.save_dir)  # published: the manifest is there
+        assert manifest["indiv_id"] == rec.indiv_id
+        assert manifest["metrics"]["f1"] == pytest.approx(rec.result["f1"])
+        if rec.parent_id is None:
+            assert manifest["metrics"]["warm_start"] is False
+            continue
+        parent = records[rec.parent_id]
+        assert manifest["parent_id"] == rec.parent_id
+        assert rec.restore_dir == parent.save_dir
+        assert parent.reported_at is not None and parent.reported_at <= rec.dispatched_at
+        loaded = set(manifest["warm_start"]["loaded_ids"])
+        if manifest["metrics"]["warm_start"]:
+            assert loaded and loaded <= set(rec.shared_ids)
+            assert loaded <= set(read_manifest(parent.save_dir)["hash_ids"].values()) | {
+                h for h in read_manifest(parent.save_dir)["param_counts"]
+            }
+            assert manifest["metrics"]["inherited_params"] > 0
+            warm.append(rec.indiv_id)
+    assert len(warm) >= 3, f"only {warm} warm-started"
