@@ -1,0 +1,448 @@
+"""Run a whole search in this process with real TensorFlow trials (no ``nnictl``).
+
+The search goes through exactly the machinery of an NNI experiment: the NNI
+tuner adapter :class:`tuner.ga_tuner.GaSquadTuner` (its
+:class:`~ga_squad.engine.SearchEngine` and lineage journal) is driven the
+way NNI's dispatcher drives it (one trial at a time by a small loop in NNI's
+call order, or :func:`ga_squad.driver.run_threaded` for ``concurrency > 1``),
+and each trial is :func:`ga_squad.training.run_trial` on one dataset loaded once. The
+folder it leaves (``<save_dir_root>/<experiment_id>/lineage.jsonl`` and
+``individuals/NNNNNN/``) is therefore laid out like a real experiment's, and
+``python -m ga_squad report`` reads it the same way.
+
+Example (a tiny search in well under a minute on 2 cores)::
+
+    from ga_squad.local_search import LocalSearchConfig, run_local_search, tiny_config
+    result = run_local_search(tiny_config("/tmp/ga", "tiny-1"))
+    print(result.best.f1, result.journal_path)
+
+Weight sharing off (:attr:`LocalSearchConfig.weight_sharing` = False): the
+tuner still proposes children with ``restore_dir`` and ``shared_ids`` (the
+journal shows them), but each trial ignores them and cold-starts. Because the
+evolution's choices depend on the results (tournaments), an independent
+no-sharing search soon proposes *different* graphs. For an apples-to-apples
+comparison pass ``replay=`` the proposals of an earlier search
+(:attr:`LocalSearchResult.proposals`): the engine then proposes exactly that
+sequence of (graph, parent) pairs, in the same order and with the same trial
+seeds, whatever the new results are (see :class:`ScriptedEvolution`).
+
+TensorFlow's process-wide settings (threads, determinism) are the caller's
+job: call :func:`ga_squad.training.configure_tensorflow` once, first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ga_squad.config import ModelConfig, TrainConfig
+from ga_squad.contract import TrialParams
+from ga_squad.dataset import DataConfig
+from ga_squad.evolution import EvolutionConfig, Individual, RegularizedEvolution
+from ga_squad.graph import Graph
+from ga_squad.mutations import Mutation
+from ga_squad.paths import SearchLayout
+
+if TYPE_CHECKING:  # TensorFlow is imported lazily (only when trials run)
+    from ga_squad.dataset import Dataset
+
+_logger = logging.getLogger(__name__)
+
+__all__ = [
+    "LocalSearchConfig",
+    "LocalSearchResult",
+    "Proposal",
+    "ScriptedEvolution",
+    "TrialSummary",
+    "run_local_search",
+    "tiny_config",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TRAIN = REPO_ROOT / "data" / "squad_train_sample.json"
+DEFAULT_DEV = REPO_ROOT / "data" / "squad_dev_sample.json"
+DEFAULT_GLOVE = REPO_ROOT / "data" / "glove.sample.50d.txt"
+
+
+@dataclass(frozen=True)
+class TrialSummary:
+    """One trial of a local search, in start order.
+
+    Attributes:
+        index: Position in start order (0-based; with concurrency 1 this is
+            also the individual id order).
+        indiv_id: The individual's id.
+        parent_id: Its parent's id, or None for a cold start.
+        mutation: How its graph was derived (for humans).
+        seed: The trial seed the tuner gave it.
+        succeeded: Whether the trial reported a result.
+        f1: Best dev F1 (None if it failed).
+        em: Dev EM at that epoch.
+        initial_f1: Dev F1 before training (the inherited weights' score).
+        epochs: Epochs trained.
+        warm_start: Whether it really loaded weights from its parent.
+        inherited_params: Parameters loaded from the parent.
+        fresh_params: Parameters initialised fresh.
+        seconds: Wall-clock seconds of the trial function.
+        error: The exception text of a failed trial.
+    """
+
+    index: int
+    indiv_id: int
+    parent_id: int | None
+    mutation: str
+    seed: int
+    succeeded: bool
+    f1: float | None
+    em: float | None
+    initial_f1: float | None
+    epochs: int
+    warm_start: bool
+    inherited_params: int
+    fresh_params: int
+    seconds: float
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What the tuner proposed for one individual (enough to replay it).
+
+    Attributes:
+        indiv_id: The individual's id.
+        parent_id: Its parent's id, or None for a cold start.
+        graph: Its architecture.
+        mutation: The mutation text.
+    """
+
+    indiv_id: int
+    parent_id: int | None
+    graph: Graph
+    mutation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"indiv_id": self.indiv_id, "parent_id": self.parent_id,
+                "graph": self.graph.to_dict(), "mutation": self.mutation}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Proposal:
+        return cls(int(data["indiv_id"]), None if data.get("parent_id") is None else int(data["parent_id"]),
+                   Graph.from_dict(data["graph"]), str(data.get("mutation", "")))
+
+
+TrialCallback = Callable[[TrialSummary], None]
+
+
+@dataclass(frozen=True)
+class LocalSearchConfig:
+    """Everything one in-process search needs.
+
+    Attributes:
+        save_dir_root: Storage root; the search lives in
+            ``<save_dir_root>/<experiment_id>/`` (must not hold a journal yet).
+        experiment_id: Folder name of this search.
+        evolution: Evolution settings (population, tournament, layers,
+            initial mutations, seed).
+        max_trials: Trials in total.
+        concurrency: Trials at once (1: sequential, one trial at a time).
+        data: Data settings (loaded once for all trials).
+        model: Architecture options.
+        train: Optimiser options (epochs per trial, inherited_lr_scale, ...).
+        weight_sharing: False: every trial ignores ``restore_dir`` and
+            ``shared_ids`` and cold-starts (the proposals are unchanged).
+        cache_dir: Cache folder for the preprocessed arrays (None: none).
+        timeout_s: Give up (RuntimeError) after this many seconds.
+        on_trial: Called after each trial with its :class:`TrialSummary`
+            (from a worker thread).
+    """
+
+    save_dir_root: str
+    experiment_id: str
+    evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
+    max_trials: int = 16
+    concurrency: int = 1
+    data: DataConfig = field(default_factory=lambda: DataConfig(str(DEFAULT_TRAIN), str(DEFAULT_DEV),
+                                                                glove_path=str(DEFAULT_GLOVE)))
+    model: ModelConfig = field(default_factory=ModelConfig.small)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    weight_sharing: bool = True
+    cache_dir: str | None = None
+    timeout_s: float = 7 * 24 * 3600.0
+    on_trial: TrialCallback | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.max_trials < 1 or self.concurrency < 1:
+            raise ValueError("max_trials and concurrency must be >= 1")
+        SearchLayout.for_experiment(self.save_dir_root, self.experiment_id)  # validates the id
+
+    @property
+    def layout(self) -> SearchLayout:
+        return SearchLayout.for_experiment(self.save_dir_root, self.experiment_id)
+
+
+@dataclass(frozen=True)
+class LocalSearchResult:
+    """What a local search did.
+
+    Attributes:
+        config: The configuration it ran with.
+        trials: One summary per trial, by individual id (== start order
+            with one trial at a time).
+        proposals: The tuner's proposals, by individual id (for ``replay``).
+        journal_path: The lineage journal.
+        root: The search folder.
+        wall_seconds: Wall-clock time of the whole search (dataset excluded).
+    """
+
+    config: LocalSearchConfig
+    trials: tuple[TrialSummary, ...]
+    proposals: tuple[Proposal, ...]
+    journal_path: Path
+    root: Path
+    wall_seconds: float
+
+    @property
+    def best(self) -> TrialSummary | None:
+        """The trial with the best F1 (the earliest among ties), or None."""
+        done = [t for t in self.trials if t.f1 is not None]
+        return max(done, key=lambda t: (t.f1, -t.index)) if done else None
+
+    def best_so_far(self) -> list[float | None]:
+        """Best F1 after each trial, in start order (None until one reported)."""
+        out: list[float | None] = []
+        best: float | None = None
+        for t in self.trials:
+            if t.f1 is not None and (best is None or t.f1 > best):
+                best = t.f1
+            out.append(best)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "experiment_id": self.config.experiment_id,
+            "weight_sharing": self.config.weight_sharing,
+            "journal_path": str(self.journal_path),
+            "root": str(self.root),
+            "wall_seconds": self.wall_seconds,
+            "trials": [t.to_dict() for t in self.trials],
+        }
+
+
+class ScriptedEvolution(RegularizedEvolution):
+    """Regularized evolution that proposes a given sequence instead of sampling.
+
+    The engine keeps its population bookkeeping (aging, reports) as usual;
+    only the three random choices are scripted: a cold start takes the next
+    scripted cold-start graph, a parent selection returns the scripted
+    parent (which must be in the population: with the same population size,
+    aging and sequential trials it always is) and a child takes the scripted
+    graph. Trial seeds depend on the search seed and the individual id only,
+    so a replay with the same seed trains every individual from the same seed.
+
+    Raises:
+        RuntimeError: when the engine asks for something the script does not
+            hold next (a cold start where the original had a child, say).
+    """
+
+    def __init__(self, config: EvolutionConfig, script: Sequence[Proposal]) -> None:
+        super().__init__(config)
+        self._script = list(script)
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def _peek(self) -> Proposal:
+        if self._next >= len(self._script):
+            raise RuntimeError(f"replay script exhausted after {len(self._script)} proposals")
+        return self._script[self._next]
+
+    def _take(self, cold: bool) -> Mutation:
+        item = self._peek()
+        if (item.parent_id is None) != cold:
+            raise RuntimeError(
+                f"replay diverged at proposal {self._next} (individual {item.indiv_id}): the engine asks "
+                f"for a {'cold start' if cold else 'child'}, the script holds "
+                f"{'a cold start' if item.parent_id is None else 'a child'}")
+        self._next += 1
+        operator, _, detail = item.mutation.partition("(")
+        return Mutation(item.graph, operator, detail[:-1] if detail.endswith(")") else detail)
+
+    def propose_initial(self) -> Mutation:
+        return self._take(cold=True)
+
+    def select_parent(self) -> Individual | None:
+        if len(self) == 0:
+            return None
+        want = self._peek().parent_id
+        for member in self.population:
+            if member.indiv_id == want:
+                return member
+        raise RuntimeError(f"replay diverged: scripted parent {want} is not in the population "
+                           f"{[m.indiv_id for m in self.population]}")
+
+    def make_child(self, parent: Individual) -> Mutation:
+        return self._take(cold=False)
+
+
+def tiny_config(save_dir_root: str, experiment_id: str, **changes: Any) -> LocalSearchConfig:
+    """A search that runs in seconds: 4 trials, tiny model, 1 epoch, 200/100 questions.
+
+    Population 2, so trials 2 and 3 are children. ``changes`` override
+    :class:`LocalSearchConfig` fields.
+    """
+    cfg = LocalSearchConfig(
+        save_dir_root=save_dir_root,
+        experiment_id=experiment_id,
+        evolution=EvolutionConfig(population_size=2, tournament_size=2, min_layers=1, max_layers=6,
+                                  initial_mutations=1, seed=0),
+        max_trials=4,
+        data=DataConfig(str(DEFAULT_TRAIN), str(DEFAULT_DEV), glove_path=None,
+                        max_passage_len=120, train_limit=200, dev_limit=100),
+        model=ModelConfig.tiny(),
+        train=TrainConfig(epochs=1, batch_size=32),
+    )
+    return dataclasses.replace(cfg, **changes)
+
+
+def run_local_search(
+    config: LocalSearchConfig,
+    data: Dataset | None = None,
+    replay: Sequence[Proposal] | None = None,
+) -> LocalSearchResult:
+    """Run one search to the end with real trials in this process.
+
+    Args:
+        config: The search.
+        data: A preloaded dataset (must match ``config.data``); None loads it.
+        replay: Proposals of an earlier search to propose again, in order
+            (:attr:`LocalSearchResult.proposals`); None samples as usual.
+
+    Returns:
+        Per-trial summaries, the proposals, and where the files are.
+
+    Raises:
+        FileExistsError: if the search folder already holds a journal.
+        RuntimeError: if a replay diverges or the search times out.
+    """
+    from ga_squad.dataset import load_dataset
+    from ga_squad.training import run_trial
+    from tuner.ga_tuner import GaSquadTuner
+
+    layout = config.layout
+    if layout.journal_path.exists():
+        raise FileExistsError(f"{layout.journal_path} exists: pick a new experiment_id")
+    if data is None:
+        data = load_dataset(config.data, config.cache_dir)
+    evo = config.evolution
+    tuner = GaSquadTuner(
+        save_dir_root=config.save_dir_root, optimize_mode=evo.optimize_mode.value,
+        population_size=evo.population_size, min_layers=evo.min_layers, max_layers=evo.max_layers,
+        seed=evo.seed, tournament_size=evo.tournament_size, initial_mutations=evo.initial_mutations,
+        aging=evo.aging, experiment_id=config.experiment_id,
+    )
+    if replay is not None:
+        tuner.engine.evolution = ScriptedEvolution(tuner.config, sorted(replay, key=lambda p: p.indiv_id))
+
+    summaries: list[TrialSummary] = []
+    lock = threading.Lock()
+
+    def trial(raw: Mapping[str, Any]) -> dict[str, Any]:
+        params = TrialParams.from_dict(raw)
+        if not config.weight_sharing:
+            params = dataclasses.replace(params, restore_dir=None, shared_ids=None)
+        t0 = time.perf_counter()
+        try:
+            result = run_trial(params, data, config.model, config.train)
+        except Exception as exc:
+            _record(params, None, time.perf_counter() - t0, repr(exc))
+            raise
+        _record(params, result, time.perf_counter() - t0, None)
+        return result
+
+    def _record(params: TrialParams, result: Mapping[str, Any] | None, seconds: float, error: str | None) -> None:
+        ok = result is not None
+        with lock:
+            summary = TrialSummary(
+                index=len(summaries), indiv_id=params.indiv_id, parent_id=params.parent_id,
+                mutation=params.mutation, seed=params.seed, succeeded=ok,
+                f1=float(result["f1"]) if ok else None, em=float(result["em"]) if ok else None,
+                initial_f1=float(result["initial_f1"]) if ok else None,
+                epochs=int(result["epochs"]) if ok else 0,
+                warm_start=bool(result["warm_start"]) if ok else False,
+                inherited_params=int(result["inherited_params"]) if ok else 0,
+                fresh_params=int(result["fresh_params"]) if ok else 0,
+                seconds=seconds, error=error,
+            )
+            summaries.append(summary)
+        _logger.info("trial %d (individual %d, parent %s): F1 %s, %d epochs, warm %s, %.1f s",
+                     summary.index, summary.indiv_id, summary.parent_id,
+                     "failed" if summary.f1 is None else f"{summary.f1:.2f}", summary.epochs,
+                     summary.warm_start, seconds)
+        if config.on_trial is not None:
+            config.on_trial(summary)
+
+    t0 = time.perf_counter()
+    try:
+        if config.concurrency == 1:
+            _run_sequential(tuner, trial, config.max_trials, config.timeout_s)
+        else:
+            from ga_squad.driver import run_threaded
+
+            run_threaded(tuner, trial, config.concurrency, config.max_trials, timeout=config.timeout_s)
+    finally:
+        proposals = tuple(Proposal(i.indiv_id, i.parent_id, i.graph, i.mutation)
+                          for i in tuner.engine.individuals())
+        tuner.engine.close()
+    wall = time.perf_counter() - t0
+    # Summaries were appended at trial end; order them by start (== indiv id with one worker).
+    ordered = sorted(summaries, key=lambda s: s.indiv_id)
+    trials = tuple(dataclasses.replace(s, index=n) for n, s in enumerate(ordered))
+    return LocalSearchResult(config, trials, proposals, layout.journal_path, layout.root, wall)
+
+
+def _run_sequential(tuner: Any, trial: Callable[[Mapping[str, Any]], Any], max_trials: int,
+                    timeout: float) -> None:
+    """NNI's manager with one trial slot, in NNI's usual order of calls.
+
+    Request one parameter set, run the trial, deliver its final result, then
+    its end (the order NNI normally observes: the metric is sent before the
+    trial process exits), and request the next. Unlike
+    :func:`ga_squad.driver.run_threaded`, which delivers ends and results on
+    two threads and so often journals ``failed`` then a late ``reported``,
+    the journal of a sequential search reads like an uneventful experiment.
+    A trial that raises is ended unsuccessfully and the search goes on.
+    """
+    pending: list[tuple[int, Any]] = []
+
+    def callback(parameter_id: int, params: Any) -> None:
+        pending.append((parameter_id, params))
+
+    started = time.perf_counter()
+    next_id = 0
+    for _ in range(max_trials):
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError(f"local search: still running after {timeout} s")
+        produced = tuner.generate_multiple_parameters([next_id], st_callback=callback)
+        if produced:
+            pending.append((next_id, produced[0]))
+        next_id += 1
+        if not pending:  # cannot happen with one slot: a finished trial frees it
+            raise RuntimeError("the tuner served no trial with no trial running")
+        parameter_id, params = pending.pop(0)
+        try:
+            value = trial(params)
+        except Exception as exc:  # a failed trial, as under NNI
+            _logger.warning("trial for parameter %d failed: %r", parameter_id, exc)
+            tuner.trial_end(parameter_id, False)
+            continue
+        if value is not None:
+            tuner.receive_trial_result(parameter_id, params, value)
+        tuner.trial_end(parameter_id, True)
