@@ -50,11 +50,17 @@ __all__ = [
     "find_search_dir",
     "generations",
     "leaderboard",
+    "leaderboard_markdown",
     "lineage_edges",
+    "lineage_markdown",
+    "nni_markdown",
+    "overview_markdown",
     "load_search",
     "parse_nni_trials",
     "trial_curve",
+    "warm_cold_markdown",
     "warm_vs_cold",
+    "with_nni",
     "write_report",
 ]
 
@@ -510,6 +516,55 @@ def leaderboard_markdown(rows: Sequence[LeaderboardRow], limit: int | None = Non
     return "\n".join(lines)
 
 
+def overview_markdown(search: Search) -> str:
+    """Where the search is, how many individuals in which state, and the best one."""
+    statuses: dict[str, int] = {}
+    for rec in search.records.values():
+        statuses[rec.status.value] = statuses.get(rec.status.value, 0) + 1
+    text = (f"Search `{search.experiment_id}` in `{search.root}`: {len(search.records)} individuals ("
+            + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) + ").")
+    rows = leaderboard(search)
+    if rows:
+        best = rows[0]
+        text += (f"\n\n**Best:** individual {best.indiv_id}, dev F1 {best.f1:.2f}, EM {_fmt(best.em)}, "
+                 f"{best.hidden_layers} hidden layers.")
+    return text
+
+
+def nni_markdown(search: Search) -> str:
+    """NNI's trial records next to the journal's results."""
+    lines = ["| NNI trial | status | individual | F1 (NNI) | F1 (journal) |", "|---|---|---|---|---|"]
+    for indiv_id, trial in sorted(search.nni.items()):
+        rec = search.records.get(indiv_id)
+        journal = _f1_of(rec) if rec is not None and rec.value is not None else None
+        lines.append(f"| {trial.trial_job_id} | {trial.status} | {indiv_id} | {_fmt(_num(trial.metrics, 'f1'))} "
+                     f"| {_fmt(journal)} |")
+    return "\n".join(lines)
+
+
+def lineage_markdown(edges: Sequence[LineageEdge]) -> str:
+    """Parent -> child edges as a Markdown table."""
+    lines = ["| parent | child | inherited % | warm | mutation |", "|---|---|---|---|---|"]
+    for e in edges:
+        frac = "-" if e.inherited_fraction is None else f"{100 * e.inherited_fraction:.0f}"
+        lines.append(f"| {e.parent_id} | {e.child_id} | {frac} | {'yes' if e.warm_start else 'no'} "
+                     f"| {e.mutation.replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+def warm_cold_markdown(comparison: WarmColdComparison) -> str:
+    """The warm vs cold comparison as Markdown tables (per epochs, then child vs parent)."""
+    lines = ["| epochs | warm n | warm F1 | warm F1 before training | cold n | cold F1 | cold F1 before training |",
+             "|---|---|---|---|---|---|---|"]
+    for g in comparison.groups:
+        lines.append(f"| {g.epochs} | {len(g.warm_ids)} | {_fmt(g.warm_f1)} | {_fmt(g.warm_initial_f1)} "
+                     f"| {len(g.cold_ids)} | {_fmt(g.cold_f1)} | {_fmt(g.cold_initial_f1)} |")
+    if comparison.pairs:
+        lines += ["", "| warm child | parent | child F1 | parent F1 |", "|---|---|---|---|"]
+        lines += [f"| {c} | {p} | {cf:.2f} | {pf:.2f} |" for c, p, cf, pf in comparison.pairs]
+    return "\n".join(lines)
+
+
 def write_leaderboard_csv(rows: Sequence[LeaderboardRow], path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     with path.open("w", newline="", encoding="utf-8") as f:
@@ -526,38 +581,17 @@ def write_leaderboard_csv(rows: Sequence[LeaderboardRow], path: str | os.PathLik
 def _summary_markdown(search: Search, rows: Sequence[LeaderboardRow], comparison: WarmColdComparison,
                       edges: Sequence[LineageEdge], reevaluation: Any, reeval_note: str,
                       figures: Mapping[str, str]) -> str:
-    statuses: dict[str, int] = {}
-    for rec in search.records.values():
-        statuses[rec.status.value] = statuses.get(rec.status.value, 0) + 1
-    out = [f"# Search report: {search.experiment_id}", "",
-           f"Search folder: `{search.root}`", "",
-           f"Individuals: {len(search.records)} ("
-           + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) + ")", ""]
-    if rows:
-        best = rows[0]
-        out += [f"**Best:** individual {best.indiv_id}, dev F1 {best.f1:.2f}, EM {_fmt(best.em)}, "
-                f"{best.hidden_layers} hidden layers.", ""]
+    out = [f"# Search report: {search.experiment_id}", "", overview_markdown(search), ""]
     out += ["## Leaderboard", "", leaderboard_markdown(rows) if rows else "No trial has reported yet.", ""]
     titles = {"curve": "Dev F1 over trials", "lineage": "Lineage", "architecture": "Best architecture",
               "warm_cold": "Warm vs cold starts"}
     for key, name in figures.items():
         out += [f"## {titles.get(key, key)}", "", f"![{titles.get(key, key)}]({name})", ""]
     if edges:
-        out += ["## Lineage edges", "", "| parent | child | inherited % | warm | mutation |", "|---|---|---|---|---|"]
-        for e in edges:
-            frac = "-" if e.inherited_fraction is None else f"{100 * e.inherited_fraction:.0f}"
-            out.append(f"| {e.parent_id} | {e.child_id} | {frac} | {'yes' if e.warm_start else 'no'} "
-                       f"| {e.mutation.replace('|', '/')} |")
-        out.append("")
-    out += ["## Warm vs cold starts (same number of epochs)", "",
-            "| epochs | warm n | warm F1 | warm F1 before training | cold n | cold F1 | cold F1 before training |",
-            "|---|---|---|---|---|---|---|"]
-    for g in comparison.groups:
-        out.append(f"| {g.epochs} | {len(g.warm_ids)} | {_fmt(g.warm_f1)} | {_fmt(g.warm_initial_f1)} "
-                   f"| {len(g.cold_ids)} | {_fmt(g.cold_f1)} | {_fmt(g.cold_initial_f1)} |")
-    if comparison.pairs:
-        out += ["", "| child | parent | child F1 | parent F1 |", "|---|---|---|---|"]
-        out += [f"| {c} | {p} | {cf:.2f} | {pf:.2f} |" for c, p, cf, pf in comparison.pairs]
+        out += ["## Lineage edges", "", lineage_markdown(edges), ""]
+    if search.nni:
+        out += ["## NNI trials (joined on the final metric's indiv_id)", "", nni_markdown(search), ""]
+    out += ["## Warm vs cold starts (same number of epochs)", "", warm_cold_markdown(comparison)]
     out += ["", "## Best checkpoint re-evaluated", ""]
     if reevaluation is None:
         out.append(reeval_note or "Not re-evaluated.")

@@ -1,0 +1,337 @@
+"""The search report: pure functions on hand-written journals, then the CLI and the
+re-evaluation on a tiny real search (tests/tiny_search.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ga_squad import report
+from ga_squad.graph import base_reader
+from ga_squad.journal import Journal, read_events
+from ga_squad.paths import SearchLayout
+from tiny_search import TinySearch, tiny_search
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+# --- hand-written journals ------------------------------------------------------
+def _result(indiv_id: int, parent_id: int | None, f1: float, *, warm: bool, epochs: int = 1,
+            initial_f1: float = 1.0) -> dict[str, Any]:
+    return {"default": f1, "f1": f1, "em": f1 / 2, "dev_loss": 5.0, "initial_dev_loss": 6.0,
+            "initial_f1": initial_f1, "inherited_params": 300 if warm else 0, "fresh_params": 100 if warm else 400,
+            "total_params": 400, "epochs": epochs, "train_seconds": 1.5, "warm_start": warm,
+            "indiv_id": indiv_id, "parent_id": parent_id}
+
+
+def write_journal(root: Path, experiment_id: str, trials: list[tuple[int, int | None, float | None, bool]],
+                  report_sequence: list[int] | None = None, start: float = 1000.0) -> Path:
+    """A journal of ``(indiv_id, parent_id, f1 or None for failed, warm)`` trials.
+
+    Results arrive in ``report_sequence`` order (default: id order).
+    """
+    layout = SearchLayout.for_experiment(root, experiment_id)
+    clock = iter(start + k for k in range(1000))
+    graph = base_reader().to_dict()
+    by_id = {t[0]: t for t in trials}
+    with Journal(layout.journal_path, fsync=False, clock=lambda: next(clock)) as journal:
+        for indiv_id, parent_id, _, _ in trials:
+            journal.append("generated", indiv_id=indiv_id, parent_id=parent_id, graph=graph,
+                           shared_ids=None if parent_id is None else ["a", "b"], mutation=f"m{indiv_id}",
+                           origin="initial" if parent_id is None else "child", seed=indiv_id, session=0,
+                           save_dir=str(layout.individual_dir(indiv_id)), restore_dir=None)
+            journal.append("dispatched", indiv_id=indiv_id, parent_id=parent_id, parameter_id=indiv_id, session=0)
+        for indiv_id in report_sequence or [t[0] for t in trials]:
+            _, parent_id, f1, warm = by_id[indiv_id]
+            if f1 is None:
+                journal.append("failed", indiv_id=indiv_id, parent_id=parent_id, parameter_id=indiv_id,
+                               reason="failed", detail="", session=0)
+            else:
+                journal.append("reported", indiv_id=indiv_id, parent_id=parent_id, parameter_id=indiv_id,
+                               value=f1, result=_result(indiv_id, parent_id, f1, warm=warm), late=False, session=0)
+    return layout.root
+
+
+HAND = [(0, None, 10.0, False), (1, None, 30.0, False), (2, 1, 40.0, True), (3, 1, None, False),
+        (4, 2, 20.0, True), (5, 0, 10.0, False)]
+
+
+@pytest.fixture()
+def hand_search(tmp_path: Path) -> report.Search:
+    write_journal(tmp_path, "hand", HAND, report_sequence=[1, 0, 2, 3, 5, 4])
+    return report.load_search(tmp_path)
+
+
+def test_find_search_dir_picks_latest_or_named(tmp_path: Path) -> None:
+    old = write_journal(tmp_path, "old", HAND[:1])
+    new = write_journal(tmp_path, "new", HAND[:2])
+    (tmp_path / "cache").mkdir()  # folders without a journal are not searches
+    os.utime(old / "lineage.jsonl", (time.time() - 100, time.time() - 100))
+    assert report.find_search_dir(tmp_path) == new
+    assert report.find_search_dir(tmp_path, "old") == old
+    assert report.find_search_dir(old) == old  # an experiment folder directly
+    assert report.find_search_dir(old, "old") == old
+    with pytest.raises(FileNotFoundError):
+        report.find_search_dir(tmp_path, "missing")
+    with pytest.raises(FileNotFoundError):
+        report.find_search_dir(tmp_path / "cache")
+
+
+def test_leaderboard_ranks_reported_by_f1(hand_search: report.Search) -> None:
+    rows = report.leaderboard(hand_search)
+    assert [r.indiv_id for r in rows] == [2, 1, 4, 0, 5]  # failed 3 left out; tie 0/5 by id
+    assert [r.rank for r in rows] == [1, 2, 3, 4, 5]
+    top = rows[0]
+    assert (top.parent_id, top.f1, top.em, top.inherited_params, top.fresh_params) == (1, 40.0, 20.0, 300, 100)
+    assert top.inherited_fraction == pytest.approx(0.75) and top.warm_start
+    assert top.hidden_layers == len(base_reader().hidden_layers) and sum(top.layer_types.values()) == top.hidden_layers
+    assert rows[1].inherited_fraction == 0.0 and not rows[1].warm_start
+    assert hand_search.best() is not None and hand_search.best().indiv_id == 2
+
+
+def test_trial_curve_in_report_order_with_running_best(hand_search: report.Search) -> None:
+    points = report.trial_curve(hand_search)
+    assert [p.indiv_id for p in points] == [1, 0, 2, 5, 4]  # order results arrived, failed 3 skipped
+    assert [p.position for p in points] == [1, 2, 3, 4, 5]
+    assert [p.best_so_far for p in points] == [30.0, 30.0, 40.0, 40.0, 40.0]
+    assert [p.warm_start for p in points] == [False, False, True, False, True]
+
+
+def test_lineage_edges_generations_and_layout(hand_search: report.Search) -> None:
+    edges = {(e.parent_id, e.child_id): e for e in report.lineage_edges(hand_search)}
+    assert set(edges) == {(1, 2), (1, 3), (2, 4), (0, 5)}
+    assert edges[(1, 2)].inherited_fraction == pytest.approx(0.75) and edges[(1, 2)].shared_layers == 2
+    assert edges[(1, 3)].inherited_fraction is None  # failed: no counts
+    assert edges[(0, 5)].inherited_fraction == 0.0 and not edges[(0, 5)].warm_start
+    assert report.generations(hand_search) == {0: 0, 1: 0, 2: 1, 3: 1, 4: 2, 5: 1}
+    from ga_squad.plots import lineage_layout
+
+    pos = lineage_layout({i: r.parent_id for i, r in hand_search.records.items()})
+    assert {i: -y for i, (_, y) in pos.items()} == {0: 0, 1: 0, 2: 1, 3: 1, 4: 2, 5: 1}
+    assert pos[5][0] < pos[2][0] < pos[3][0]  # children ordered by their parent's position
+    assert len({p for p in pos.values()}) == len(pos)  # no two nodes on one spot
+
+
+def test_warm_vs_cold_compares_same_epochs(tmp_path: Path) -> None:
+    write_journal(tmp_path, "wc", [(0, None, 10.0, False), (1, None, 20.0, False), (2, 1, 40.0, True),
+                                   (3, 1, 24.0, False)])
+    comparison = report.warm_vs_cold(report.load_search(tmp_path))
+    (group,) = comparison.groups
+    assert group.epochs == 1 and group.warm_ids == (2,) and group.cold_ids == (0, 1, 3)
+    assert group.warm_f1 == 40.0 and group.cold_f1 == pytest.approx(18.0)
+    assert group.warm_initial_f1 == 1.0
+    assert comparison.pairs == ((2, 1, 40.0, 20.0),)  # the cold child 3 is no warm pair
+
+
+def test_empty_and_running_search_render(tmp_path: Path) -> None:
+    write_journal(tmp_path, "running", [(0, None, None, False)], report_sequence=[])
+    search = report.load_search(tmp_path)
+    assert report.leaderboard(search) == [] and report.trial_curve(search) == [] and search.best() is None
+    written = report.write_report(search, tmp_path / "out", reevaluate=True)
+    assert "No trial has reported yet" in written["summary"].read_text()
+    for key in ("curve", "lineage", "warm_cold"):
+        assert written[key].read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_architecture_drawing_of_every_layer_type() -> None:
+    from ga_squad.graph import Graph, LayerType
+    from ga_squad.plots import architecture_layout, plot_architecture, png_bytes
+
+    graph = Graph.from_dict({
+        "format": "ga-squad-graph", "version": 1, "layers": [
+            {"id": "question", "type": "input", "stream": "question"},
+            {"id": "passage", "type": "input", "stream": "passage"},
+            {"id": "q1", "type": "rnn", "stream": "question", "inputs": ["question"]},
+            {"id": "p1", "type": "attention", "stream": "passage", "inputs": ["passage", "q1"]},
+            {"id": "p2", "type": "self_attention", "stream": "passage", "inputs": ["p1"]},
+            {"id": "p3", "type": "rnn", "stream": "passage", "inputs": ["p2"], "skips": ["p1"]},
+            {"id": "begin", "type": "output", "stream": "passage", "inputs": ["p3"]},
+            {"id": "end", "type": "output", "stream": "passage", "inputs": ["p3"], "skips": ["p2"]},
+        ]})
+    pos = architecture_layout(graph)
+    assert pos["p3"][1] < pos["p2"][1] < pos["p1"][1] < pos["passage"][1]
+    assert pos["q1"][0] < pos["p1"][0]  # question stream left of the passage stream
+    assert {graph[i].type for i in pos} == set(LayerType)
+    assert png_bytes(plot_architecture(graph, title="all types")).startswith(PNG_SIGNATURE)
+
+
+# --- NNI records ----------------------------------------------------------------
+def _nni_records(mapping: dict[str, int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """trial-jobs and metric-data as NNI 3.0 serves them, with hyperParameters swapped."""
+    jobs, metrics = [], []
+    ids = list(mapping.items())
+    for k, (trial_id, indiv_id) in enumerate(ids):
+        other = ids[(k + 1) % len(ids)][1]  # NNI may record another trial's parameters
+        value = json.dumps(json.dumps({"default": 10.0 + indiv_id, "f1": 10.0 + indiv_id, "indiv_id": indiv_id}))
+        jobs.append({"trialJobId": trial_id, "status": "SUCCEEDED", "startTime": 1000 + k, "endTime": 2000 + k,
+                     "hyperParameters": [json.dumps({"parameter_id": other, "parameters": {"indiv_id": other}})],
+                     "finalMetricData": [{"timestamp": 1500, "trialJobId": trial_id, "type": "FINAL",
+                                          "data": value}]})
+        metrics.append({"trialJobId": trial_id, "parameterId": str(other), "type": "PERIODICAL",
+                        "data": json.dumps(json.dumps(1.0)), "timestamp": 1400})
+        metrics.append({"trialJobId": trial_id, "parameterId": str(other), "type": "FINAL", "data": value,
+                        "timestamp": 1500})
+    jobs.append({"trialJobId": "zzRun", "status": "RUNNING", "startTime": 3000,
+                 "hyperParameters": [json.dumps({"parameter_id": 9, "parameters": {"indiv_id": 9}})]})
+    return jobs, metrics
+
+
+def test_parse_nni_trials_joins_on_final_metric_indiv_id() -> None:
+    jobs, metrics = _nni_records({"aaA": 0, "bbB": 1, "ccC": 2})
+    for only_jobs in (False, True):
+        trials = report.parse_nni_trials(jobs, [] if only_jobs else metrics)
+        assert {i: t.trial_job_id for i, t in trials.items()} == {0: "aaA", 1: "bbB", 2: "ccC"}
+        assert trials[1].metrics["f1"] == 11.0 and trials[1].status == "SUCCEEDED"
+
+
+@pytest.fixture()
+def fake_nni() -> Iterator[tuple[int, dict[str, Any]]]:
+    routes: dict[str, Any] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            body = routes.get(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], routes
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_cli_pulls_nni_records(tmp_path: Path, fake_nni: tuple[int, dict[str, Any]],
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    port, routes = fake_nni
+    write_journal(tmp_path, "EXPabc12", HAND)
+    jobs, metrics = _nni_records({"tA": 0, "tB": 1, "tC": 2, "tE": 4, "tF": 5})
+    routes["/api/v1/nni/trial-jobs"], routes["/api/v1/nni/metric-data"] = jobs, metrics
+    out = tmp_path / "out"
+    assert report.cli([str(tmp_path), "--nni-experiment", "EXPabc12", "--port", str(port),
+                       "--no-reevaluate", "--out", str(out)]) == 0
+    summary = (out / "summary.md").read_text()
+    assert "| tB | SUCCEEDED | 1 |" in summary and "NNI trial" in summary
+    rows = json.loads((out / "report.json").read_text())["leaderboard"]
+    assert {r["indiv_id"]: r["nni_trial"] for r in rows} == {0: "tA", 1: "tB", 2: "tC", 4: "tE", 5: "tF"}
+    routes.clear()
+    assert report.cli([str(tmp_path), "--nni-experiment", "EXPabc12", "--port", str(port),
+                       "--no-reevaluate", "--out", str(out)]) == 1
+    assert "NNI experiment EXPabc12" in capsys.readouterr().err
+
+
+def test_cli_missing_search(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert report.cli([str(tmp_path)]) == 1
+    assert "no search" in capsys.readouterr().err
+
+
+# --- a real tiny search -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinySearch:
+    return tiny_search(tmp_path_factory)
+
+
+def _valid_png(path: Path) -> None:
+    import matplotlib.image
+
+    assert path.read_bytes().startswith(PNG_SIGNATURE)
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+
+def test_leaderboard_equals_journal(tiny: TinySearch) -> None:
+    search = report.load_search(tiny.save_dir_root)
+    assert search.root == tiny.search_dir
+    reported = {e["indiv_id"]: e for e in read_events(tiny.search_dir / "lineage.jsonl") if e["event"] == "reported"}
+    rows = report.leaderboard(search)
+    assert len(rows) == len(reported) == 4
+    assert [r.f1 for r in rows] == sorted((r.f1 for r in rows), reverse=True)
+    for row in rows:
+        result = reported[row.indiv_id]["result"]
+        assert row.f1 == result["f1"] == reported[row.indiv_id]["value"]
+        assert row.em == result["em"]
+        assert (row.inherited_params, row.fresh_params) == (result["inherited_params"], result["fresh_params"])
+        assert row.train_seconds == result["train_seconds"] and row.parent_id == reported[row.indiv_id]["parent_id"]
+        assert row.warm_start == result["warm_start"] == (row.parent_id is not None)
+    curve = report.trial_curve(search)
+    assert [p.best_so_far for p in curve] == [max(p.f1 for p in curve[:k + 1]) for k in range(len(curve))]
+
+
+def test_cli_writes_figures_and_summary(tiny: TinySearch, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    argv = [str(tiny.save_dir_root), "--out", str(out)]
+    from ga_squad.checkpoint import read_manifest
+    from ga_squad.reevaluate import DATA_CONFIG_KEY
+
+    recorded = DATA_CONFIG_KEY in read_manifest(tiny.search_dir / "individuals" / "000000")
+    if not recorded:
+        argv += ["--data-config", str(tiny.data_config_path)]
+    assert report.cli(argv) == 0
+    for name in report.FIGURES.values():
+        _valid_png(out / name)
+    summary = (out / "summary.md").read_text()
+    for name in report.FIGURES.values():
+        assert f"]({name})" in summary
+    payload = json.loads((out / "report.json").read_text())
+    reported = {e["indiv_id"]: e["result"] for e in read_events(tiny.search_dir / "lineage.jsonl")
+                if e["event"] == "reported"}
+    assert {r["indiv_id"]: (r["f1"], r["em"]) for r in payload["leaderboard"]} == \
+        {i: (res["f1"], res["em"]) for i, res in reported.items()}
+    best = payload["leaderboard"][0]
+    assert f"| 1 | {best['indiv_id']} |" in summary and f"{best['f1']:.2f}" in summary
+    csv_rows = (out / "leaderboard.csv").read_text().splitlines()
+    assert len(csv_rows) == 5 and csv_rows[0].startswith("rank,indiv_id,parent_id,f1,em")
+    reeval = payload["reevaluation"]
+    assert reeval["matches"] and reeval["indiv_id"] == best["indiv_id"]
+    assert math.isclose(reeval["f1"], best["f1"], abs_tol=1e-6) and "**Match**" in summary
+
+
+def test_reevaluate_best_checkpoint(tiny: TinySearch) -> None:
+    from ga_squad.checkpoint import CheckpointError
+    from ga_squad.dataset import DataConfig
+    from ga_squad.reevaluate import DataConfigMissing, data_config_for, reevaluate
+
+    search = report.load_search(tiny.search_dir)
+    best = search.best()
+    assert best is not None
+    config = DataConfig.from_dict(json.loads(tiny.data_config_path.read_text()))
+    result = reevaluate(search.save_dir(best.indiv_id), config, samples=4)
+    assert result.matches(), (result.em, result.f1, result.reported_em, result.reported_f1)
+    assert result.em == best.result["em"] and result.f1 == best.result["f1"]
+    assert result.dev_loss == pytest.approx(best.result["dev_loss"], rel=1e-5)
+    assert result.predictions_agree == 1.0 and result.questions == config.dev_limit
+    assert len(result.samples) == 4
+    for sample in result.samples:
+        assert sample.question.endswith("?") and sample.gold and 0 <= sample.f1 <= 100
+    assert "| question | predicted | gold | F1 |" in result.to_markdown()
+    # The data settings: explicit ones win; without any, a clear error.
+    assert data_config_for({"data_config": config.to_dict()}) == config
+    with pytest.raises(DataConfigMissing, match="--data-config"):
+        data_config_for({"indiv_id": 3})
+    # Another vocabulary does not fit the checkpoint's embedding rows: refused.
+    import dataclasses
+
+    with pytest.raises(CheckpointError, match="fingerprint"):
+        reevaluate(search.save_dir(best.indiv_id), dataclasses.replace(config, train_limit=50))
