@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.slow  # eight real (tiny) trials: a minute or more on 2 cores
 
 from ga_squad.checkpoint import read_manifest  # noqa: E402
 from ga_squad.journal import read_events, replay  # noqa: E402
