@@ -80,7 +80,10 @@ def plot_f1_over_trials(points: Sequence[TrialPoint]) -> Figure:
         for p in points:
             ax.annotate(str(p.indiv_id), (p.position, p.f1), textcoords="offset points", xytext=(3, 4),
                         fontsize=7)
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial (order results arrived)")
     ax.set_ylabel("dev F1")
     ax.set_title("Dev F1 over trials")
@@ -237,9 +240,9 @@ def plot_architecture(graph: Graph, title: str = "") -> Figure:
 
 
 # --- warm vs cold ---------------------------------------------------------------
-def plot_warm_vs_cold(comparison: WarmColdComparison) -> Figure:
+def plot_warm_vs_cold(comparison: WarmColdComparison, f1_by_id: Mapping[int, float] | None = None) -> Figure:
     """Mean dev F1 of warm- and cold-started trials per number of epochs trained,
-    before training (hatched) and after."""
+    before training (hatched) and after; ``f1_by_id`` adds each trial as a dot."""
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     groups = comparison.groups
@@ -257,13 +260,19 @@ def plot_warm_vs_cold(comparison: WarmColdComparison) -> Figure:
                 ax.bar(x, initial, width=0.36, fill=False, hatch="//", edgecolor="black",
                        label="before training" if g_index == 0 and k == 0 else None)
             ax.text(x, f1, f"{f1:.1f}\n(n={n})", ha="center", va="bottom", fontsize=7)
+            ids = g.warm_ids if what == "warm" else g.cold_ids
+            if f1_by_id:
+                ys = [f1_by_id[i] for i in ids if i in f1_by_id]
+                ax.scatter([x] * len(ys), ys, s=14, color="black", zorder=3,
+                           label="one trial" if g_index == 0 and k == 0 else None)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([f"{g.epochs} epoch{'s' if g.epochs != 1 else ''}" for g in groups])
     ax.set_ylabel("mean dev F1")
     ax.set_title("Warm- vs cold-started trials, same epochs")
     if groups:
-        ax.legend(fontsize=8, loc="upper left")
-        top = max([v for g in groups for v in (g.warm_f1, g.cold_f1) if v is not None] + [1.0])
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        top = max([v for g in groups for v in (g.warm_f1, g.cold_f1) if v is not None]
+                  + list((f1_by_id or {}).values()) + [1.0])
         ax.set_ylim(0, top * 1.3)
     ax.grid(axis="y", alpha=0.3)
     return fig

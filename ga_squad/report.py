@@ -47,6 +47,7 @@ __all__ = [
     "WarmColdComparison",
     "cli",
     "fetch_nni_trials",
+    "f1_by_id",
     "find_search_dir",
     "generations",
     "leaderboard",
@@ -333,6 +334,11 @@ def generations(search: Search) -> dict[int, int]:
     return depth
 
 
+def f1_by_id(search: Search) -> dict[int, float]:
+    """Dev F1 of every reported individual."""
+    return {r.indiv_id: _f1_of(r) for r in search.reported()}
+
+
 # --- warm vs cold ---------------------------------------------------------------
 @dataclass(frozen=True)
 class EpochGroup:
@@ -476,13 +482,25 @@ def _get_json(url: str, timeout: float) -> Any:
         raise ConnectionError(f"GET {url} failed: {exc}") from exc
 
 
-def fetch_nni_trials(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> dict[int, NniTrial]:
+def fetch_nni_trials(port: int, experiment_id: str | None = None, host: str = "127.0.0.1",
+                     timeout: float = 10.0) -> dict[int, NniTrial]:
     """Pull trial records from a running NNI manager's REST API (``/api/v1/nni``).
 
+    Args:
+        port: The NNI manager's port.
+        experiment_id: If given, the manager must be running this experiment.
+        host: The manager's host.
+        timeout: Seconds per request.
+
     Raises:
-        ConnectionError: if NNI does not answer.
+        ConnectionError: if NNI does not answer, or runs another experiment.
     """
     base = f"http://{host}:{port}/api/v1/nni"
+    if experiment_id is not None:
+        running = _get_json(f"{base}/experiment", timeout)
+        found = running.get("id") if isinstance(running, Mapping) else None
+        if found != experiment_id:
+            raise ConnectionError(f"the NNI manager on port {port} runs experiment {found!r}, not {experiment_id!r}")
     return parse_nni_trials(_get_json(f"{base}/trial-jobs", timeout), _get_json(f"{base}/metric-data", timeout))
 
 
@@ -645,7 +663,7 @@ def write_report(
     best = search.best()
     if best is not None:
         save("architecture", plots.plot_architecture(best.graph, title=f"individual {best.indiv_id}"))
-    save("warm_cold", plots.plot_warm_vs_cold(comparison))
+    save("warm_cold", plots.plot_warm_vs_cold(comparison, f1_by_id(search)))
 
     reevaluation = None
     note = ""
@@ -734,7 +752,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
         return 1
     if args.nni_experiment:
         try:
-            search = with_nni(search, fetch_nni_trials(args.port))
+            search = with_nni(search, fetch_nni_trials(args.port, args.nni_experiment))
         except ConnectionError as exc:
             print(f"error: NNI experiment {args.nni_experiment}: {exc}", file=sys.stderr)
             return 1

@@ -48,6 +48,7 @@ def test_notebook_is_clean_and_valid() -> None:
     assert code and all(not c.get("outputs") and c.get("execution_count") is None for c in code)
 
 
+@pytest.mark.slow
 def test_notebook_executes(tiny: TinySearch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ga_squad.checkpoint import read_manifest
     from ga_squad.reevaluate import DATA_CONFIG_KEY

@@ -229,6 +229,7 @@ def test_cli_pulls_nni_records(tmp_path: Path, fake_nni: tuple[int, dict[str, An
     write_journal(tmp_path, "EXPabc12", HAND)
     jobs, metrics = _nni_records({"tA": 0, "tB": 1, "tC": 2, "tE": 4, "tF": 5})
     routes["/api/v1/nni/trial-jobs"], routes["/api/v1/nni/metric-data"] = jobs, metrics
+    routes["/api/v1/nni/experiment"] = {"id": "EXPabc12", "params": {}}
     out = tmp_path / "out"
     assert report.cli([str(tmp_path), "--nni-experiment", "EXPabc12", "--port", str(port),
                        "--no-reevaluate", "--out", str(out)]) == 0
@@ -236,7 +237,12 @@ def test_cli_pulls_nni_records(tmp_path: Path, fake_nni: tuple[int, dict[str, An
     assert "| tB | SUCCEEDED | 1 |" in summary and "NNI trial" in summary
     rows = json.loads((out / "report.json").read_text())["leaderboard"]
     assert {r["indiv_id"]: r["nni_trial"] for r in rows} == {0: "tA", 1: "tB", 2: "tC", 4: "tE", 5: "tF"}
-    routes.clear()
+    capsys.readouterr()
+    routes["/api/v1/nni/experiment"] = {"id": "other"}  # the port serves another experiment
+    assert report.cli([str(tmp_path), "--nni-experiment", "EXPabc12", "--port", str(port),
+                       "--no-reevaluate", "--out", str(out)]) == 1
+    assert "runs experiment 'other'" in capsys.readouterr().err
+    routes.clear()  # NNI gone
     assert report.cli([str(tmp_path), "--nni-experiment", "EXPabc12", "--port", str(port),
                        "--no-reevaluate", "--out", str(out)]) == 1
     assert "NNI experiment EXPabc12" in capsys.readouterr().err
@@ -261,6 +267,7 @@ def _valid_png(path: Path) -> None:
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
 
 
+@pytest.mark.slow
 def test_leaderboard_equals_journal(tiny: TinySearch) -> None:
     search = report.load_search(tiny.save_dir_root)
     assert search.root == tiny.search_dir
@@ -279,6 +286,7 @@ def test_leaderboard_equals_journal(tiny: TinySearch) -> None:
     assert [p.best_so_far for p in curve] == [max(p.f1 for p in curve[:k + 1]) for k in range(len(curve))]
 
 
+@pytest.mark.slow
 def test_cli_writes_figures_and_summary(tiny: TinySearch, tmp_path: Path) -> None:
     out = tmp_path / "report"
     argv = [str(tiny.save_dir_root), "--out", str(out)]
@@ -308,6 +316,7 @@ def test_cli_writes_figures_and_summary(tiny: TinySearch, tmp_path: Path) -> Non
     assert math.isclose(reeval["f1"], best["f1"], abs_tol=1e-6) and "**Match**" in summary
 
 
+@pytest.mark.slow
 def test_reevaluate_best_checkpoint(tiny: TinySearch) -> None:
     from ga_squad.checkpoint import CheckpointError
     from ga_squad.dataset import DataConfig
