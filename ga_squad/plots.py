@@ -20,7 +20,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from ga_squad.graph import Graph, LayerType, Stream
 
 if TYPE_CHECKING:
-    from ga_squad.report import Search, TrialPoint, WarmColdComparison
+    from ga_squad.report import PairedChild, Search, TrialPoint, WarmColdComparison
 
 __all__ = [
     "architecture_layout",
@@ -28,6 +28,7 @@ __all__ = [
     "plot_architecture",
     "plot_f1_over_trials",
     "plot_lineage",
+    "plot_paired_children",
     "plot_warm_vs_cold",
     "png_bytes",
     "save_figure",
@@ -274,5 +275,29 @@ def plot_warm_vs_cold(comparison: WarmColdComparison, f1_by_id: Mapping[int, flo
         top = max([v for g in groups for v in (g.warm_f1, g.cold_f1) if v is not None]
                   + list((f1_by_id or {}).values()) + [1.0])
         ax.set_ylim(0, top * 1.3)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def plot_paired_children(pairs: Sequence[PairedChild]) -> Figure:
+    """Each child's dev F1 trained warm (inherited weights) and cold, joined by a line."""
+    fig = Figure(figsize=(5, 4))
+    ax = fig.subplots()
+    if not pairs:
+        ax.text(0.5, 0.5, "no child trained both warm and cold", ha="center", va="center",
+                transform=ax.transAxes)
+    for p in pairs:
+        ax.plot([0, 1], [p.cold_f1, p.warm_f1], color="0.6", zorder=1)
+        ax.annotate(str(p.indiv_id), (1, p.warm_f1), textcoords="offset points", xytext=(5, 0), fontsize=7,
+                    va="center")
+    ax.scatter([0] * len(pairs), [p.cold_f1 for p in pairs], color=COLD_COLOR, zorder=2, label="cold")
+    ax.scatter([1] * len(pairs), [p.warm_f1 for p in pairs], color=WARM_COLOR, zorder=2, label="warm")
+    ax.set_xticks([0, 1])
+    ax.set_xticklabels(["cold start", "warm start"])
+    ax.set_xlim(-0.4, 1.4)
+    ax.set_ylabel("dev F1")
+    epochs = sorted({p.epochs for p in pairs})
+    ax.set_title(f"Same children, same epochs ({', '.join(map(str, epochs)) or '-'}): warm vs cold")
+    ax.title.set_fontsize(10)
     ax.grid(axis="y", alpha=0.3)
     return fig

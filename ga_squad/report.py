@@ -57,6 +57,9 @@ __all__ = [
     "nni_markdown",
     "overview_markdown",
     "load_search",
+    "PairedChild",
+    "paired_children",
+    "paired_markdown",
     "parse_nni_trials",
     "trial_curve",
     "warm_cold_markdown",
@@ -72,6 +75,7 @@ FIGURES = {
     "lineage": "lineage.png",
     "architecture": "best_architecture.png",
     "warm_cold": "warm_vs_cold.png",
+    "paired": "warm_vs_cold_paired.png",  # only with a no-sharing replay (--cold-experiment)
 }
 SUMMARY_NAME = "summary.md"
 LEADERBOARD_CSV = "leaderboard.csv"
@@ -411,6 +415,67 @@ def warm_vs_cold(search: Search) -> WarmColdComparison:
     return WarmColdComparison(tuple(groups), tuple(pairs))
 
 
+@dataclass(frozen=True)
+class PairedChild:
+    """One child trained twice on the same graph, seed and epochs: warm and cold.
+
+    Attributes:
+        indiv_id: Its id (the same in both searches).
+        parent_id: Its parent.
+        epochs: Epochs trained (equal in both).
+        warm_f1, cold_f1: Final dev F1 with and without inherited weights.
+        warm_initial_f1, cold_initial_f1: Dev F1 before training.
+    """
+
+    indiv_id: int
+    parent_id: int
+    epochs: int
+    warm_f1: float
+    cold_f1: float
+    warm_initial_f1: float | None
+    cold_initial_f1: float | None
+
+
+def paired_children(warm: Search, cold: Search) -> list[PairedChild]:
+    """Children of a search paired with the same individuals of a no-sharing replay.
+
+    ``cold`` is typically a :func:`ga_squad.local_search.run_local_search`
+    with ``weight_sharing=False`` and ``replay=`` the first search's proposals:
+    the same graphs, parents and seeds, trained from scratch. A pair needs the
+    same graph and parent, a real warm start in ``warm``, none in ``cold``,
+    and the same number of epochs.
+    """
+    pairs = []
+    for rec in warm.reported():
+        other = cold.records.get(rec.indiv_id)
+        if (rec.parent_id is None or other is None or other.status is not Status.REPORTED
+                or other.value is None or other.parent_id != rec.parent_id
+                or other.graph.fingerprint() != rec.graph.fingerprint()
+                or not rec.result.get("warm_start") or other.result.get("warm_start")):
+            continue
+        epochs, other_epochs = _num(rec.result, "epochs"), _num(other.result, "epochs")
+        if epochs is None or epochs != other_epochs:
+            continue
+        pairs.append(PairedChild(rec.indiv_id, rec.parent_id, int(epochs), _f1_of(rec), _f1_of(other),
+                                 _num(rec.result, "initial_f1"), _num(other.result, "initial_f1")))
+    return pairs
+
+
+def paired_markdown(pairs: Sequence[PairedChild]) -> str:
+    """Paired warm/cold children as a Markdown table, with the mean difference."""
+    if not pairs:
+        return "No child was trained both warm and cold (same graph, parent and epochs)."
+    lines = ["| child | parent | epochs | warm F1 | cold F1 | warm - cold | warm F1 before training "
+             "| cold F1 before training |", "|---|---|---|---|---|---|---|---|"]
+    for p in pairs:
+        lines.append(f"| {p.indiv_id} | {p.parent_id} | {p.epochs} | {p.warm_f1:.2f} | {p.cold_f1:.2f} "
+                     f"| {p.warm_f1 - p.cold_f1:+.2f} | {_fmt(p.warm_initial_f1)} | {_fmt(p.cold_initial_f1)} |")
+    mean = sum(p.warm_f1 - p.cold_f1 for p in pairs) / len(pairs)
+    wins = sum(p.warm_f1 > p.cold_f1 for p in pairs)
+    lines += ["", f"Mean warm - cold: {mean:+.2f} F1 over {len(pairs)} children; warm better in {wins}."]
+    return "\n".join(lines)
+
+
 # --- NNI records ----------------------------------------------------------------
 @dataclass(frozen=True)
 class NniTrial:
@@ -598,7 +663,8 @@ def write_leaderboard_csv(rows: Sequence[LeaderboardRow], path: str | os.PathLik
 
 def _summary_markdown(search: Search, rows: Sequence[LeaderboardRow], comparison: WarmColdComparison,
                       edges: Sequence[LineageEdge], reevaluation: Any, reeval_note: str,
-                      figures: Mapping[str, str]) -> str:
+                      figures: Mapping[str, str], pairs: Sequence[PairedChild] | None = None,
+                      cold: Search | None = None) -> str:
     out = [f"# Search report: {search.experiment_id}", "", overview_markdown(search), ""]
     out += ["## Leaderboard", "", leaderboard_markdown(rows) if rows else "No trial has reported yet.", ""]
     titles = {"curve": "Dev F1 over trials", "lineage": "Lineage", "architecture": "Best architecture",
@@ -610,6 +676,9 @@ def _summary_markdown(search: Search, rows: Sequence[LeaderboardRow], comparison
     if search.nni:
         out += ["## NNI trials (joined on the final metric's indiv_id)", "", nni_markdown(search), ""]
     out += ["## Warm vs cold starts (same number of epochs)", "", warm_cold_markdown(comparison)]
+    if pairs is not None and cold is not None:
+        out += ["", f"### The same children trained cold (no-sharing replay `{cold.experiment_id}`)", "",
+                paired_markdown(pairs)]
     out += ["", "## Best checkpoint re-evaluated", ""]
     if reevaluation is None:
         out.append(reeval_note or "Not re-evaluated.")
@@ -626,6 +695,7 @@ def write_report(
     data_override: Any = None,
     cache_dir: str | None = None,
     samples: int = 5,
+    cold: Search | None = None,
 ) -> dict[str, Path]:
     """Write the figures (PNG), ``summary.md``, ``leaderboard.csv`` and ``report.json``.
 
@@ -638,6 +708,8 @@ def write_report(
             re-evaluation when the checkpoint does not record its own.
         cache_dir: Dataset cache folder for the re-evaluation.
         samples: Predicted vs gold answers to show.
+        cold: A no-sharing replay of this search: adds the paired
+            warm/cold comparison (:func:`paired_children`).
 
     Returns:
         Name -> written path (``summary``, ``csv``, ``json`` and one per figure).
@@ -664,6 +736,9 @@ def write_report(
     if best is not None:
         save("architecture", plots.plot_architecture(best.graph, title=f"individual {best.indiv_id}"))
     save("warm_cold", plots.plot_warm_vs_cold(comparison, f1_by_id(search)))
+    pairs = paired_children(search, cold) if cold is not None else None
+    if pairs is not None:
+        save("paired", plots.plot_paired_children(pairs))
 
     reevaluation = None
     note = ""
@@ -682,7 +757,8 @@ def write_report(
             logger.warning("%s", note)
     written["summary"] = out / SUMMARY_NAME
     written["summary"].write_text(
-        _summary_markdown(search, rows, comparison, edges, reevaluation, note, figures), encoding="utf-8")
+        _summary_markdown(search, rows, comparison, edges, reevaluation, note, figures, pairs, cold),
+        encoding="utf-8")
     written["csv"] = write_leaderboard_csv(rows, out / LEADERBOARD_CSV)
     payload = {
         "experiment_id": search.experiment_id,
@@ -691,6 +767,7 @@ def write_report(
         "curve": [dataclasses.asdict(p) for p in trial_curve(search)],
         "lineage": [dataclasses.asdict(e) for e in edges],
         "warm_vs_cold": comparison.to_dict(),
+        "paired_children": None if pairs is None else [dataclasses.asdict(p) for p in pairs],
         "reevaluation": None if reevaluation is None else reevaluation.to_dict(),
         "reevaluation_note": note,
         "figures": figures,
@@ -708,6 +785,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="storage root holding experiment folders, or one experiment folder")
     p.add_argument("--experiment", help="experiment id under the root (default: the latest journal)")
     p.add_argument("--out", help="output folder (default: <search folder>/report)")
+    p.add_argument("--cold-experiment",
+                   help="a no-sharing replay of this search under the same root: compare each child warm vs cold")
     p.add_argument("--nni-experiment", help="also pull trial records from this running NNI experiment")
     p.add_argument("--port", type=int, default=8080, help="NNI manager port (with --nni-experiment)")
     p.add_argument("--no-reevaluate", action="store_true", help="do not reload and re-score the best checkpoint")
@@ -750,6 +829,13 @@ def cli(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    cold = None
+    if args.cold_experiment:
+        try:
+            cold = load_search(search.root.parent, args.cold_experiment)
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     if args.nni_experiment:
         try:
             search = with_nni(search, fetch_nni_trials(args.port, args.nni_experiment))
@@ -762,7 +848,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
         configure_tensorflow()
     out = Path(args.out) if args.out else search.root / "report"
     written = write_report(search, out, reevaluate=not args.no_reevaluate, data_override=_data_override(args),
-                           cache_dir=args.cache_dir, samples=args.samples)
+                           cache_dir=args.cache_dir, samples=args.samples, cold=cold)
     rows = leaderboard(search)
     print(leaderboard_markdown(rows, limit=10) if rows else "no trial has reported yet")
     for name, path in written.items():

@@ -132,6 +132,23 @@ def test_warm_vs_cold_compares_same_epochs(tmp_path: Path) -> None:
     assert comparison.pairs == ((2, 1, 40.0, 20.0),)  # the cold child 3 is no warm pair
 
 
+def test_paired_children_against_a_no_sharing_replay(tmp_path: Path) -> None:
+    trials = [(0, None, 10.0, False), (1, None, 20.0, False), (2, 1, 40.0, True), (3, 0, 30.0, True)]
+    write_journal(tmp_path, "sharing", trials)
+    write_journal(tmp_path, "cold", [(0, None, 10.0, False), (1, None, 20.0, False), (2, 1, 25.0, False),
+                                     (3, 1, 5.0, False)])  # 3: another parent, so no pair
+    warm, cold = report.load_search(tmp_path, "sharing"), report.load_search(tmp_path, "cold")
+    (pair,) = report.paired_children(warm, cold)
+    assert (pair.indiv_id, pair.parent_id, pair.epochs, pair.warm_f1, pair.cold_f1) == (2, 1, 1, 40.0, 25.0)
+    assert "+15.00" in report.paired_markdown([pair]) and "warm better in 1" in report.paired_markdown([pair])
+    out = tmp_path / "out"
+    assert report.cli([str(tmp_path), "--experiment", "sharing", "--cold-experiment", "cold",
+                       "--no-reevaluate", "--out", str(out)]) == 0
+    assert (out / report.FIGURES["paired"]).read_bytes().startswith(PNG_SIGNATURE)
+    assert "no-sharing replay `cold`" in (out / "summary.md").read_text()
+    assert json.loads((out / "report.json").read_text())["paired_children"][0]["cold_f1"] == 25.0
+
+
 def test_empty_and_running_search_render(tmp_path: Path) -> None:
     write_journal(tmp_path, "running", [(0, None, None, False)], report_sequence=[])
     search = report.load_search(tmp_path)
@@ -297,10 +314,11 @@ def test_cli_writes_figures_and_summary(tiny: TinySearch, tmp_path: Path) -> Non
     if not recorded:
         argv += ["--data-config", str(tiny.data_config_path)]
     assert report.cli(argv) == 0
-    for name in report.FIGURES.values():
+    figures = [name for key, name in report.FIGURES.items() if key != "paired"]  # paired: needs a replay
+    for name in figures:
         _valid_png(out / name)
     summary = (out / "summary.md").read_text()
-    for name in report.FIGURES.values():
+    for name in figures:
         assert f"]({name})" in summary
     payload = json.loads((out / "report.json").read_text())
     reported = {e["indiv_id"]: e["result"] for e in read_events(tiny.search_dir / "lineage.jsonl")
