@@ -742,12 +742,14 @@ def write_report(
 
     reevaluation = None
     note = ""
+    failed = False
     if best is None:
         note = "No reported individual to re-evaluate."
     elif not reevaluate:
         note = "Re-evaluation skipped (--no-reevaluate)."
     else:
         from ga_squad import reevaluate as reeval
+        from ga_squad.checkpoint import CheckpointError
 
         try:
             reevaluation = reeval.reevaluate(search.save_dir(best.indiv_id), data_config=data_override,
@@ -755,6 +757,10 @@ def write_report(
         except reeval.DataConfigMissing as exc:
             note = f"Not re-evaluated: {exc}"
             logger.warning("%s", note)
+        except (CheckpointError, OSError) as exc:
+            failed = True
+            note = f"Re-evaluation failed: {type(exc).__name__}: {exc}"
+            logger.error("%s", note)
     written["summary"] = out / SUMMARY_NAME
     written["summary"].write_text(
         _summary_markdown(search, rows, comparison, edges, reevaluation, note, figures, pairs, cold),
@@ -770,6 +776,7 @@ def write_report(
         "paired_children": None if pairs is None else [dataclasses.asdict(p) for p in pairs],
         "reevaluation": None if reevaluation is None else reevaluation.to_dict(),
         "reevaluation_note": note,
+        "reevaluation_failed": failed or (reevaluation is not None and not reevaluation.matches()),
         "figures": figures,
     }
     written["json"] = out / REPORT_JSON
@@ -820,7 +827,13 @@ def _data_override(args: argparse.Namespace) -> Any:
 
 
 def cli(argv: Sequence[str] | None = None) -> int:
-    """``python -m ga_squad report SAVE_DIR_ROOT [--experiment ID] [--nni-experiment ID --port P]``."""
+    """``python -m ga_squad report SAVE_DIR_ROOT [--experiment ID] [--nni-experiment ID --port P]``.
+
+    Returns:
+        0 when the report is written; 1 when there is no such search or NNI
+        does not answer; 3 when the report is written but the best checkpoint
+        could not be reloaded or does not score what its trial reported.
+    """
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     experiment = args.experiment or args.nni_experiment
@@ -853,4 +866,11 @@ def cli(argv: Sequence[str] | None = None) -> int:
     print(leaderboard_markdown(rows, limit=10) if rows else "no trial has reported yet")
     for name, path in written.items():
         print(f"{name}: {path}")
+    payload = json.loads(written["json"].read_text(encoding="utf-8"))
+    if payload["reevaluation_failed"]:
+        r = payload["reevaluation"]
+        detail = payload["reevaluation_note"] or (
+            f"EM/F1 now {r['em']:.4f}/{r['f1']:.4f}, reported {r['reported_em']}/{r['reported_f1']}")
+        print(f"error: the best checkpoint does not reproduce its trial: {detail}", file=sys.stderr)
+        return 3
     return 0

@@ -265,6 +265,18 @@ def test_cli_pulls_nni_records(tmp_path: Path, fake_nni: tuple[int, dict[str, An
     assert "NNI experiment EXPabc12" in capsys.readouterr().err
 
 
+def test_cli_fails_when_the_best_checkpoint_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_journal(tmp_path, "nockpt", HAND)  # a journal without checkpoints
+    config = tmp_path / "data.json"
+    config.write_text(json.dumps({"train_path": "train.json", "dev_path": "dev.json"}))
+    out = tmp_path / "out"
+    assert report.cli([str(tmp_path), "--data-config", str(config), "--out", str(out)]) == 3
+    assert "does not reproduce" in capsys.readouterr().err
+    payload = json.loads((out / "report.json").read_text())
+    assert payload["reevaluation_failed"] and "no published checkpoint" in payload["reevaluation_note"]
+    assert "Re-evaluation failed" in (out / "summary.md").read_text()
+
+
 def test_cli_missing_search(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert report.cli([str(tmp_path)]) == 1
     assert "no search" in capsys.readouterr().err
@@ -332,6 +344,10 @@ def test_cli_writes_figures_and_summary(tiny: TinySearch, tmp_path: Path) -> Non
     reeval = payload["reevaluation"]
     assert reeval["matches"] and reeval["indiv_id"] == best["indiv_id"]
     assert math.isclose(reeval["f1"], best["f1"], abs_tol=1e-6) and "**Match**" in summary
+    if not recorded:  # without the data settings: the report still comes out, and says what is missing
+        assert report.cli([str(tiny.save_dir_root), "--out", str(tmp_path / "bare")]) == 0
+        bare = json.loads((tmp_path / "bare" / "report.json").read_text())
+        assert bare["reevaluation"] is None and "--data-config" in bare["reevaluation_note"]
 
 
 @pytest.mark.slow
