@@ -48,6 +48,7 @@ __all__ = [
     "cli",
     "fetch_nni_trials",
     "f1_by_id",
+    "default_cache_dir",
     "find_search_dir",
     "generations",
     "leaderboard",
@@ -158,6 +159,13 @@ class Search:
         """The reported individual with the highest F1 (earliest id among ties)."""
         rows = leaderboard(self)
         return self.records[rows[0].indiv_id] if rows else None
+
+
+def default_cache_dir(search: Search) -> str | None:
+    """``<save_dir_root>/cache`` when it exists (where ``config.yml``'s trials cache the
+    preprocessed arrays; the cache is keyed by content, so reading it is safe)."""
+    cache = search.root.parent / "cache"
+    return str(cache) if cache.is_dir() else None
 
 
 def load_search(path: str | os.PathLike[str], experiment_id: str | None = None) -> Search:
@@ -805,7 +813,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--dev-limit", type=int)
     d.add_argument("--max-passage-len", type=int)
     d.add_argument("--data-config", help="JSON file of a DataConfig (overrides the options above)")
-    d.add_argument("--cache-dir", help="dataset cache folder")
+    d.add_argument("--cache-dir", help="dataset cache folder (default: <save_dir_root>/cache if it exists)")
     p.add_argument("--samples", type=int, default=5, help="predicted vs gold answers to show")
     p.add_argument("--log-level", default="WARNING")
     return p
@@ -861,7 +869,8 @@ def cli(argv: Sequence[str] | None = None) -> int:
         configure_tensorflow()
     out = Path(args.out) if args.out else search.root / "report"
     written = write_report(search, out, reevaluate=not args.no_reevaluate, data_override=_data_override(args),
-                           cache_dir=args.cache_dir, samples=args.samples, cold=cold)
+                           cache_dir=args.cache_dir or default_cache_dir(search), samples=args.samples,
+                           cold=cold)
     rows = leaderboard(search)
     print(leaderboard_markdown(rows, limit=10) if rows else "no trial has reported yet")
     for name, path in written.items():

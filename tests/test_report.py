@@ -84,6 +84,7 @@ def test_find_search_dir_picks_latest_or_named(tmp_path: Path) -> None:
         report.find_search_dir(tmp_path, "missing")
     with pytest.raises(FileNotFoundError):
         report.find_search_dir(tmp_path / "cache")
+    assert report.default_cache_dir(report.load_search(old)) == str(tmp_path / "cache")
 
 
 def test_leaderboard_ranks_reported_by_f1(hand_search: report.Search) -> None:
