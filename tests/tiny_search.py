@@ -49,9 +49,10 @@ def tiny_search(tmp_path_factory: pytest.TempPathFactory) -> TinySearch:
         configure_tensorflow()
         base = tmp_path_factory.mktemp("tiny_search")
         root = base / "runs"
-        config = tiny_config(str(root), EXPERIMENT_ID)
+        config = tiny_config(str(root), EXPERIMENT_ID, max_trials=4)
         result = run_local_search(config)
         assert len(result.trials) == 4 and all(t.succeeded for t in result.trials)
+        assert any(t.warm_start for t in result.trials) and any(not t.warm_start for t in result.trials)
         data_config = base / DATA_CONFIG_NAME
         data_config.write_text(json.dumps(config.data.to_dict()), encoding="utf-8")
         _CACHE["search"] = TinySearch(root, EXPERIMENT_ID, Path(result.root), data_config)
