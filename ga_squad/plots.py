@@ -124,8 +124,7 @@ def plot_lineage(search: Search) -> Figure:
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
 
-    from ga_squad.report import lineage_edges, _f1_of  # noqa: PLC2701 - same package
-    from ga_squad.evolution import Status
+    from ga_squad.report import f1_by_id, lineage_edges
 
     records = search.records
     pos = lineage_layout({i: r.parent_id for i, r in records.items()})
@@ -133,7 +132,7 @@ def plot_lineage(search: Search) -> Figure:
     levels = 1 + int(-min([0.0] + [p[1] for p in pos.values()]))
     fig = Figure(figsize=(max(6.0, 1.1 * width + 2), max(3.5, 1.4 * levels + 1)))
     ax = fig.subplots()
-    f1 = {i: _f1_of(r) for i, r in records.items() if r.status is Status.REPORTED and r.value is not None}
+    f1 = f1_by_id(search)
     norm = Normalize(vmin=min(f1.values(), default=0.0), vmax=max(max(f1.values(), default=1.0),
                                                                    min(f1.values(), default=0.0) + 1e-6))
     cmap = colormaps["viridis"]
