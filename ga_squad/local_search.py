@@ -85,6 +85,8 @@ class TrialSummary:
         f1: Best dev F1 (None if it failed).
         em: Dev EM at that epoch.
         initial_f1: Dev F1 before training (the inherited weights' score).
+        dev_loss: Dev loss at the reported epoch.
+        initial_dev_loss: Dev loss before training.
         epochs: Epochs trained.
         warm_start: Whether it really loaded weights from its parent.
         inherited_params: Parameters loaded from the parent.
@@ -108,6 +110,8 @@ class TrialSummary:
     fresh_params: int
     seconds: float
     error: str | None = None
+    dev_loss: float | None = None
+    initial_dev_loss: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -380,6 +384,8 @@ def run_local_search(
                 inherited_params=int(result["inherited_params"]) if ok else 0,
                 fresh_params=int(result["fresh_params"]) if ok else 0,
                 seconds=seconds, error=error,
+                dev_loss=float(result["dev_loss"]) if ok else None,
+                initial_dev_loss=float(result["initial_dev_loss"]) if ok else None,
             )
             summaries.append(summary)
         _logger.info("trial %d (individual %d, parent %s): F1 %s, %d epochs, warm %s, %.1f s",
