@@ -10,6 +10,9 @@ STAMP := $(VENV)/.requirements-installed
 
 .PHONY: setup run run-full test test-fast bench report clean
 
+report: setup
+	$(PY) -m ga_squad report runs
+
 setup: $(STAMP)
 
 $(STAMP): requirements.txt

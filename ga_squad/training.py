@@ -327,7 +327,8 @@ def run_trial(
         model, save_dir, indiv_id=params.indiv_id, parent_id=params.parent_id, graph=params.graph,
         model_config=model_cfg.to_dict(), model_fingerprint=model_cfg.fingerprint(),
         data_fingerprint=fingerprint, metrics=result_dict,
-        extra={"train_config": train_cfg.to_dict(), "mutation": params.mutation,
+        extra={"train_config": train_cfg.to_dict(), "data_config": data.config.to_dict(),
+               "mutation": params.mutation,
                "warm_start": {"loaded_ids": list(report.loaded_ids),
                               "missing_ids": list(report.missing_ids), "reason": report.reason}},
     )

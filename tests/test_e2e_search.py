@@ -86,7 +86,7 @@ def test_main_job_warm_starts_children_through_nnictl(tmp_path: Path) -> None:
     env = {**os.environ, "HOME": str(tmp_path / "home")}  # nnictl's registry stays in tmp
     done = subprocess.run(
         [sys.executable, "-m", "ga_squad", "run", "--config", str(config), "--poll", "3", "--timeout", "900"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1000,
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=1000,
     )
     output = done.stdout + done.stderr
     match = re.search(r"experiment (\w+): web UI", output)
