@@ -10,9 +10,6 @@ STAMP := $(VENV)/.requirements-installed
 
 .PHONY: setup run run-full test test-fast bench report clean
 
-report: setup
-	$(PY) -m ga_squad report runs
-
 setup: $(STAMP)
 
 $(STAMP): requirements.txt
@@ -37,6 +34,9 @@ bench: setup
 	$(PY) benchmarks/dispatch.py
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/weight_sharing.py --quick
+
+report: setup
+	$(PY) -m ga_squad report runs
 
 clean:
 	rm -rf $(VENV) .pytest_cache results
