@@ -116,9 +116,8 @@ def test_main_job_warm_starts_children_through_nnictl(tmp_path: Path) -> None:
         loaded = set(manifest["warm_start"]["loaded_ids"])
         if manifest["metrics"]["warm_start"]:
             assert loaded and loaded <= set(rec.shared_ids)
-            assert loaded <= set(read_manifest(parent.save_dir)["hash_ids"].values()) | {
-                h for h in read_manifest(parent.save_dir)["param_counts"]
-            }
+            # inherited groups exist in the parent's published checkpoint
+            assert loaded <= set(read_manifest(parent.save_dir)["param_counts"])
             assert manifest["metrics"]["inherited_params"] > 0
             warm.append(rec.indiv_id)
     assert len(warm) >= 3, f"only {warm} warm-started"
