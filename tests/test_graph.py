@@ -34,6 +34,7 @@ from ga_squad.graph import (
     Stream,
     base_reader,
 )
+from graph_oracle import structure_ids
 from ga_squad.mutations import Mutator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -75,27 +76,6 @@ def renamed(graph: Graph, mapping: dict[str, str]) -> Graph:
         Layer(name(l.id), l.type, l.stream, tuple(map(name, l.inputs)), tuple(map(name, l.skips)))
         for l in graph.layers
     ))
-
-
-def structure_ids(graph: Graph, table: dict[tuple, int]) -> dict[str, int]:
-    """Independent oracle for hash ids: hash-cons each layer's structure.
-
-    Two layers (in the same or different graphs sharing ``table``) get the same
-    number iff they have the same type, stream and name-if-input/output, the
-    same inputs in order and the same multiset of skips, recursively.
-    """
-    ids: dict[str, int] = {}
-    for layer_id in graph.topological_order:
-        layer = graph[layer_id]
-        key = (
-            layer.type.value,
-            layer.stream.value,
-            tuple(ids[r] for r in layer.inputs),
-            tuple(sorted(ids[r] for r in layer.skips)),
-            layer.id if layer.type in (INPUT, OUTPUT) else None,
-        )
-        ids[layer_id] = table.setdefault(key, len(table))
-    return ids
 
 
 def random_graph(seed: int, steps: int) -> Graph:

@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ga_squad.graph import EMBEDDING_HASH, HIDDEN_TYPES, Graph, Layer, LayerType, Stream, base_reader
+from graph_oracle import structure_ids
 from ga_squad.mutations import (
     AddSkip,
     Identity,
@@ -60,22 +61,6 @@ def sample_graphs() -> tuple[Graph, ...]:
         for seed in range(48)
     )
     return (minimal_reader(), base_reader()) + chains
-
-
-def structure_ids(graph: Graph, table: dict[tuple, int]) -> dict[str, int]:
-    """Independent oracle: equal numbers iff equal structure (see tests/test_graph.py)."""
-    ids: dict[str, int] = {}
-    for layer_id in graph.topological_order:
-        layer = graph[layer_id]
-        key = (
-            layer.type.value,
-            layer.stream.value,
-            tuple(ids[r] for r in layer.inputs),
-            tuple(sorted(ids[r] for r in layer.skips)),
-            layer.id if layer.type in (INPUT, OUTPUT) else None,
-        )
-        ids[layer_id] = table.setdefault(key, len(table))
-    return ids
 
 
 def assert_valid_reader(graph: Graph) -> None:
