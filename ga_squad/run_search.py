@@ -29,8 +29,8 @@ import yaml
 
 from ga_squad.graph import Graph, LayerType
 from ga_squad.experiment import Experiment, ExperimentSpec, Progress
-from ga_squad.journal import IndividualRecord, read_events, replay
 from ga_squad.paths import SearchLayout
+from ga_squad.report import LeaderboardRow, Search, leaderboard, load_search
 
 _logger = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -105,25 +105,21 @@ def _resolve(base: Path, value: str | os.PathLike[str]) -> Path:
     return path if path.is_absolute() else (base / path).resolve()
 
 
-def search_records(layout: SearchLayout) -> dict[int, IndividualRecord]:
-    """The journal's view of every individual (empty before the first event)."""
-    if not layout.journal_path.is_file():
-        return {}
-    return replay(read_events(layout.journal_path))
+def current_search(layout: SearchLayout) -> Search | None:
+    """The search as its journal tells it so far (None before the first event)."""
+    return load_search(layout.root) if layout.journal_path.is_file() else None
 
 
-def reported(records: Mapping[int, IndividualRecord]) -> list[IndividualRecord]:
-    """Reported individuals, best dev F1 first."""
-    done = [r for r in records.values() if r.value is not None]
-    return sorted(done, key=lambda r: (-float(r.value), r.indiv_id))
+def ranked(search: Search | None) -> list[LeaderboardRow]:
+    """Reported individuals, best dev F1 first (the report's leaderboard)."""
+    return leaderboard(search) if search is not None else []
 
 
-def progress_line(progress: Progress, records: Mapping[int, IndividualRecord], total: int | None) -> str:
+def progress_line(progress: Progress, rows: Sequence[LeaderboardRow], total: int | None) -> str:
     counts = progress.trials_by_status
     done = sum(n for status, n in counts.items() if status in {"SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED"})
     running = counts.get("RUNNING", 0) + counts.get("WAITING", 0)
-    best = reported(records)
-    best_text = f"best F1 {best[0].value:.2f} (individual {best[0].indiv_id})" if best else "no result yet"
+    best_text = f"best F1 {rows[0].f1:.2f} (individual {rows[0].indiv_id})" if rows else "no result yet"
     of = f"/{total}" if total else ""
     return f"[{progress.elapsed:6.0f}s] {progress.status:<15} trials done {done}{of}, running {running}, {best_text}"
 
@@ -136,17 +132,17 @@ def describe_layers(graph: Graph) -> str:
     return text + (f" | {skips} skip{'s' if skips != 1 else ''}" if skips else "")
 
 
-def leaderboard(records: Mapping[int, IndividualRecord], top: int) -> str:
+def leaderboard_table(search: Search, top: int) -> str:
     """The top ``top`` reported individuals as a fixed-width table."""
     header = f"{'rank':>4} {'id':>4} {'parent':>6} {'F1':>6} {'EM':>6} {'inherited':>10} {'fresh':>9}  hidden layers"
     rows = [header, "-" * len(header)]
-    for rank, rec in enumerate(reported(records)[:top], 1):
-        result = rec.result or {}
-        parent = "-" if rec.parent_id is None else str(rec.parent_id)
+    for row in leaderboard(search)[:top]:
+        parent = "-" if row.parent_id is None else str(row.parent_id)
+        em = float("nan") if row.em is None else row.em
         rows.append(
-            f"{rank:>4} {rec.indiv_id:>4} {parent:>6} {float(result.get('f1', rec.value)):>6.2f} "
-            f"{float(result.get('em', float('nan'))):>6.2f} {int(result.get('inherited_params', 0)):>10,} "
-            f"{int(result.get('fresh_params', 0)):>9,}  {describe_layers(rec.graph)}"
+            f"{row.rank:>4} {row.indiv_id:>4} {parent:>6} {row.f1:>6.2f} {em:>6.2f} "
+            f"{row.inherited_params:>10,} {row.fresh_params:>9,}  "
+            f"{describe_layers(search.records[row.indiv_id].graph)}"
         )
     return "\n".join(rows)
 
@@ -170,18 +166,20 @@ def main(cfg: RunConfig, out: TextIO = sys.stdout) -> int:
         )
 
         def show(progress: Progress) -> None:
-            print(progress_line(progress, search_records(layout), spec.max_trial_number), file=out, flush=True)
+            print(progress_line(progress, ranked(current_search(layout)), spec.max_trial_number),
+                  file=out, flush=True)
 
         status = experiment.wait(cfg.timeout_s, poll=cfg.poll_s, on_progress=show)
-    records = search_records(layout)
-    best = reported(records)
+    search = current_search(layout)
+    best = ranked(search)
     print(f"\nexperiment {experiment.id} {status} in {time.monotonic() - started:.0f} s; "
-          f"{len(best)} trials reported, "
-          f"{sum(1 for r in best if (r.result or {}).get('warm_start'))} warm-started from a parent\n", file=out)
-    print(leaderboard(records, cfg.top), file=out)
+          f"{len(best)} trials reported, {sum(1 for r in best if r.warm_start)} warm-started from a parent\n",
+          file=out)
+    if search is not None:
+        print(leaderboard_table(search, cfg.top), file=out)
     print(f"\nlineage journal: {layout.journal_path}", file=out)
-    if best:
-        print(f"best checkpoint: {best[0].save_dir}", file=out)
+    if search is not None and best:
+        print(f"best checkpoint: {search.save_dir(best[0].indiv_id)}", file=out)
     print(f"report:          {sys.executable} -m ga_squad report {layout.root}", file=out)
     return 0 if best else 1
 
