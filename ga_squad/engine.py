@@ -280,16 +280,37 @@ class SearchEngine:
         contract dict (origin ``imported``) so a lost journal costs nothing
         but timestamps.
 
+        NNI replays a trial's *form* parameters with the metric the trial
+        reported, and NNI 3.0's local service can swap parameters between
+        trials started together (see the module docstring), so the two may
+        describe different individuals. A metric that names its own
+        ``indiv_id`` (both trials here do) wins; if it disagrees with the
+        parameters, the parameters cannot be used to adopt an unknown one.
+
         Returns:
             Deferred requests that became servable.
         """
         with self._lock, self._batch():
             indiv_id = params.get("indiv_id") if isinstance(params, Mapping) else None
+            claimed = value.get("indiv_id") if isinstance(value, Mapping) else None
+            adoptable = True
+            if isinstance(claimed, int) and not isinstance(claimed, bool) and claimed != indiv_id:
+                _logger.warning(
+                    "imported result names individual %d but came with the parameters of %s "
+                    "(NNI swapped parameters between trials); it is credited to %d",
+                    claimed, indiv_id, claimed,
+                )
+                indiv_id, adoptable = claimed, False
             if not isinstance(indiv_id, int):
                 _logger.warning("imported result without an indiv_id ignored")
                 self._counts["ignored"] += 1
                 return []
             indiv = self._individuals.get(indiv_id)
+            if indiv is None and not adoptable:
+                _logger.warning("imported result of unknown individual %d ignored: its parameters are lost",
+                                indiv_id)
+                self._counts["ignored"] += 1
+                return []
             if indiv is None:
                 indiv = self._adopt(params)
                 if indiv is None:

@@ -143,6 +143,32 @@ def test_resume_accepts_results_nni_replays_for_lost_trials(tmp_path: Path) -> N
     assert replay(read_events(lay.journal_path))[params["indiv_id"]].status is Status.REPORTED
 
 
+def test_import_credits_the_individual_the_metric_names_not_the_swapped_form(tmp_path: Path) -> None:
+    # NNI 3.0 may swap parameters between trials started together, and on
+    # resume it replays each trial's form parameters with the metric the trial
+    # really reported. The CI run that caught this saw a failed individual
+    # turned REPORTED by its neighbour's metric.
+    config = EvolutionConfig(population_size=2, seed=5)
+    lay = layout(tmp_path)
+    first = SearchEngine(config, lay, Journal(lay.journal_path))
+    (pid_a, a), (pid_b, b) = first.request([0, 1])
+    first.end(pid_a, success=False)  # a really failed
+    first.report(pid_b, {"default": 0.4, "indiv_id": b["indiv_id"]})
+    first.close()
+    second = SearchEngine(config, lay, Journal(lay.journal_path))
+    # the form of a's trial, with b's metric
+    second.import_result(a, {"default": 0.4, "indiv_id": b["indiv_id"]})
+    assert second.individual(a["indiv_id"]).status is Status.FAILED
+    assert second.individual(b["indiv_id"]).status is Status.REPORTED
+    assert second.stats().reported == 0  # b was already known: nothing new
+    # a metric naming an individual unknown here cannot borrow another's parameters
+    second.import_result(a, {"default": 0.9, "indiv_id": 77})
+    assert 77 not in {i.indiv_id for i in second.individuals()} and second.stats().ignored == 1
+    second.close()
+    records = replay(read_events(lay.journal_path))
+    assert records[a["indiv_id"]].status is Status.FAILED
+
+
 def test_import_adopts_individuals_missing_from_the_journal(tmp_path: Path) -> None:
     config = EvolutionConfig(population_size=2, seed=5)
     other = SearchEngine(config, layout(tmp_path))
