@@ -4,6 +4,10 @@
 * Every test starts from the same global random state (keras-tuner's
   autouse seed fixture), so code that falls back on module-level RNGs cannot
   make a test order-dependent. Library code takes explicit seeds anyway.
+* Hypothesis explores new examples on every local run (profile ``dev``); CI
+  sets ``HYPOTHESIS_PROFILE=ci`` (``.ci/run``) so a landing never depends on
+  the luck of the draw: the same examples every run, and a failure prints the
+  blob that reproduces it.
 """
 
 from __future__ import annotations
@@ -11,9 +15,16 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
+import os
+
 import pytest
+from hypothesis import settings
 
 SEED = 1234
+
+settings.register_profile("dev", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture(autouse=True)
