@@ -19,6 +19,10 @@ returns inside a trial)::
 A trial loads exactly the layers in ``shared_ids`` from ``restore_dir`` and
 initialises every other layer fresh. ``restore_dir`` and ``shared_ids`` are
 both null or both set.
+
+The trial's final result is a dict with ``default`` (dev F1) that also names
+the individual it ran (``indiv_id``, read back by :func:`result_indiv_id`),
+because NNI 3.0's local service may hand a trial another trial's parameters.
 """
 
 from __future__ import annotations
@@ -32,6 +36,17 @@ from ga_squad.graph import Graph
 from ga_squad.paths import ensure_inside
 
 CONTRACT_VERSION = 1
+
+
+def result_indiv_id(value: Any) -> int | None:
+    """The individual a reported result names (``indiv_id``), or None if it names none.
+
+    This, not NNI's parameter record, says which individual a result belongs
+    to: NNI 3.0's local training service can swap parameters between trials
+    started together.
+    """
+    claimed = value.get("indiv_id") if isinstance(value, Mapping) else None
+    return claimed if isinstance(claimed, int) and not isinstance(claimed, bool) else None
 
 
 class ContractError(ValueError):

@@ -80,7 +80,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ga_squad.contract import ContractError, TrialParams
+from ga_squad.contract import ContractError, TrialParams, result_indiv_id
 from ga_squad.evolution import (
     EvolutionConfig,
     Individual,
@@ -292,9 +292,9 @@ class SearchEngine:
         """
         with self._lock, self._batch():
             indiv_id = params.get("indiv_id") if isinstance(params, Mapping) else None
-            claimed = value.get("indiv_id") if isinstance(value, Mapping) else None
+            claimed = result_indiv_id(value)
             adoptable = True
-            if isinstance(claimed, int) and not isinstance(claimed, bool) and claimed != indiv_id:
+            if claimed is not None and claimed != indiv_id:
                 _logger.warning(
                     "imported result names individual %d but came with the parameters of %s "
                     "(NNI swapped parameters between trials); it is credited to %d",

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ga_squad.contract import result_indiv_id
 from ga_squad.evolution import Status
 from ga_squad.journal import IndividualRecord, read_events, replay, report_order
 from ga_squad.paths import INDIVIDUALS_DIR, JOURNAL_NAME
@@ -539,10 +540,11 @@ def parse_nni_trials(trial_jobs: Iterable[Mapping[str, Any]],
         if value is None:
             for metric in trial.get("finalMetricData") or []:
                 value = _decode_metric(metric.get("data"))
-        if not isinstance(value, Mapping) or not isinstance(value.get("indiv_id"), int):
+        indiv_id = result_indiv_id(value)
+        if indiv_id is None:
             continue
-        out[int(value["indiv_id"])] = NniTrial(
-            trial_id, int(value["indiv_id"]), str(trial.get("status", "")),
+        out[indiv_id] = NniTrial(
+            trial_id, indiv_id, str(trial.get("status", "")),
             trial.get("startTime"), trial.get("endTime"), dict(value))
     return out
 
