@@ -220,16 +220,6 @@ class LocalSearchResult:
         done = [t for t in self.trials if t.f1 is not None]
         return max(done, key=lambda t: (t.f1, -t.index)) if done else None
 
-    def best_so_far(self) -> list[float | None]:
-        """Best F1 after each trial, in start order (None until one reported)."""
-        out: list[float | None] = []
-        best: float | None = None
-        for t in self.trials:
-            if t.f1 is not None and (best is None or t.f1 > best):
-                best = t.f1
-            out.append(best)
-        return out
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "experiment_id": self.config.experiment_id,
