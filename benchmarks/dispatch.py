@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ga_squad.driver import DriverConfig, SimulationResult, TrialOutcome, parents_reported_first, simulate  # noqa: E402
+from ga_squad.sim.driver import DriverConfig, SimulationResult, TrialOutcome, parents_reported_first, simulate  # noqa: E402
 from tuner.ga_tuner import GaSquadTuner  # noqa: E402
 
 

@@ -2,8 +2,8 @@
 
 Two figures, measured in one run on the bundled SQuAD sample:
 
-1. Examples per second of the model compiled from ``ga_squad.graph.base_reader()``
-   by :func:`ga_squad.model.build_model`, and of the same architecture written
+1. Examples per second of the model compiled from ``ga_squad.search.graph.base_reader()``
+   by :func:`ga_squad.reader.model.build_model`, and of the same architecture written
    directly with Keras layers (below), both trained with the same compiled step
    on the same batches. Target: ratio >= 0.95 (compiling a graph costs nothing
    at training time).
@@ -64,7 +64,7 @@ def hand_written_reader(cfg, vocab_size: int, char_vocab_size: int, embeddings):
     import keras
     from keras import layers, ops
 
-    from ga_squad.model import NEG_INF, model_inputs
+    from ga_squad.reader.model import NEG_INF, model_inputs
 
     inp = model_inputs()
     q_mask = ops.not_equal(inp["question_words"], 0)
@@ -103,7 +103,7 @@ def hand_written_reader(cfg, vocab_size: int, char_vocab_size: int, embeddings):
 
 def time_step(step, batch) -> float:
     """Seconds to run ``step`` on one batch (the loss is fetched, so the work is done)."""
-    from ga_squad.model import INPUT_KEYS
+    from ga_squad.reader.model import INPUT_KEYS
 
     start = time.perf_counter()
     step({k: batch[k] for k in INPUT_KEYS}, batch["begin"], batch["end"]).numpy()
@@ -126,17 +126,17 @@ def interleaved_seconds(steps, batches, rounds: int) -> dict[str, list[float]]:
 
 
 def main(cfg: BenchConfig) -> dict[str, float]:
-    from ga_squad.training import configure_tensorflow
+    from ga_squad.reader.training import configure_tensorflow
 
     configure_tensorflow(cfg.threads, 1, deterministic=True)
     import keras
 
-    from ga_squad.config import ModelConfig, TrainConfig
-    from ga_squad.contract import TrialParams
-    from ga_squad.dataset import DataConfig, iterate_batches, load_dataset
-    from ga_squad.graph import base_reader
-    from ga_squad.model import build_model
-    from ga_squad.training import make_steps, run_trial
+    from ga_squad.reader.config import ModelConfig, TrainConfig
+    from ga_squad.search.contract import TrialParams
+    from ga_squad.reader.dataset import DataConfig, iterate_batches, load_dataset
+    from ga_squad.search.graph import base_reader
+    from ga_squad.reader.model import build_model
+    from ga_squad.reader.training import make_steps, run_trial
 
     data_dir = REPO_ROOT / "data"
     data = load_dataset(DataConfig(str(data_dir / "squad_train_sample.json"), str(data_dir / "squad_dev_sample.json"),

@@ -1,6 +1,6 @@
 """Does inheriting a parent's weights reach good architectures with less training?
 
-For each seed, three in-process searches (:mod:`ga_squad.local_search`) on the
+For each seed, three in-process searches (:mod:`ga_squad.sim.local_search`) on the
 bundled SQuAD sample, with the same population, trial budget, epochs per
 trial and data:
 
@@ -198,7 +198,7 @@ def child_stats(search: dict[str, Any], proposals: Sequence[dict[str, Any]] | No
         "children_better_than_parent": sum(t["f1"] > f1_of[t["parent_id"]] for t in children) / len(children),
     }
     if proposals:
-        from ga_squad.graph import Graph
+        from ga_squad.search.graph import Graph
 
         graphs = {p["indiv_id"]: Graph.from_dict(p["graph"]) for p in proposals}
         fractions = []
@@ -211,13 +211,13 @@ def child_stats(search: dict[str, Any], proposals: Sequence[dict[str, Any]] | No
 
 # --- the benchmark -----------------------------------------------------------------
 def main(cfg: BenchConfig) -> dict[str, Any]:
-    from ga_squad.training import configure_tensorflow
+    from ga_squad.reader.training import configure_tensorflow
 
     configure_tensorflow(cfg.threads, 1, deterministic=True)
-    from ga_squad.config import ModelConfig, TrainConfig
-    from ga_squad.dataset import DataConfig, load_dataset
-    from ga_squad.evolution import EvolutionConfig
-    from ga_squad.local_search import DEFAULT_DEV, DEFAULT_GLOVE, DEFAULT_TRAIN, LocalSearchConfig, run_local_search
+    from ga_squad.reader.config import ModelConfig, TrainConfig
+    from ga_squad.reader.dataset import DataConfig, load_dataset
+    from ga_squad.search.evolution import EvolutionConfig
+    from ga_squad.sim.local_search import DEFAULT_DEV, DEFAULT_GLOVE, DEFAULT_TRAIN, LocalSearchConfig, run_local_search
 
     started = time.perf_counter()
     out = Path(cfg.out)

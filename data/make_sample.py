@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # running as a script from anywhere
     sys.path.insert(0, str(REPO))
 
-from ga_squad.squad import read_squad, write_squad_subset  # noqa: E402
-from ga_squad.tokenize import tokenize  # noqa: E402
+from ga_squad.reader.squad import read_squad, write_squad_subset  # noqa: E402
+from ga_squad.reader.tokenize import tokenize  # noqa: E402
 
 logger = logging.getLogger("make_sample")
 

@@ -13,9 +13,9 @@ import importlib
 import sys
 
 COMMANDS = {
-    "run": "ga_squad.run_search",
-    "report": "ga_squad.report",
-    "download": "ga_squad.download",
+    "run": "ga_squad.cli.run",
+    "report": "ga_squad.analysis.report",
+    "download": "ga_squad.launch.download",
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ga_squad.graph import Graph, LayerType
+from ga_squad.search.graph import Graph, LayerType
 
 
 def structure_ids(graph: Graph, table: dict[tuple, int]) -> dict[str, int]:

@@ -21,8 +21,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-import ga_squad.checkpoint as ckpt  # noqa: E402
-from ga_squad.checkpoint import (  # noqa: E402
+import ga_squad.reader.checkpoint as ckpt  # noqa: E402
+from ga_squad.reader.checkpoint import (  # noqa: E402
     CheckpointCorrupt,
     CheckpointError,
     checkpoint_dir,
@@ -31,10 +31,10 @@ from ga_squad.checkpoint import (  # noqa: E402
     read_checkpoint,
     read_manifest,
 )
-from ga_squad.config import ModelConfig  # noqa: E402
-from ga_squad.graph import EMBEDDING_HASH, Graph, LayerType, base_reader  # noqa: E402
-from ga_squad.model import build_model, weights_by_hash  # noqa: E402
-from ga_squad.mutations import InsertLayer  # noqa: E402
+from ga_squad.reader.config import ModelConfig  # noqa: E402
+from ga_squad.search.graph import EMBEDDING_HASH, Graph, LayerType, base_reader  # noqa: E402
+from ga_squad.reader.model import build_model, weights_by_hash  # noqa: E402
+from ga_squad.search.mutations import InsertLayer  # noqa: E402
 
 VOCAB, CHARS = 40, 15
 CFG = ModelConfig.tiny()
@@ -234,7 +234,7 @@ def test_missing_restore_dir_means_cold_start_with_warning(tmp_path, caplog, par
     graph = parent[0]
     child = bystander
     before = values(child)
-    with caplog.at_level(logging.WARNING, logger="ga_squad.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="ga_squad.reader.checkpoint"):
         report = load_shared(child, tmp_path / "nowhere", graph.weight_ids())
     assert not report.warm_start and report.inherited_params == 0 and report.loaded_ids == ()
     assert report.fresh_params == child.count_params()
@@ -256,7 +256,7 @@ def test_damaged_checkpoint_means_cold_start(tmp_path, caplog, parent, bystander
         (target / "manifest.json").write_text("{not json", encoding="utf-8")
     else:
         (target / "weights.h5").unlink()
-    with caplog.at_level(logging.WARNING, logger="ga_squad.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="ga_squad.reader.checkpoint"):
         report = load_shared(bystander, tmp_path / "p", graph.weight_ids())
     assert not report.warm_start
     assert "cold start" in caplog.text

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ga_squad import dataset as dataset_mod
-from ga_squad.dataset import (
+from ga_squad.reader import dataset as dataset_mod
+from ga_squad.reader.dataset import (
     BATCH_KEYS,
     DataConfig,
     build_dataset,
@@ -21,8 +21,8 @@ from ga_squad.dataset import (
     load_dataset,
     num_batches,
 )
-from ga_squad.evaluation import evaluate
-from ga_squad.vocab import PAD, UNK, Vocab, build_char_vocab, build_vocab, build_word_vocab
+from ga_squad.reader.evaluation import evaluate
+from ga_squad.reader.vocab import PAD, UNK, Vocab, build_char_vocab, build_vocab, build_word_vocab
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny_squad.json"
 REPO = Path(__file__).resolve().parent.parent
@@ -125,7 +125,7 @@ def test_gold_spans_score_100_with_the_official_metric():
 
 
 def test_truncation_drops_train_rows_but_keeps_dev_rows(caplog):
-    with caplog.at_level(logging.WARNING, logger="ga_squad.dataset"):
+    with caplog.at_level(logging.WARNING, logger="ga_squad.reader.dataset"):
         ds = build_dataset(tiny_cfg(max_passage_len=10, max_question_len=3))
     # Answers ending at token >= 10: q2 ($30 million) and q4/q5 (end of passage 2).
     assert ds.train.qids == ("q1-quotes", "q3-unicode")
@@ -250,7 +250,7 @@ def test_corrupt_cache_is_warned_about_and_rebuilt(tmp_path, caplog, damage):
         path.write_bytes(data[:100] + bytes(len(data) - 100))
     else:
         path.write_bytes(b"")
-    with caplog.at_level(logging.WARNING, logger="ga_squad.dataset"):
+    with caplog.at_level(logging.WARNING, logger="ga_squad.reader.dataset"):
         rebuilt = load_dataset(cfg, tmp_path)
     assert not rebuilt.from_cache
     assert "corrupt" in caplog.text and str(path) in caplog.text

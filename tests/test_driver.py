@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ga_squad.driver import (
+from ga_squad.sim.driver import (
     DriverConfig,
     TrialFailure,
     TrialOutcome,

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ga_squad.checkpoint import read_manifest
-from ga_squad.experiment import experiment_processes
-from ga_squad.journal import read_events, replay
-from ga_squad.paths import SearchLayout
-from ga_squad.run_search import ConfigError, load_spec
+from ga_squad.reader.checkpoint import read_manifest
+from ga_squad.launch.experiment import experiment_processes
+from ga_squad.search.journal import read_events, replay
+from ga_squad.search.paths import SearchLayout
+from ga_squad.cli.run import ConfigError, load_spec
 
 REPO = Path(__file__).resolve().parents[1]
 TRIALS = 6

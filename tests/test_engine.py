@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ga_squad.contract import TrialParams
-from ga_squad.engine import SearchEngine
-from ga_squad.evolution import EvolutionConfig, Status
-from ga_squad.journal import Journal, read_events
-from ga_squad.paths import SearchLayout, UnsafePathError, ensure_inside
+from ga_squad.search.contract import TrialParams
+from ga_squad.search.engine import SearchEngine
+from ga_squad.search.evolution import EvolutionConfig, Status
+from ga_squad.search.journal import Journal, read_events
+from ga_squad.search.paths import SearchLayout, UnsafePathError, ensure_inside
 
 
 def make_engine(tmp_path: Path, population: int = 2, journal: bool = False, **kw: object) -> SearchEngine:

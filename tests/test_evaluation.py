@@ -8,7 +8,7 @@ import logging
 import numpy as np
 import pytest
 
-from ga_squad.evaluation import (
+from ga_squad.reader.evaluation import (
     decode_best_span,
     evaluate,
     exact_match_score,
@@ -19,7 +19,7 @@ from ga_squad.evaluation import (
     spans_to_texts,
     write_predictions,
 )
-from ga_squad.tokenize import tokenize
+from ga_squad.reader.tokenize import tokenize
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,7 @@ def test_max_over_multiple_references():
 def test_evaluate_is_on_a_0_to_100_scale(caplog):
     gold = {"a": ["Denver Broncos", "Broncos"], "b": ["cat sat on the mat"], "c": ["1990"]}
     preds = {"a": "the Broncos", "b": "the cat sat", "extra": "ignored"}
-    with caplog.at_level(logging.WARNING, logger="ga_squad.evaluation"):
+    with caplog.at_level(logging.WARNING, logger="ga_squad.reader.evaluation"):
         result = evaluate(preds, gold)
     assert result["exact_match"] == pytest.approx(100 / 3)
     assert result["f1"] == pytest.approx(100 * (1 + 2 / 3 + 0) / 3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ga_squad.evolution import (
+from ga_squad.search.evolution import (
     EvolutionConfig,
     Individual,
     OptimizeMode,
@@ -12,7 +12,7 @@ from ga_squad.evolution import (
     Status,
     parse_result,
 )
-from ga_squad.graph import base_reader
+from ga_squad.search.graph import base_reader
 
 
 def reported(indiv_id: int, result: float) -> Individual:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ga_squad.glove import GloveFormatError, build_embedding_matrix, read_glove
-from ga_squad.vocab import PAD, UNK, build_vocab, build_word_vocab
+from ga_squad.reader.glove import GloveFormatError, build_embedding_matrix, read_glove
+from ga_squad.reader.vocab import PAD, UNK, build_vocab, build_word_vocab
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_GLOVE = REPO / "data" / "glove.sample.50d.txt"
@@ -42,7 +42,7 @@ def test_malformed_lines_are_skipped_counted_and_reported(tmp_path, caplog):
         "f 4 5 6\n"
     )
     path = _file(tmp_path, text)
-    with caplog.at_level(logging.WARNING, logger="ga_squad.glove"):
+    with caplog.at_level(logging.WARNING, logger="ga_squad.reader.glove"):
         g = read_glove(path)
     assert g.words == ("a", "f")
     assert g.bad_lines == 5 and g.first_bad_line == 2

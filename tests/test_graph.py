@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ga_squad.graph import (
+from ga_squad.search.graph import (
     EMBEDDING_HASH,
     GRAPH_FORMAT,
     GRAPH_VERSION,
@@ -35,7 +35,7 @@ from ga_squad.graph import (
     base_reader,
 )
 from graph_oracle import structure_ids
-from ga_squad.mutations import Mutator
+from ga_squad.search.mutations import Mutator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 Q, P = Stream.QUESTION, Stream.PASSAGE
@@ -340,8 +340,8 @@ def test_question_and_passage_inputs_differ() -> None:
 
 _CROSS_PROCESS_SCRIPT = """
 import json, random
-from ga_squad.graph import base_reader
-from ga_squad.mutations import Mutator
+from ga_squad.search.graph import base_reader
+from ga_squad.search.mutations import Mutator
 chain = Mutator().mutate_many(base_reader(), random.Random(2024), 12)
 print(json.dumps({
     "base": base_reader().hash_ids,

@@ -9,9 +9,9 @@ import pytest
 pytest.importorskip("tensorflow")
 pytestmark = pytest.mark.slow  # eight real (tiny) trials: a minute or more on 2 cores
 
-from ga_squad.checkpoint import read_manifest  # noqa: E402
-from ga_squad.journal import read_events, replay  # noqa: E402
-from ga_squad.local_search import (  # noqa: E402
+from ga_squad.reader.checkpoint import read_manifest  # noqa: E402
+from ga_squad.search.journal import read_events, replay  # noqa: E402
+from ga_squad.sim.local_search import (  # noqa: E402
     LocalSearchResult,
     Proposal,
     run_local_search,
@@ -21,7 +21,7 @@ from ga_squad.local_search import (  # noqa: E402
 
 @pytest.fixture(scope="module")
 def searches(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalSearchResult, LocalSearchResult]:
-    from ga_squad.dataset import load_dataset
+    from ga_squad.reader.dataset import load_dataset
 
     root = tmp_path_factory.mktemp("local_search")
     shared_cfg = tiny_config(str(root), "sharing")

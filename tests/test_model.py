@@ -16,10 +16,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from ga_squad.config import ModelConfig  # noqa: E402
-from ga_squad.graph import EMBEDDING_HASH, Graph, Layer, LayerType, Stream, base_reader  # noqa: E402
-from ga_squad.model import NEG_INF, build_model, count_params, hash_of_layer, weights_by_hash  # noqa: E402
-from ga_squad.mutations import Mutator  # noqa: E402
+from ga_squad.reader.config import ModelConfig  # noqa: E402
+from ga_squad.search.graph import EMBEDDING_HASH, Graph, Layer, LayerType, Stream, base_reader  # noqa: E402
+from ga_squad.reader.model import NEG_INF, build_model, count_params, hash_of_layer, weights_by_hash  # noqa: E402
+from ga_squad.search.mutations import Mutator  # noqa: E402
 
 VOCAB, CHARS = 50, 20
 CFG = ModelConfig.tiny()
@@ -149,7 +149,7 @@ def test_padding_does_not_change_logits(graph: Graph) -> None:
 
 
 def test_glove_rows_are_copied_exactly_and_fixed_table_is_not_trainable() -> None:
-    from ga_squad.glove import read_glove
+    from ga_squad.reader.glove import read_glove
 
     glove = read_glove(DATA / "glove.sample.50d.txt")
     words = ["the", "university", glove.words[-1]]

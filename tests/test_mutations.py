@@ -18,9 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ga_squad.graph import EMBEDDING_HASH, HIDDEN_TYPES, Graph, Layer, LayerType, Stream, base_reader
+from ga_squad.search.graph import EMBEDDING_HASH, HIDDEN_TYPES, Graph, Layer, LayerType, Stream, base_reader
 from graph_oracle import structure_ids
-from ga_squad.mutations import (
+from ga_squad.search.mutations import (
     AddSkip,
     Identity,
     InsertLayer,

@@ -50,8 +50,8 @@ def test_notebook_is_clean_and_valid() -> None:
 
 @pytest.mark.slow
 def test_notebook_executes(tiny: TinySearch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ga_squad.checkpoint import read_manifest
-    from ga_squad.reevaluate import DATA_CONFIG_KEY
+    from ga_squad.reader.checkpoint import read_manifest
+    from ga_squad.analysis.reevaluate import DATA_CONFIG_KEY
 
     monkeypatch.setenv("GA_SQUAD_SEARCH_DIR", str(tiny.save_dir_root))
     monkeypatch.delenv("GA_SQUAD_EXPERIMENT", raising=False)

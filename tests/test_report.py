@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from ga_squad import report
-from ga_squad.graph import base_reader
-from ga_squad.journal import Journal, read_events
-from ga_squad.paths import SearchLayout
+from ga_squad.analysis import report
+from ga_squad.search.graph import base_reader
+from ga_squad.search.journal import Journal, read_events
+from ga_squad.search.paths import SearchLayout
 from tiny_search import TinySearch, tiny_search
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -114,7 +114,7 @@ def test_lineage_edges_generations_and_layout(hand_search: report.Search) -> Non
     assert edges[(1, 3)].inherited_fraction is None  # failed: no counts
     assert edges[(0, 5)].inherited_fraction == 0.0 and not edges[(0, 5)].warm_start
     assert report.generations(hand_search) == {0: 0, 1: 0, 2: 1, 3: 1, 4: 2, 5: 1}
-    from ga_squad.plots import lineage_layout
+    from ga_squad.analysis.plots import lineage_layout
 
     pos = lineage_layout({i: r.parent_id for i, r in hand_search.records.items()})
     assert {i: -y for i, (_, y) in pos.items()} == {0: 0, 1: 0, 2: 1, 3: 1, 4: 2, 5: 1}
@@ -161,8 +161,8 @@ def test_empty_and_running_search_render(tmp_path: Path) -> None:
 
 
 def test_architecture_drawing_of_every_layer_type() -> None:
-    from ga_squad.graph import Graph, LayerType
-    from ga_squad.plots import architecture_layout, plot_architecture, png_bytes
+    from ga_squad.search.graph import Graph, LayerType
+    from ga_squad.analysis.plots import architecture_layout, plot_architecture, png_bytes
 
     graph = Graph.from_dict({
         "format": "ga-squad-graph", "version": 1, "layers": [
@@ -320,8 +320,8 @@ def test_leaderboard_equals_journal(tiny: TinySearch) -> None:
 def test_cli_writes_figures_and_summary(tiny: TinySearch, tmp_path: Path) -> None:
     out = tmp_path / "report"
     argv = [str(tiny.save_dir_root), "--out", str(out)]
-    from ga_squad.checkpoint import read_manifest
-    from ga_squad.reevaluate import DATA_CONFIG_KEY
+    from ga_squad.reader.checkpoint import read_manifest
+    from ga_squad.analysis.reevaluate import DATA_CONFIG_KEY
 
     recorded = DATA_CONFIG_KEY in read_manifest(tiny.search_dir / "individuals" / "000000")
     if not recorded:
@@ -353,9 +353,9 @@ def test_cli_writes_figures_and_summary(tiny: TinySearch, tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_reevaluate_best_checkpoint(tiny: TinySearch) -> None:
-    from ga_squad.checkpoint import CheckpointError
-    from ga_squad.dataset import DataConfig
-    from ga_squad.reevaluate import DataConfigMissing, data_config_for, reevaluate
+    from ga_squad.reader.checkpoint import CheckpointError
+    from ga_squad.reader.dataset import DataConfig
+    from ga_squad.analysis.reevaluate import DataConfigMissing, data_config_for, reevaluate
 
     search = report.load_search(tiny.search_dir)
     best = search.best()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ga_squad.squad import (
+from ga_squad.reader.squad import (
     RawQuestion,
     SquadFormatError,
     load_squad,
@@ -35,7 +35,7 @@ def _write(tmp_path: Path, doc: Any, name: str = "squad.json") -> Path:
 
 
 def test_fixture_reads_all_questions_and_drops_the_misplaced_answer(caplog):
-    with caplog.at_level(logging.WARNING, logger="ga_squad.squad"):
+    with caplog.at_level(logging.WARNING, logger="ga_squad.reader.squad"):
         result = read_squad(FIXTURE)
     assert result.questions_seen == 5
     assert result.bad_answers == 1
@@ -69,7 +69,7 @@ def test_strict_mode_raises_naming_the_answer_path():
 def test_question_without_valid_answer_is_skipped_and_counted(tmp_path, caplog):
     doc = _doc()
     doc["data"][0]["paragraphs"][0]["qas"][1]["answers"] = [{"text": "nowhere", "answer_start": 0}]
-    with caplog.at_level(logging.WARNING, logger="ga_squad.squad"):
+    with caplog.at_level(logging.WARNING, logger="ga_squad.reader.squad"):
         result = read_squad(_write(tmp_path, doc))
     assert result.skipped_questions == 1
     assert result.bad_answers == 2

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ga_squad.squad import load_squad
-from ga_squad.tokenize import Tokens, answer_token_span, tokenize
+from ga_squad.reader.squad import load_squad
+from ga_squad.reader.tokenize import Tokens, answer_token_span, tokenize
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny_squad.json"
 REPO = Path(__file__).resolve().parent.parent

@@ -19,16 +19,16 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from ga_squad.checkpoint import read_checkpoint, read_manifest  # noqa: E402
-from ga_squad.config import ModelConfig, TrainConfig  # noqa: E402
-from ga_squad.contract import TrialParams  # noqa: E402
-from ga_squad.dataset import DataConfig, Dataset, load_dataset  # noqa: E402
-from ga_squad.evaluation import evaluate  # noqa: E402
-from ga_squad.glove import read_glove  # noqa: E402
-from ga_squad.graph import EMBEDDING_HASH, Graph, LayerType, base_reader  # noqa: E402
-from ga_squad.model import build_model, weights_by_hash  # noqa: E402
-from ga_squad.mutations import InsertLayer  # noqa: E402
-from ga_squad.training import PREDICTIONS_NAME, data_fingerprint, run_trial  # noqa: E402
+from ga_squad.reader.checkpoint import read_checkpoint, read_manifest  # noqa: E402
+from ga_squad.reader.config import ModelConfig, TrainConfig  # noqa: E402
+from ga_squad.search.contract import TrialParams  # noqa: E402
+from ga_squad.reader.dataset import DataConfig, Dataset, load_dataset  # noqa: E402
+from ga_squad.reader.evaluation import evaluate  # noqa: E402
+from ga_squad.reader.glove import read_glove  # noqa: E402
+from ga_squad.search.graph import EMBEDDING_HASH, Graph, LayerType, base_reader  # noqa: E402
+from ga_squad.reader.model import build_model, weights_by_hash  # noqa: E402
+from ga_squad.search.mutations import InsertLayer  # noqa: E402
+from ga_squad.reader.training import PREDICTIONS_NAME, data_fingerprint, run_trial  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MODEL = dataclasses.replace(ModelConfig.tiny(), word_dim=50)  # the GloVe sample is 50d

@@ -12,9 +12,9 @@ from typing import Any
 import nni
 import pytest
 
-from ga_squad.contract import TrialParams
-from ga_squad.driver import DriverConfig, TrialOutcome, parents_reported_first, simulate
-from ga_squad.journal import read_events, replay
+from ga_squad.search.contract import TrialParams
+from ga_squad.sim.driver import DriverConfig, TrialOutcome, parents_reported_first, simulate
+from ga_squad.search.journal import read_events, replay
 from tuner.ga_tuner import GaSquadTuner, resolve_experiment_id
 
 REPO = Path(__file__).resolve().parents[1]

@@ -42,8 +42,8 @@ def tiny_search(tmp_path_factory: pytest.TempPathFactory) -> TinySearch:
     """Run (once) a 4-trial search: 2 cold starts, then 2 warm-started children."""
     if "search" not in _CACHE:
         pytest.importorskip("tensorflow")
-        from ga_squad.local_search import run_local_search, tiny_config
-        from ga_squad.training import configure_tensorflow
+        from ga_squad.sim.local_search import run_local_search, tiny_config
+        from ga_squad.reader.training import configure_tensorflow
 
         logging.getLogger("ga_squad").setLevel(logging.WARNING)
         configure_tensorflow()

@@ -2,7 +2,7 @@
 
 Under NNI (``NNI_PLATFORM`` is set) the parameters come from
 ``nni.get_next_parameter()`` and are parsed with
-:meth:`ga_squad.contract.TrialParams.from_dict`; each epoch's dev F1 goes to
+:meth:`ga_squad.search.contract.TrialParams.from_dict`; each epoch's dev F1 goes to
 ``nni.report_intermediate_result`` and the result dict (``default`` = dev F1)
 to ``nni.report_final_result``, after the checkpoint is published.
 
@@ -33,10 +33,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from ga_squad.config import MODEL_SIZES, ModelConfig, TrainConfig  # noqa: E402
-from ga_squad.contract import TrialParams  # noqa: E402
-from ga_squad.dataset import DataConfig  # noqa: E402
-from ga_squad.graph import Graph, base_reader  # noqa: E402
+from ga_squad.reader.config import MODEL_SIZES, ModelConfig, TrainConfig  # noqa: E402
+from ga_squad.search.contract import TrialParams  # noqa: E402
+from ga_squad.reader.dataset import DataConfig  # noqa: E402
+from ga_squad.search.graph import Graph, base_reader  # noqa: E402
 
 logger = logging.getLogger("ga_squad.trial")
 
@@ -168,7 +168,7 @@ def standalone_params(spec: StandaloneSpec) -> TrialParams:
         Path(spec.graph_file).read_text(encoding="utf-8"))
     restore_dir = shared = parent_id = None
     if spec.restore_dir is not None:
-        from ga_squad.checkpoint import CheckpointCorrupt, read_manifest
+        from ga_squad.reader.checkpoint import CheckpointCorrupt, read_manifest
 
         restore_dir = spec.restore_dir
         shared = graph.weight_ids() if spec.shared_ids == ("all",) else frozenset(spec.shared_ids)
@@ -189,13 +189,13 @@ def _json_ready(result: Mapping[str, Any]) -> dict[str, Any]:
 
 def main(cfg: TrialConfig) -> dict[str, Any]:
     """Run the trial described by ``cfg`` and report to NNI (or print, standalone)."""
-    from ga_squad.training import configure_tensorflow
+    from ga_squad.reader.training import configure_tensorflow
 
     configure_tensorflow(cfg.intra_threads, cfg.inter_threads, cfg.deterministic)
     import nni
 
-    from ga_squad.dataset import load_dataset
-    from ga_squad.training import run_trial
+    from ga_squad.reader.dataset import load_dataset
+    from ga_squad.reader.training import run_trial
 
     if cfg.standalone is None:
         params = TrialParams.from_dict(nni.get_next_parameter(), cfg.storage_root)

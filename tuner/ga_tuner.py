@@ -1,4 +1,4 @@
-"""NNI tuner for ga-squad: a thin adapter around :class:`ga_squad.engine.SearchEngine`.
+"""NNI tuner for ga-squad: a thin adapter around :class:`ga_squad.search.engine.SearchEngine`.
 
 Use it in an NNI experiment config (the repository root as code directory)::
 
@@ -17,7 +17,7 @@ Use it in an NNI experiment config (the repository root as code directory)::
 (``codeDirectory: .../tuner`` with ``className: ga_tuner.GaSquadTuner`` works
 too: this file puts the repository root on ``sys.path`` itself.)
 
-Each trial receives the JSON contract of :class:`ga_squad.contract.TrialParams`
+Each trial receives the JSON contract of :class:`ga_squad.search.contract.TrialParams`
 (``indiv_id``, ``parent_id``, ``graph``, ``restore_dir``, ``save_dir``,
 ``shared_ids``, ``mutation``, ``seed``) and must report a final result that is
 a number or a dict with a numeric ``default`` (e.g. ``{"default": f1, "f1": f1,
@@ -51,10 +51,10 @@ if (_REPO_ROOT / "ga_squad" / "__init__.py").is_file() and str(_REPO_ROOT) not i
 import nni  # noqa: E402
 from nni.tuner import Tuner  # noqa: E402
 
-from ga_squad.engine import EngineStats, Ready, SearchEngine  # noqa: E402
-from ga_squad.evolution import EvolutionConfig  # noqa: E402
-from ga_squad.journal import Journal  # noqa: E402
-from ga_squad.paths import SearchLayout  # noqa: E402
+from ga_squad.search.engine import EngineStats, Ready, SearchEngine  # noqa: E402
+from ga_squad.search.evolution import EvolutionConfig  # noqa: E402
+from ga_squad.search.journal import Journal  # noqa: E402
+from ga_squad.search.paths import SearchLayout  # noqa: E402
 
 _logger = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ class GaSquadTuner(Tuner):
 
     # --- NNI tuner protocol ----------------------------------------------------
     def update_search_space(self, search_space: Any) -> None:
-        """Ignored: the search space is the graph space of :mod:`ga_squad.mutations`."""
+        """Ignored: the search space is the graph space of :mod:`ga_squad.search.mutations`."""
         if search_space:
             _logger.info("search space ignored (the space is the reader graph): %s", search_space)
 

@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ga_squad.graph import HIDDEN_TYPES, Graph, GraphError, Layer, LayerType
+from ga_squad.search.graph import HIDDEN_TYPES, Graph, GraphError, Layer, LayerType
 
 __all__ = [
     "AddSkip",

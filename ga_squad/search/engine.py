@@ -3,7 +3,7 @@
 This is the whole tuner minus NNI: it maps NNI's parameter ids to
 individuals, decides what each trial request gets, handles results and
 faults, and writes the lineage journal. The NNI adapter
-(``tuner/ga_tuner.py``) and the in-process driver (:mod:`ga_squad.driver`)
+(``tuner/ga_tuner.py``) and the in-process driver (:mod:`ga_squad.sim.driver`)
 both drive it through three calls that mirror NNI's dispatcher (plus :meth:`SearchEngine.import_result`
 for NNI's ``import_data`` on resume):
 
@@ -80,18 +80,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ga_squad.contract import ContractError, TrialParams, result_indiv_id
-from ga_squad.evolution import (
+from ga_squad.search.contract import ContractError, TrialParams, result_indiv_id
+from ga_squad.search.evolution import (
     EvolutionConfig,
     Individual,
     RegularizedEvolution,
     Status,
     parse_result,
 )
-from ga_squad.graph import Graph, GraphError
-from ga_squad.journal import Journal, replay, report_order
-from ga_squad.mutations import Mutation, Mutator
-from ga_squad.paths import SearchLayout, ensure_inside
+from ga_squad.search.graph import Graph, GraphError
+from ga_squad.search.journal import Journal, replay, report_order
+from ga_squad.search.mutations import Mutation, Mutator
+from ga_squad.search.paths import SearchLayout, ensure_inside
 
 _logger = logging.getLogger(__name__)
 

@@ -2,17 +2,17 @@
 
 The search goes through exactly the machinery of an NNI experiment: the NNI
 tuner adapter :class:`tuner.ga_tuner.GaSquadTuner` (its
-:class:`~ga_squad.engine.SearchEngine` and lineage journal) is driven the
+:class:`~ga_squad.search.engine.SearchEngine` and lineage journal) is driven the
 way NNI's dispatcher drives it (one trial at a time by a small loop in NNI's
-call order, or :func:`ga_squad.driver.run_threaded` for ``concurrency > 1``),
-and each trial is :func:`ga_squad.training.run_trial` on one dataset loaded once. The
+call order, or :func:`ga_squad.sim.driver.run_threaded` for ``concurrency > 1``),
+and each trial is :func:`ga_squad.reader.training.run_trial` on one dataset loaded once. The
 folder it leaves (``<save_dir_root>/<experiment_id>/lineage.jsonl`` and
 ``individuals/NNNNNN/``) is therefore laid out like a real experiment's, and
 ``python -m ga_squad report`` reads it the same way.
 
 Example (a tiny search in well under a minute on 2 cores)::
 
-    from ga_squad.local_search import LocalSearchConfig, run_local_search, tiny_config
+    from ga_squad.sim.local_search import LocalSearchConfig, run_local_search, tiny_config
     result = run_local_search(tiny_config("/tmp/ga", "tiny-1"))
     print(result.best.f1, result.journal_path)
 
@@ -27,7 +27,7 @@ sequence of (graph, parent) pairs, in the same order and with the same trial
 seeds, whatever the new results are (see :class:`ScriptedEvolution`).
 
 TensorFlow's process-wide settings (threads, determinism) are the caller's
-job: call :func:`ga_squad.training.configure_tensorflow` once, first.
+job: call :func:`ga_squad.reader.training.configure_tensorflow` once, first.
 """
 
 from __future__ import annotations
@@ -41,16 +41,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ga_squad.config import ModelConfig, TrainConfig
-from ga_squad.contract import TrialParams
-from ga_squad.dataset import DataConfig
-from ga_squad.evolution import EvolutionConfig, Individual, RegularizedEvolution
-from ga_squad.graph import Graph
-from ga_squad.mutations import Mutation
-from ga_squad.paths import SearchLayout
+from ga_squad.reader.config import ModelConfig, TrainConfig
+from ga_squad.search.contract import TrialParams
+from ga_squad.reader.dataset import DataConfig
+from ga_squad.search.evolution import EvolutionConfig, Individual, RegularizedEvolution
+from ga_squad.search.graph import Graph
+from ga_squad.search.mutations import Mutation
+from ga_squad.search.paths import SearchLayout
 
 if TYPE_CHECKING:  # TensorFlow is imported lazily (only when trials run)
-    from ga_squad.dataset import Dataset
+    from ga_squad.reader.dataset import Dataset
 
 _logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ __all__ = [
     "tiny_config",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TRAIN = REPO_ROOT / "data" / "squad_train_sample.json"
 DEFAULT_DEV = REPO_ROOT / "data" / "squad_dev_sample.json"
 DEFAULT_GLOVE = REPO_ROOT / "data" / "glove.sample.50d.txt"
@@ -326,8 +326,8 @@ def run_local_search(
         FileExistsError: if the search folder already holds a journal.
         RuntimeError: if a replay diverges or the search times out.
     """
-    from ga_squad.dataset import load_dataset
-    from ga_squad.training import run_trial
+    from ga_squad.reader.dataset import load_dataset
+    from ga_squad.reader.training import run_trial
     from tuner.ga_tuner import GaSquadTuner
 
     layout = config.layout
@@ -390,7 +390,7 @@ def run_local_search(
         if config.concurrency == 1:
             _run_sequential(tuner, trial, config.max_trials, config.timeout_s)
         else:
-            from ga_squad.driver import run_threaded
+            from ga_squad.sim.driver import run_threaded
 
             run_threaded(tuner, trial, config.concurrency, config.max_trials, timeout=config.timeout_s)
     finally:
@@ -411,7 +411,7 @@ def _run_sequential(tuner: Any, trial: Callable[[Mapping[str, Any]], Any], max_t
     Request one parameter set, run the trial, deliver its final result, then
     its end (the order NNI normally observes: the metric is sent before the
     trial process exits), and request the next. Unlike
-    :func:`ga_squad.driver.run_threaded`, which delivers ends and results on
+    :func:`ga_squad.sim.driver.run_threaded`, which delivers ends and results on
     two threads and so often journals ``failed`` then a late ``reported``,
     the journal of a sequential search reads like an uneventful experiment.
     A trial that raises is ended unsuccessfully and the search goes on.

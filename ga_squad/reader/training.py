@@ -9,7 +9,7 @@ and then run as one TensorFlow graph per batch whatever the batch widths,
 without Python-level per-layer work (no XLA: dynamic shapes would recompile).
 
 Inherited layers may learn at a different rate
-(:attr:`~ga_squad.config.TrainConfig.inherited_lr_scale`). Adam normalises
+(:attr:`~ga_squad.reader.config.TrainConfig.inherited_lr_scale`). Adam normalises
 gradients, so scaling gradients would change almost nothing; instead the
 inherited and fresh variables get two Adam optimizers with different learning
 rates, after one global-norm clip over all gradients.
@@ -29,13 +29,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ga_squad.checkpoint import WarmStartReport, load_shared, publish_checkpoint
-from ga_squad.config import ModelConfig, TrainConfig
-from ga_squad.contract import TrialParams
-from ga_squad.dataset import Dataset, SquadArrays, iterate_batches
-from ga_squad.evaluation import decode_best_span, evaluate, write_predictions
-from ga_squad.graph import canonical_hash
-from ga_squad.model import INPUT_KEYS, build_model, count_params, weights_by_hash
+from ga_squad.reader.checkpoint import WarmStartReport, load_shared, publish_checkpoint
+from ga_squad.reader.config import ModelConfig, TrainConfig
+from ga_squad.search.contract import TrialParams
+from ga_squad.reader.dataset import Dataset, SquadArrays, iterate_batches
+from ga_squad.reader.evaluation import decode_best_span, evaluate, write_predictions
+from ga_squad.search.graph import canonical_hash
+from ga_squad.reader.model import INPUT_KEYS, build_model, count_params, weights_by_hash
 
 __all__ = [
     "PREDICTIONS_NAME",
@@ -256,7 +256,7 @@ def run_trial(
         The result dict (``default`` = dev F1; see the README of the trial).
 
     Raises:
-        ga_squad.checkpoint.CheckpointError: if the parent checkpoint is
+        ga_squad.reader.checkpoint.CheckpointError: if the parent checkpoint is
             incompatible (a missing or damaged one only means a cold start).
     """
     started = time.perf_counter()

@@ -1,15 +1,15 @@
 """Reload a published checkpoint and score it again on the dev set.
 
 The model is rebuilt from the manifest (graph + ``model_config``), every
-weight is loaded through :func:`ga_squad.checkpoint.load_shared` (which checks
+weight is loaded through :func:`ga_squad.reader.checkpoint.load_shared` (which checks
 the data and model fingerprints), and the dev split is scored with the very
-functions the trial used (:func:`ga_squad.training.evaluate_split` with the
+functions the trial used (:func:`ga_squad.reader.training.evaluate_split` with the
 manifest's ``train_config`` batch size and answer length). EM and F1 must then
 equal what the trial reported.
 
 The data settings: a manifest written by a trial that records its
 ``DataConfig`` under ``data_config`` is self-sufficient; otherwise the caller
-passes the :class:`~ga_squad.dataset.DataConfig` explicitly. The vocabulary
+passes the :class:`~ga_squad.reader.dataset.DataConfig` explicitly. The vocabulary
 (from the training file, ``train_limit``, ...) is checked against the
 manifest's ``data_fingerprint``; the dev-side settings (``dev_limit``,
 ``max_passage_len``) are not covered by that fingerprint, so a wrong override
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ga_squad.checkpoint import read_manifest
-from ga_squad.dataset import DataConfig, Dataset
+from ga_squad.reader.checkpoint import read_manifest
+from ga_squad.reader.dataset import DataConfig, Dataset
 
 __all__ = [
     "DATA_CONFIG_KEY",
@@ -164,14 +164,14 @@ def load_model(save_dir: str | os.PathLike[str], data: Dataset) -> tuple[Any, di
         ``(keras model, manifest)``.
 
     Raises:
-        ga_squad.checkpoint.CheckpointError: if the checkpoint does not fit
+        ga_squad.reader.checkpoint.CheckpointError: if the checkpoint does not fit
             the data (vocabulary fingerprint) or misses layers.
     """
-    from ga_squad.checkpoint import CheckpointError, load_shared
-    from ga_squad.config import ModelConfig, TrainConfig
-    from ga_squad.graph import Graph
-    from ga_squad.model import build_model, weights_by_hash
-    from ga_squad.training import data_fingerprint
+    from ga_squad.reader.checkpoint import CheckpointError, load_shared
+    from ga_squad.reader.config import ModelConfig, TrainConfig
+    from ga_squad.search.graph import Graph
+    from ga_squad.reader.model import build_model, weights_by_hash
+    from ga_squad.reader.training import data_fingerprint
 
     manifest = read_manifest(save_dir)
     graph = Graph.from_dict(manifest["graph"])
@@ -189,7 +189,7 @@ def load_model(save_dir: str | os.PathLike[str], data: Dataset) -> tuple[Any, di
 
 
 def _questions(dev_path: str, qids: set[str]) -> dict[str, str]:
-    from ga_squad.squad import read_squad
+    from ga_squad.reader.squad import read_squad
 
     return {ex.qid: ex.question for ex in read_squad(dev_path).examples if ex.qid in qids}
 
@@ -217,12 +217,12 @@ def reevaluate(
 
     Raises:
         DataConfigMissing: if the data settings are unknown.
-        ga_squad.checkpoint.CheckpointError: if the checkpoint does not fit.
+        ga_squad.reader.checkpoint.CheckpointError: if the checkpoint does not fit.
     """
-    from ga_squad.config import TrainConfig
-    from ga_squad.dataset import load_dataset
-    from ga_squad.evaluation import exact_match_score, f1_score, metric_max_over_ground_truths
-    from ga_squad.training import PREDICTIONS_NAME, evaluate_split, make_steps
+    from ga_squad.reader.config import TrainConfig
+    from ga_squad.reader.dataset import load_dataset
+    from ga_squad.reader.evaluation import exact_match_score, f1_score, metric_max_over_ground_truths
+    from ga_squad.reader.training import PREDICTIONS_NAME, evaluate_split, make_steps
 
     manifest = read_manifest(save_dir)
     if data is None:

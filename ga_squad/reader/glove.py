@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ga_squad.vocab import PAD, UNK, Vocab
+from ga_squad.reader.vocab import PAD, UNK, Vocab
 
 __all__ = [
     "GloveCoverage",

@@ -4,10 +4,10 @@
 (the bundled SQuAD sample, offline) with ``nnictl``, polls it until it ends,
 always stops it, and prints the top architectures with the paths of the
 lineage journal and the best checkpoint. ``--download`` first fetches the
-official SQuAD v1.1 files and GloVe (see :mod:`ga_squad.download`) and, unless
+official SQuAD v1.1 files and GloVe (see :mod:`ga_squad.launch.download`) and, unless
 ``--config`` says otherwise, runs ``config_full.yml``.
 
-The user-facing YAML is turned into an :class:`~ga_squad.experiment.ExperimentSpec`
+The user-facing YAML is turned into an :class:`~ga_squad.launch.experiment.ExperimentSpec`
 with every relative path resolved against the config file's folder, so the
 command works from any working directory, and ``python`` in the trial command
 is this environment's interpreter.
@@ -27,13 +27,13 @@ from typing import Any, TextIO
 
 import yaml
 
-from ga_squad.graph import Graph, LayerType
-from ga_squad.experiment import Experiment, ExperimentSpec, Progress
-from ga_squad.paths import SearchLayout
-from ga_squad.report import LeaderboardRow, Search, leaderboard, load_search
+from ga_squad.search.graph import Graph, LayerType
+from ga_squad.launch.experiment import Experiment, ExperimentSpec, Progress
+from ga_squad.search.paths import SearchLayout
+from ga_squad.analysis.report import LeaderboardRow, Search, leaderboard, load_search
 
 _logger = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class ConfigError(ValueError):
@@ -150,7 +150,7 @@ def leaderboard_table(search: Search, top: int) -> str:
 def main(cfg: RunConfig, out: TextIO = sys.stdout) -> int:
     spec = load_spec(cfg.config_path)
     if cfg.download:
-        from ga_squad.download import fetch_all
+        from ga_squad.launch.download import fetch_all
 
         paths = fetch_all(cfg.download_dir, glove_dim=cfg.glove_dim)
         print("downloaded: " + ", ".join(f"{k}={v}" for k, v in paths.items()), file=out)

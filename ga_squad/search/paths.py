@@ -8,7 +8,7 @@ folder, and under that each individual its own checkpoint directory::
     <save_dir_root>/<experiment_id>/individuals/000042/
 
 Identity is never parsed back out of these paths: the tuner hands each trial
-its paths in the parameter contract (:mod:`ga_squad.contract`).
+its paths in the parameter contract (:mod:`ga_squad.search.contract`).
 """
 
 from __future__ import annotations

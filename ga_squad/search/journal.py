@@ -70,8 +70,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from ga_squad.evolution import Individual, Status
-from ga_squad.graph import Graph
+from ga_squad.search.evolution import Individual, Status
+from ga_squad.search.graph import Graph
 
 _logger = logging.getLogger(__name__)
 
@@ -254,7 +254,7 @@ class IndividualRecord:
     failure: str | None = None
 
     def to_individual(self) -> Individual:
-        """The record as the evolution's :class:`~ga_squad.evolution.Individual`."""
+        """The record as the evolution's :class:`~ga_squad.search.evolution.Individual`."""
         return Individual(
             indiv_id=self.indiv_id,
             parent_id=self.parent_id,

@@ -145,7 +145,7 @@ class Layer:
 class Graph:
     """A valid reader graph. Validated at construction; never mutated.
 
-    Mutations build new graphs (see :mod:`ga_squad.mutations`).
+    Mutations build new graphs (see :mod:`ga_squad.search.mutations`).
     """
 
     layers: tuple[Layer, ...]

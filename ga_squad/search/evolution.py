@@ -20,7 +20,7 @@ comparison.
 The population here holds only **reported** individuals (those with a final
 result and hence a checkpoint a child can warm-start from). Individuals that
 are generated or still training live in the search engine
-(:mod:`ga_squad.engine`), not in the population.
+(:mod:`ga_squad.search.engine`), not in the population.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ga_squad.graph import Graph, base_reader
-from ga_squad.mutations import Mutation, Mutator
+from ga_squad.search.graph import Graph, base_reader
+from ga_squad.search.mutations import Mutation, Mutator
 
 _logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ga_squad.graph import canonical_hash
+from ga_squad.search.graph import canonical_hash
 
 __all__ = ["ModelConfig", "TrainConfig", "MODEL_SIZES"]
 
@@ -133,7 +133,7 @@ class TrainConfig:
         patience: Stop after this many epochs without a better dev F1.
         max_answer_len: Longest decoded answer span, in tokens.
         seed: Seed for initialisation and data order. A trial run through
-            :func:`ga_squad.training.run_trial` uses the contract's seed.
+            :func:`ga_squad.reader.training.run_trial` uses the contract's seed.
         clipnorm: Global gradient-norm clip (0 disables it).
         fix_embeddings: Keep pre-trained (GloVe) word vectors fixed. Random
             word embeddings (no GloVe) are always trained.

@@ -1,4 +1,4 @@
-"""Compile a reader :class:`~ga_squad.graph.Graph` into a Keras model.
+"""Compile a reader :class:`~ga_squad.search.graph.Graph` into a Keras model.
 
 Each graph node becomes exactly one top-level Keras layer named
 ``f"{hash_id}_{type}"`` (for example ``3f2a..._rnn``), and the word/char
@@ -16,7 +16,7 @@ padded keys, and the pointers give padded passage positions a logit of
 :data:`NEG_INF`. Outputs at padded positions may hold anything; nothing reads
 them.
 
-Layer semantics follow the :mod:`ga_squad.graph` docstring:
+Layer semantics follow the :mod:`ga_squad.search.graph` docstring:
 
 * ``input``: shared word embedding (+ max-pooled char CNN) projected to
   ``hidden``.
@@ -39,8 +39,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from ga_squad.config import ModelConfig
-from ga_squad.graph import EMBEDDING_HASH, HASH_LENGTH, Graph, LayerType
+from ga_squad.reader.config import ModelConfig
+from ga_squad.search.graph import EMBEDDING_HASH, HASH_LENGTH, Graph, LayerType
 
 __all__ = [
     "INPUT_KEYS",

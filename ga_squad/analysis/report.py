@@ -6,7 +6,7 @@ checkpoints), so no running NNI is needed; NNI's own trial records can be
 joined in when the experiment is still reachable (:func:`fetch_nni_trials`).
 
 The functions are pure over a loaded :class:`Search` and return small frozen
-dataclasses; :mod:`ga_squad.plots` draws them, :mod:`ga_squad.reevaluate`
+dataclasses; :mod:`ga_squad.analysis.plots` draws them, :mod:`ga_squad.analysis.reevaluate`
 reloads the best checkpoint (TensorFlow is imported only there), and
 ``notebooks/evaluate_best.ipynb`` and :func:`cli` (``python -m ga_squad
 report SAVE_DIR_ROOT``) call them.
@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ga_squad.contract import result_indiv_id
-from ga_squad.evolution import Status
-from ga_squad.journal import IndividualRecord, read_events, replay, report_order
-from ga_squad.paths import INDIVIDUALS_DIR, JOURNAL_NAME
+from ga_squad.search.contract import result_indiv_id
+from ga_squad.search.evolution import Status
+from ga_squad.search.journal import IndividualRecord, read_events, replay, report_order
+from ga_squad.search.paths import INDIVIDUALS_DIR, JOURNAL_NAME
 
 __all__ = [
     "EpochGroup",
@@ -448,7 +448,7 @@ class PairedChild:
 def paired_children(warm: Search, cold: Search) -> list[PairedChild]:
     """Children of a search paired with the same individuals of a no-sharing replay.
 
-    ``cold`` is typically a :func:`ga_squad.local_search.run_local_search`
+    ``cold`` is typically a :func:`ga_squad.sim.local_search.run_local_search`
     with ``weight_sharing=False`` and ``replay=`` the first search's proposals:
     the same graphs, parents and seeds, trained from scratch. A pair needs the
     same graph and parent, a real warm start in ``warm``, none in ``cold``,
@@ -714,7 +714,7 @@ def write_report(
         out_dir: Output folder (created).
         reevaluate: Reload the best checkpoint and score it on the dev set
             (imports TensorFlow).
-        data_override: A :class:`ga_squad.dataset.DataConfig` for the
+        data_override: A :class:`ga_squad.reader.dataset.DataConfig` for the
             re-evaluation when the checkpoint does not record its own.
         cache_dir: Dataset cache folder for the re-evaluation.
         samples: Predicted vs gold answers to show.
@@ -724,7 +724,7 @@ def write_report(
     Returns:
         Name -> written path (``summary``, ``csv``, ``json`` and one per figure).
     """
-    from ga_squad import plots
+    from ga_squad.analysis import plots
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -758,8 +758,8 @@ def write_report(
     elif not reevaluate:
         note = "Re-evaluation skipped (--no-reevaluate)."
     else:
-        from ga_squad import reevaluate as reeval
-        from ga_squad.checkpoint import CheckpointError
+        from ga_squad.analysis import reevaluate as reeval
+        from ga_squad.reader.checkpoint import CheckpointError
 
         try:
             reevaluation = reeval.reevaluate(search.save_dir(best.indiv_id), data_config=data_override,
@@ -822,7 +822,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _data_override(args: argparse.Namespace) -> Any:
-    from ga_squad.dataset import DataConfig
+    from ga_squad.reader.dataset import DataConfig
 
     if args.data_config:
         return DataConfig.from_dict(json.loads(Path(args.data_config).read_text(encoding="utf-8")))
@@ -866,7 +866,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
             print(f"error: NNI experiment {args.nni_experiment}: {exc}", file=sys.stderr)
             return 1
     if not args.no_reevaluate:
-        from ga_squad.training import configure_tensorflow
+        from ga_squad.reader.training import configure_tensorflow
 
         configure_tensorflow()
     out = Path(args.out) if args.out else search.root / "report"

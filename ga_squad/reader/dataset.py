@@ -33,11 +33,11 @@ from typing import Any
 import nltk
 import numpy as np
 
-from ga_squad.evaluation import spans_to_texts
-from ga_squad.glove import GloveCoverage, build_embedding_matrix, read_glove
-from ga_squad.squad import SquadExample, SquadReadResult, read_squad
-from ga_squad.tokenize import Tokens, answer_token_span, tokenize
-from ga_squad.vocab import Vocab, build_char_vocab, build_word_vocab
+from ga_squad.reader.evaluation import spans_to_texts
+from ga_squad.reader.glove import GloveCoverage, build_embedding_matrix, read_glove
+from ga_squad.reader.squad import SquadExample, SquadReadResult, read_squad
+from ga_squad.reader.tokenize import Tokens, answer_token_span, tokenize
+from ga_squad.reader.vocab import Vocab, build_char_vocab, build_word_vocab
 
 __all__ = [
     "BATCH_KEYS",
@@ -205,7 +205,7 @@ class SquadArrays:
         return self.contexts[int(self.context_index[row])]
 
     def gold_answers(self) -> dict[str, list[str]]:
-        """``{qid: [reference answers]}`` for :func:`ga_squad.evaluation.evaluate`."""
+        """``{qid: [reference answers]}`` for :func:`ga_squad.reader.evaluation.evaluate`."""
         return {q: list(a) for q, a in zip(self.qids, self.answers)}
 
     def answer_texts(self, index: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[str]:

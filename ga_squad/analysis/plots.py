@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from ga_squad.graph import Graph, LayerType, Stream
+from ga_squad.search.graph import Graph, LayerType, Stream
 
 if TYPE_CHECKING:
-    from ga_squad.report import PairedChild, Search, TrialPoint, WarmColdComparison
+    from ga_squad.analysis.report import PairedChild, Search, TrialPoint, WarmColdComparison
 
 __all__ = [
     "architecture_layout",
@@ -124,7 +124,7 @@ def plot_lineage(search: Search) -> Figure:
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
 
-    from ga_squad.report import f1_by_id, lineage_edges
+    from ga_squad.analysis.report import f1_by_id, lineage_edges
 
     records = search.records
     pos = lineage_layout({i: r.parent_id for i, r in records.items()})

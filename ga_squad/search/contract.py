@@ -8,7 +8,7 @@ returns inside a trial)::
       "contract": 1,
       "indiv_id": 12,
       "parent_id": 7,                       # null for a cold start
-      "graph": {...},                       # ga_squad.graph.Graph.to_dict()
+      "graph": {...},                       # ga_squad.search.graph.Graph.to_dict()
       "restore_dir": "/shared/ga/EXP/individuals/000007",  # parent's checkpoint dir, or null
       "save_dir": "/shared/ga/EXP/individuals/000012",     # where this trial publishes its own
       "shared_ids": ["9be2d856dd417892", ...],             # hash ids to inherit, or null
@@ -32,8 +32,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ga_squad.graph import Graph
-from ga_squad.paths import ensure_inside
+from ga_squad.search.graph import Graph
+from ga_squad.search.paths import ensure_inside
 
 CONTRACT_VERSION = 1
 

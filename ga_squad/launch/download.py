@@ -16,7 +16,7 @@ is given, so tests (or a mirror) can substitute other records. Setting
 
 Command line::
 
-    python -m ga_squad.download DEST_DIR [--glove-dim 50|100|200|300] [--mirror URL]
+    python -m ga_squad.launch.download DEST_DIR [--glove-dim 50|100|200|300] [--mirror URL]
 """
 
 from __future__ import annotations
@@ -739,9 +739,9 @@ class DownloadConfig:
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
-    """Returns the parser for ``python -m ga_squad.download``."""
+    """Returns the parser for ``python -m ga_squad.launch.download``."""
     parser = argparse.ArgumentParser(
-        prog="python -m ga_squad.download",
+        prog="python -m ga_squad.launch.download",
         description="Download SQuAD v1.1 and GloVe 6B, verify MD5s, extract one GloVe size.",
     )
     parser.add_argument("dest_dir", type=Path, help="directory for the downloaded files")

@@ -6,10 +6,10 @@ Layout (:func:`checkpoint_dir` is the one place that knows it)::
     <save_dir>/checkpoint/weights.h5      /<hash_id>/<variable path>  float datasets
 
 ``weights.h5`` has one HDF5 group per weight hash id (the graph node that owns
-the weights, or :data:`~ga_squad.graph.EMBEDDING_HASH` for the shared
+the weights, or :data:`~ga_squad.search.graph.EMBEDDING_HASH` for the shared
 embeddings) holding one dataset per variable, keyed by its Keras variable path
 (e.g. ``/3f2a.../3f2a..._rnn/birnn/forward_gru/gru_cell/kernel``); paths are
-fixed by the layer names in :mod:`ga_squad.model`, so they are equal in every
+fixed by the layer names in :mod:`ga_squad.reader.model`, so they are equal in every
 process. The manifest records identity, graph, parameter counts per hash id,
 metrics, the architecture and data fingerprints that make weights compatible,
 and the size and sha256 of ``weights.h5`` (so a truncated or swapped file is
@@ -54,8 +54,8 @@ import h5py
 import keras
 import numpy as np
 
-from ga_squad.graph import Graph
-from ga_squad.model import count_params, weights_by_hash
+from ga_squad.search.graph import Graph
+from ga_squad.reader.model import count_params, weights_by_hash
 
 __all__ = [
     "FORMAT_VERSION",
@@ -194,7 +194,7 @@ def publish_checkpoint(
     """Write the model's weights per hash id plus a manifest, atomically.
 
     Args:
-        model: A model built by :func:`ga_squad.model.build_model`.
+        model: A model built by :func:`ga_squad.reader.model.build_model`.
         save_dir: The individual's directory (created if needed).
         indiv_id: This individual's id.
         parent_id: Its parent's id, or None.
@@ -202,7 +202,7 @@ def publish_checkpoint(
         model_config: ``ModelConfig.to_dict()``.
         model_fingerprint: ``ModelConfig.fingerprint()``.
         data_fingerprint: Fingerprint of the vocabularies the embedding rows
-            refer to (:func:`ga_squad.training.data_fingerprint`).
+            refer to (:func:`ga_squad.reader.training.data_fingerprint`).
         metrics: The trial's result (F1, EM, losses...), JSON-serialisable.
         extra: More JSON-serialisable fields (train config, timings...).
 
