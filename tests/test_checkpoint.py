@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import ga_squad.reader.checkpoint as ckpt  # noqa: E402
+from ga_squad.files import file_digest
 from ga_squad.reader.checkpoint import (  # noqa: E402
     CheckpointCorrupt,
     CheckpointError,
@@ -271,7 +272,7 @@ def test_truncated_h5_with_a_matching_manifest_is_still_detected(tmp_path, paren
     (target / "weights.h5").write_bytes(data[: len(data) // 3])
     manifest = json.loads((target / "manifest.json").read_text())
     manifest["weights"]["bytes"] = len(data) // 3
-    manifest["weights"]["sha256"] = ckpt._sha256(target / "weights.h5")
+    manifest["weights"]["sha256"] = file_digest(target / "weights.h5")
     (target / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(CheckpointCorrupt):
         read_checkpoint(tmp_path / "p")

@@ -54,6 +54,7 @@ import h5py
 import keras
 import numpy as np
 
+from ga_squad.files import file_digest, fsync_path
 from ga_squad.search.graph import Graph
 from ga_squad.reader.model import count_params, weights_by_hash
 
@@ -117,28 +118,6 @@ def checkpoint_dir(save_dir: str | os.PathLike[str]) -> Path:
 
 
 # --- writing --------------------------------------------------------------------
-def _fsync_path(path: Path) -> None:
-    """fsync a file or directory; some filesystems refuse it for directories."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _write_weights(path: Path, groups: Mapping[str, list[keras.Variable]]) -> dict[str, int]:
     counts: dict[str, int] = {}
     with h5py.File(path, "w") as f:
@@ -154,7 +133,7 @@ def _write_weights(path: Path, groups: Mapping[str, list[keras.Variable]]) -> di
             counts[h] = count_params(groups[h])
             group.attrs["param_count"] = counts[h]
         f.flush()
-    _fsync_path(path)
+    fsync_path(path)
     return counts
 
 
@@ -231,20 +210,20 @@ def publish_checkpoint(
             "model_fingerprint": model_fingerprint,
             "data_fingerprint": data_fingerprint,
             "weights": {"file": WEIGHTS_NAME, "bytes": weights_path.stat().st_size,
-                        "sha256": _sha256(weights_path)},
+                        "sha256": file_digest(weights_path)},
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": {"keras": keras.__version__, "h5py": h5py.__version__},
             **(dict(extra) if extra else {}),
         }
         _write_json(tmp / MANIFEST_NAME, manifest)
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; other trial users must read it
-        _fsync_path(tmp)
+        fsync_path(tmp)
         old = None
         if final.exists():
             old = final.parent / f"{_OLD_PREFIX}{uuid.uuid4().hex[:8]}"
             os.rename(final, old)
         os.rename(tmp, final)
-        _fsync_path(final.parent)
+        fsync_path(final.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

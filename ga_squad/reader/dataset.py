@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -33,6 +32,7 @@ from typing import Any
 import nltk
 import numpy as np
 
+from ga_squad.files import atomic_write, file_digest
 from ga_squad.reader.evaluation import spans_to_texts
 from ga_squad.reader.glove import GloveCoverage, build_embedding_matrix, read_glove
 from ga_squad.reader.squad import SquadExample, SquadReadResult, read_squad
@@ -416,14 +416,6 @@ def build_dataset(cfg: DataConfig) -> Dataset:
 # ------------------------------------------------------------------ cache
 
 
-def _file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def cache_key(cfg: DataConfig) -> str:
     """Hash of the input files' content, the settings and the format version.
 
@@ -434,9 +426,9 @@ def cache_key(cfg: DataConfig) -> str:
     blob = {
         "format": FORMAT_VERSION,
         "nltk": nltk.__version__,
-        "train": _file_sha256(cfg.train_path),
-        "dev": _file_sha256(cfg.dev_path),
-        "glove": None if cfg.glove_path is None else _file_sha256(cfg.glove_path),
+        "train": file_digest(cfg.train_path),
+        "dev": file_digest(cfg.dev_path),
+        "glove": None if cfg.glove_path is None else file_digest(cfg.glove_path),
         "settings": settings,
     }
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
@@ -470,26 +462,8 @@ def _write_cache(path: Path, key: str, ds: Dataset) -> None:
             payload[f"{name}/{f}"] = getattr(split, f)
     if ds.embeddings is not None:
         payload["embeddings"] = ds.embeddings
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable; not possible on every filesystem
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
+    with atomic_write(path) as f:
+        np.savez_compressed(f, **payload)
 
 
 def _read_cache(path: Path, key: str, cfg: DataConfig) -> Dataset:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ga_squad.reader.squad import write_json_atomic
+from ga_squad.files import write_json_atomic
 
 __all__ = [
     "decode_best_span",

@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ga_squad.files import write_json_atomic
 
 __all__ = [
     "RawQuestion",
@@ -319,26 +320,3 @@ def write_squad_subset(
     out = {"version": doc.get("version", "1.1"), "data": chosen}
     write_json_atomic(dst, out)
     return sum(len(p["qas"]) for a in chosen for p in a["paragraphs"])
-
-
-def write_json_atomic(dst: str | os.PathLike[str], obj: Any) -> None:
-    """Write ``obj`` as UTF-8 JSON so that readers never see a partial file.
-
-    The data goes to a temporary file in the destination folder, is flushed
-    and fsynced, then renamed over ``dst`` (``os.replace`` is atomic).
-    """
-    target = Path(dst)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would make shared results unreadable
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, ensure_ascii=False, separators=(",", ":"))
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
