@@ -1,10 +1,10 @@
 """Dispatch benchmark: worker utilization and tuner latency.
 
 (a) Utilization = busy worker-seconds / (concurrency x wall) of a simulated
-    search (1,000 trials, random durations, concurrency 8) for GaSquadTuner
+    search (1,000 trials, random durations, concurrency 8) for the ga-squad tuner protocol
     and for the naive policy "pick any population member as parent and wait
     for it" (what a tuner that ignores whether a parent has reported does).
-(b) Latency of one generate + receive cycle of GaSquadTuner in steady state
+(b) Latency of one generate + receive cycle of the ga-squad tuner protocol in steady state
     at population 100 and 1,000 (median and p99), with the journal fsynced
     per step (production) and only flushed.
 
@@ -32,7 +32,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ga_squad.sim.driver import DriverConfig, SimulationResult, TrialOutcome, parents_reported_first, simulate  # noqa: E402
-from tuner.ga_tuner import GaSquadTuner  # noqa: E402
+from ga_squad.search.evolution import EvolutionConfig  # noqa: E402
+from ga_squad.search.paths import SearchLayout  # noqa: E402
+from ga_squad.search.protocol import EngineProtocol  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -115,12 +117,17 @@ def make_trial(seed: int, low: float, high: float) -> Callable[[Mapping[str, Any
     return trial
 
 
+def in_process_tuner(workdir: Path, experiment_id: str, population: int, seed: int, fsync: bool) -> EngineProtocol:
+    """The tuner protocol NNI's adapter runs, with the adapter's default classArgs."""
+    config = EvolutionConfig(population_size=population, seed=seed)
+    return EngineProtocol.for_search(config, SearchLayout.for_experiment(workdir, experiment_id), fsync=fsync)
+
+
 def utilization(cfg: BenchConfig, population: int, workdir: Path) -> tuple[SimulationResult, SimulationResult]:
     driver = DriverConfig(concurrency=cfg.concurrency, max_trials=cfg.trials)
-    ours = GaSquadTuner(save_dir_root=str(workdir), population_size=population, seed=cfg.seed,
-                        experiment_id=f"util-{population}", fsync=False)
+    ours = in_process_tuner(workdir, f"util-{population}", population, cfg.seed, fsync=False)
     ga = simulate(ours, make_trial(cfg.seed, cfg.min_duration, cfg.max_duration), driver)
-    ours.engine.close()
+    ours.close()
     assert not parents_reported_first(ga), "a child was dispatched before its parent reported"
     naive = simulate(NaiveTuner(population, cfg.seed),
                      make_trial(cfg.seed, cfg.min_duration, cfg.max_duration), driver)
@@ -129,8 +136,7 @@ def utilization(cfg: BenchConfig, population: int, workdir: Path) -> tuple[Simul
 
 def latency(population: int, cycles: int, seed: int, fsync: bool, workdir: Path) -> list[float]:
     """Seconds per generate+receive cycle once the population is full."""
-    tuner = GaSquadTuner(save_dir_root=str(workdir), population_size=population, seed=seed,
-                         experiment_id=f"lat-{population}-{int(fsync)}", fsync=fsync)
+    tuner = in_process_tuner(workdir, f"lat-{population}-{int(fsync)}", population, seed, fsync=fsync)
     rng = random.Random(seed)
     emitted: list[tuple[int, Any]] = []
 
@@ -151,7 +157,7 @@ def latency(population: int, cycles: int, seed: int, fsync: bool, workdir: Path)
         times.append(time.perf_counter() - start)
         tuner.trial_end(pid, True)
         pid += 1
-    tuner.engine.close()
+    tuner.close()
     assert not emitted
     return times
 

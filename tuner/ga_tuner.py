@@ -25,13 +25,10 @@ a number or a dict with a numeric ``default`` (e.g. ``{"default": f1, "f1": f1,
 
 Threading (NNI 3.0): the dispatcher runs ``generate_multiple_parameters`` and
 ``receive_trial_result`` on its default command thread and ``trial_end`` on its
-assessor thread. The engine serialises both under one lock. Requests that
-cannot be served yet are never waited for (blocking the default thread
-deadlocks the experiment); they are emitted later with NNI's ``st_callback``,
-which this adapter calls *after* the engine released its lock: the callback
-blocks on a websocket send, the engine has already recorded the individual as
-dispatched (so its result cannot race ahead of its state), and each
-NewTrialJob stands alone, so order between the two threads does not matter.
+assessor thread. The engine serialises both under one lock. The protocol
+methods themselves (deferral, ``st_callback`` emission) live in
+:class:`ga_squad.search.protocol.EngineProtocol`, shared with the in-process
+simulations; this class only turns ``classArgs`` into an engine.
 """
 
 from __future__ import annotations
@@ -39,9 +36,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 if (_REPO_ROOT / "ga_squad" / "__init__.py").is_file() and str(_REPO_ROOT) not in sys.path:
@@ -51,17 +46,15 @@ if (_REPO_ROOT / "ga_squad" / "__init__.py").is_file() and str(_REPO_ROOT) not i
 import nni  # noqa: E402
 from nni.tuner import Tuner  # noqa: E402
 
-from ga_squad.search.engine import EngineStats, Ready, SearchEngine  # noqa: E402
+from ga_squad.search.engine import SearchEngine  # noqa: E402
 from ga_squad.search.evolution import EvolutionConfig  # noqa: E402
 from ga_squad.search.journal import Journal  # noqa: E402
 from ga_squad.search.paths import SearchLayout  # noqa: E402
+from ga_squad.search.protocol import EngineProtocol  # noqa: E402
 
 _logger = logging.getLogger(__name__)
 
 __all__ = ["GaSquadTuner", "resolve_experiment_id", "resolve_storage_root"]
-
-SendTrial = Callable[[int, Any], None]
-
 
 def resolve_storage_root(save_dir_root: str) -> Path:
     """``~`` expanded; a relative root is taken relative to the repository root.
@@ -99,7 +92,7 @@ def resolve_experiment_id(explicit: str | None = None) -> str:
     return "standalone"
 
 
-class GaSquadTuner(Tuner):
+class GaSquadTuner(EngineProtocol, Tuner):
     """Regularized evolution over reader graphs with parent-gated, never-blocking dispatch.
 
     Args:
@@ -132,7 +125,6 @@ class GaSquadTuner(Tuner):
         experiment_id: str | None = None,
         fsync: bool = True,
     ) -> None:
-        super().__init__()
         self.config = EvolutionConfig(
             population_size=population_size,
             tournament_size=tournament_size,
@@ -145,52 +137,12 @@ class GaSquadTuner(Tuner):
         )
         self.experiment_id = resolve_experiment_id(experiment_id)
         self.layout = SearchLayout.for_experiment(resolve_storage_root(save_dir_root), self.experiment_id)
-        self.engine = SearchEngine(self.config, self.layout, Journal(self.layout.journal_path, fsync=fsync))
-        self._send: SendTrial | None = None
+        engine = SearchEngine(self.config, self.layout, Journal(self.layout.journal_path, fsync=fsync))
+        EngineProtocol.__init__(self, engine, no_trial_error=nni.NoMoreTrialError)
         _logger.info(
             "GaSquadTuner: experiment %s, journal %s, %s (session %d)",
             self.experiment_id, self.layout.journal_path, self.config, self.engine.session,
         )
-
-    # --- NNI tuner protocol ----------------------------------------------------
-    def update_search_space(self, search_space: Any) -> None:
-        """Ignored: the search space is the graph space of :mod:`ga_squad.search.mutations`."""
-        if search_space:
-            _logger.info("search space ignored (the space is the reader graph): %s", search_space)
-
-    def generate_multiple_parameters(self, parameter_id_list: list[int], **kwargs: Any) -> list[dict[str, Any]]:
-        """Parameters for a prefix of ``parameter_id_list``; the rest are emitted later.
-
-        The ids not served now are remembered and sent through
-        ``kwargs["st_callback"]`` once a result makes them servable. Without a
-        callback (an old dispatcher) they are dropped rather than promised.
-        """
-        send = kwargs.get("st_callback")
-        if send is not None:
-            self._send = send
-        ready = self.engine.request(list(parameter_id_list), defer=self._send is not None)
-        return [params for _, params in ready]
-
-    def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict[str, Any]:
-        """One parameter set now, or ``nni.NoMoreTrialError``: this never waits."""
-        ready = self.engine.request([parameter_id], defer=False)
-        if not ready:
-            raise nni.NoMoreTrialError("no parent has reported yet")
-        return ready[0][1]
-
-    def receive_trial_result(self, parameter_id: int, parameters: Any, value: Any, **kwargs: Any) -> None:
-        if kwargs.get("customized"):
-            _logger.info("result of customized trial %s ignored", parameter_id)
-            return
-        self._emit(self.engine.report(parameter_id, value))
-
-    def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
-        self._emit(self.engine.end(parameter_id, success))
-
-    def import_data(self, data: list[dict[str, Any]]) -> None:
-        """Results NNI replays on resume: accepted if the journal lacks them."""
-        for entry in data:
-            self._emit(self.engine.import_result(entry.get("parameter") or {}, entry.get("value")))
 
     def load_checkpoint(self) -> None:
         """Nothing to load: the engine rebuilt itself from the journal at construction."""
@@ -205,17 +157,3 @@ class GaSquadTuner(Tuner):
 
     def _on_error(self) -> None:
         self.engine.close()
-
-    # --- helpers ------------------------------------------------------------------
-    def stats(self) -> EngineStats:
-        return self.engine.stats()
-
-    def _emit(self, ready: list[Ready]) -> None:
-        """Hand newly servable trials to NNI (called with no lock held)."""
-        if not ready:
-            return
-        if self._send is None:  # cannot happen: deferral requires a callback.
-            raise RuntimeError("trials became servable but NNI gave no st_callback")
-        for parameter_id, params in ready:
-            _logger.info("late dispatch of parameter %d (individual %d)", parameter_id, params["indiv_id"])
-            self._send(parameter_id, params)

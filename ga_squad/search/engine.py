@@ -76,7 +76,7 @@ import contextlib
 import logging
 import threading
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,10 +95,19 @@ from ga_squad.search.paths import SearchLayout, ensure_inside
 
 _logger = logging.getLogger(__name__)
 
-__all__ = ["EngineStats", "Ready", "SearchEngine"]
+__all__ = ["EngineStats", "Ready", "SearchEngine", "StrategyFactory"]
 
 Ready = tuple[int, dict[str, Any]]
 """A servable trial: (NNI parameter id, contract dict for the trial)."""
+
+StrategyFactory = Callable[[int], RegularizedEvolution]
+"""Builds the proposal strategy for a session stream (0 = a new search, n = the n-th resume).
+
+The engine owns dispatch and bookkeeping; the strategy owns the population and
+the proposals (cold starts, parent selection, mutation). Injecting it (optuna's
+sampler-in-study style) lets a simulation replay a fixed sequence of proposals
+(:class:`ga_squad.sim.local_search.ScriptedEvolution`) without touching the engine.
+"""
 
 
 @dataclass(frozen=True)
@@ -152,6 +161,9 @@ class SearchEngine:
         journal: Lineage journal; None disables journaling (unit tests).
         mutator: Mutation policy (default from ``config``).
         base: Graph cold starts are mutated from (default: the base reader).
+        strategy: Factory of the proposal strategy for a session stream
+            (default: :class:`RegularizedEvolution` with ``config``,
+            ``mutator`` and ``base``).
     """
 
     def __init__(
@@ -161,6 +173,7 @@ class SearchEngine:
         journal: Journal | None = None,
         mutator: Mutator | None = None,
         base: Graph | None = None,
+        strategy: StrategyFactory | None = None,
     ) -> None:
         self.config = config
         self.layout = layout
@@ -174,13 +187,13 @@ class SearchEngine:
         self._cold_starts = 0
         self._session = 0
         self._counts: Counter[str] = Counter()
-        self._mutator = mutator
-        self._base = base
+        self._strategy: StrategyFactory = strategy or (
+            lambda stream: RegularizedEvolution(config, stream=stream, mutator=mutator, base=base))
         history = journal.read() if journal is not None else []
         if history:
             self._restore(history)
         else:
-            self.evolution = RegularizedEvolution(config, mutator=mutator, base=base)
+            self.evolution = self._strategy(0)
 
     # --- NNI-facing protocol ----------------------------------------------
     def request(self, parameter_ids: Sequence[int], defer: bool = True) -> list[Ready]:
@@ -549,9 +562,7 @@ class SearchEngine:
         """Rebuild from the journal (see the class docstring)."""
         records = replay(history)
         self._session = max((int(e.get("session", 0)) for e in history), default=0) + 1
-        self.evolution = RegularizedEvolution(
-            self.config, stream=self._session, mutator=self._mutator, base=self._base
-        )
+        self.evolution = self._strategy(self._session)
         self._individuals = {i: r.to_individual() for i, r in records.items()}
         self._next_id = max(records, default=-1) + 1
         self._cold_starts = sum(1 for r in records.values() if r.parent_id is None)

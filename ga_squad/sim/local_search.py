@@ -1,7 +1,8 @@
 """Run a whole search in this process with real TensorFlow trials (no ``nnictl``).
 
-The search goes through exactly the machinery of an NNI experiment: the NNI
-tuner adapter :class:`tuner.ga_tuner.GaSquadTuner` (its
+The search goes through exactly the machinery of an NNI experiment: the
+tuner protocol :class:`~ga_squad.search.protocol.EngineProtocol` that the NNI
+adapter ``tuner/ga_tuner.py`` also runs (its
 :class:`~ga_squad.search.engine.SearchEngine` and lineage journal) is driven the
 way NNI's dispatcher drives it (one trial at a time by a small loop in NNI's
 call order, or :func:`ga_squad.sim.driver.run_threaded` for ``concurrency > 1``),
@@ -48,6 +49,7 @@ from ga_squad.search.evolution import EvolutionConfig, Individual, RegularizedEv
 from ga_squad.search.graph import Graph
 from ga_squad.search.mutations import Mutation
 from ga_squad.search.paths import SearchLayout
+from ga_squad.search.protocol import EngineProtocol
 
 if TYPE_CHECKING:  # TensorFlow is imported lazily (only when trials run)
     from ga_squad.reader.dataset import Dataset
@@ -326,24 +328,19 @@ def run_local_search(
         FileExistsError: if the search folder already holds a journal.
         RuntimeError: if a replay diverges or the search times out.
     """
-    from ga_squad.reader.dataset import load_dataset
+    from ga_squad.reader.data_cache import load_dataset
     from ga_squad.reader.training import run_trial
-    from tuner.ga_tuner import GaSquadTuner
 
     layout = config.layout
     if layout.journal_path.exists():
         raise FileExistsError(f"{layout.journal_path} exists: pick a new experiment_id")
     if data is None:
         data = load_dataset(config.data, config.cache_dir)
-    evo = config.evolution
-    tuner = GaSquadTuner(
-        save_dir_root=config.save_dir_root, optimize_mode=evo.optimize_mode.value,
-        population_size=evo.population_size, min_layers=evo.min_layers, max_layers=evo.max_layers,
-        seed=evo.seed, tournament_size=evo.tournament_size, initial_mutations=evo.initial_mutations,
-        aging=evo.aging, experiment_id=config.experiment_id,
-    )
+    strategy = None
     if replay is not None:
-        tuner.engine.evolution = ScriptedEvolution(tuner.config, sorted(replay, key=lambda p: p.indiv_id))
+        script = sorted(replay, key=lambda p: p.indiv_id)
+        strategy = lambda stream: ScriptedEvolution(config.evolution, script)  # noqa: E731
+    tuner = EngineProtocol.for_search(config.evolution, layout, strategy=strategy)
 
     summaries: list[TrialSummary] = []
     lock = threading.Lock()

@@ -1,0 +1,129 @@
+"""NNI's tuner protocol over a :class:`~ga_squad.search.engine.SearchEngine`, without importing NNI.
+
+NNI's dispatcher calls five tuner methods (``generate_multiple_parameters``,
+``generate_parameters``, ``receive_trial_result``, ``trial_end``,
+``import_data``). Their translation into engine calls lives here, once, so
+that the NNI tuner (``tuner/ga_tuner.py``: this class plus ``nni.tuner.Tuner``)
+and every in-process user (the simulated dispatcher, the local search, the
+benchmarks) run the very same code, and the search package stays free of NNI.
+
+Requests that cannot be served yet are never waited for (blocking NNI's
+single command thread deadlocks the experiment); they are emitted later with
+NNI's ``st_callback``, which is called *after* the engine released its lock:
+the callback blocks on a websocket send, the engine has already recorded the
+individual as dispatched (so its result cannot race ahead of its state), and
+each NewTrialJob stands alone, so order between NNI's two threads does not
+matter.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ga_squad.search.engine import EngineStats, Ready, SearchEngine, StrategyFactory
+from ga_squad.search.evolution import EvolutionConfig
+from ga_squad.search.journal import Journal
+from ga_squad.search.paths import SearchLayout
+
+_logger = logging.getLogger(__name__)
+
+__all__ = ["EngineProtocol", "NoTrialReady", "SendTrial"]
+
+SendTrial = Callable[[int, Any], None]
+"""NNI's ``st_callback``: hand one (parameter id, parameters) to the manager."""
+
+
+class NoTrialReady(LookupError):
+    """``generate_parameters`` outside NNI: no parent has reported yet (NNI's adapter raises ``NoMoreTrialError``)."""
+
+
+class EngineProtocol:
+    """The tuner side of NNI's dispatcher protocol, delegating every decision to ``engine``.
+
+    Args:
+        engine: The search engine (with its journal and proposal strategy).
+        no_trial_error: Exception raised by :meth:`generate_parameters` when
+            nothing can be served now (NNI: ``nni.NoMoreTrialError``).
+    """
+
+    def __init__(self, engine: SearchEngine, no_trial_error: type[Exception] = NoTrialReady) -> None:
+        self.engine = engine
+        self._no_trial_error = no_trial_error
+        self._send: SendTrial | None = None
+
+    @classmethod
+    def for_search(
+        cls,
+        config: EvolutionConfig,
+        layout: SearchLayout,
+        *,
+        fsync: bool = True,
+        strategy: StrategyFactory | None = None,
+    ) -> EngineProtocol:
+        """An in-process tuner: engine + lineage journal in ``layout`` (what NNI's adapter builds, minus NNI).
+
+        Args:
+            config: Evolution settings.
+            layout: The search folder.
+            fsync: fsync the journal (off only for simulations and benchmarks).
+            strategy: Proposal strategy factory (default: regularized evolution).
+        """
+        journal = Journal(layout.journal_path, fsync=fsync)
+        return cls(SearchEngine(config, layout, journal, strategy=strategy))
+
+    def update_search_space(self, search_space: Any) -> None:
+        """Ignored: the search space is the graph space of :mod:`ga_squad.search.mutations`."""
+        if search_space:
+            _logger.info("search space ignored (the space is the reader graph): %s", search_space)
+
+    def generate_multiple_parameters(self, parameter_id_list: list[int], **kwargs: Any) -> list[dict[str, Any]]:
+        """Parameters for a prefix of ``parameter_id_list``; the rest are emitted later.
+
+        The ids not served now are remembered and sent through
+        ``kwargs["st_callback"]`` once a result makes them servable. Without a
+        callback (an old dispatcher) they are dropped rather than promised.
+        """
+        send = kwargs.get("st_callback")
+        if send is not None:
+            self._send = send
+        ready = self.engine.request(list(parameter_id_list), defer=self._send is not None)
+        return [params for _, params in ready]
+
+    def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict[str, Any]:
+        """One parameter set now, or the no-trial error: this never waits."""
+        ready = self.engine.request([parameter_id], defer=False)
+        if not ready:
+            raise self._no_trial_error("no parent has reported yet")
+        return ready[0][1]
+
+    def receive_trial_result(self, parameter_id: int, parameters: Any, value: Any, **kwargs: Any) -> None:
+        if kwargs.get("customized"):
+            _logger.info("result of customized trial %s ignored", parameter_id)
+            return
+        self._emit(self.engine.report(parameter_id, value))
+
+    def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
+        self._emit(self.engine.end(parameter_id, success))
+
+    def import_data(self, data: list[dict[str, Any]]) -> None:
+        """Results NNI replays on resume: accepted if the journal lacks them."""
+        for entry in data:
+            self._emit(self.engine.import_result(entry.get("parameter") or {}, entry.get("value")))
+
+    def stats(self) -> EngineStats:
+        return self.engine.stats()
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def _emit(self, ready: list[Ready]) -> None:
+        """Hand newly servable trials to the dispatcher (called with no engine lock held)."""
+        if not ready:
+            return
+        if self._send is None:  # cannot happen: deferral requires a callback.
+            raise RuntimeError("trials became servable but the dispatcher gave no st_callback")
+        for parameter_id, params in ready:
+            _logger.info("late dispatch of parameter %d (individual %d)", parameter_id, params["indiv_id"])
+            self._send(parameter_id, params)
