@@ -133,7 +133,9 @@ def main(cfg: BenchConfig) -> dict[str, float]:
 
     from ga_squad.reader.config import ModelConfig, TrainConfig
     from ga_squad.search.contract import TrialParams
-    from ga_squad.reader.dataset import DataConfig, iterate_batches, load_dataset
+    from ga_squad.reader.arrays import iterate_batches
+    from ga_squad.reader.data_cache import load_dataset
+    from ga_squad.reader.dataset import DataConfig
     from ga_squad.search.graph import base_reader
     from ga_squad.reader.model import build_model
     from ga_squad.reader.training import make_steps, run_trial

@@ -215,7 +215,8 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
 
     configure_tensorflow(cfg.threads, 1, deterministic=True)
     from ga_squad.reader.config import ModelConfig, TrainConfig
-    from ga_squad.reader.dataset import DataConfig, load_dataset
+    from ga_squad.reader.data_cache import load_dataset
+    from ga_squad.reader.dataset import DataConfig
     from ga_squad.search.evolution import EvolutionConfig
     from ga_squad.sim.local_search import DEFAULT_DEV, DEFAULT_GLOVE, DEFAULT_TRAIN, LocalSearchConfig, run_local_search
 

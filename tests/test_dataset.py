@@ -11,16 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ga_squad.reader import data_cache
 from ga_squad.reader import dataset as dataset_mod
-from ga_squad.reader.dataset import (
-    BATCH_KEYS,
-    DataConfig,
-    build_dataset,
-    cache_key,
-    iterate_batches,
-    load_dataset,
-    num_batches,
-)
+from ga_squad.reader.arrays import BATCH_KEYS, iterate_batches, num_batches
+from ga_squad.reader.data_cache import cache_key, load_dataset
+from ga_squad.reader.dataset import DataConfig, build_dataset
 from ga_squad.reader.evaluation import evaluate
 from ga_squad.reader.vocab import PAD, UNK, Vocab, build_char_vocab, build_vocab, build_word_vocab
 
@@ -283,7 +278,7 @@ def test_two_processes_racing_on_the_cache(tmp_path):
              for _ in range(2)]
     for p in procs:
         p.start()
-    final = dataset_mod._cache_file(tmp_path, cache_key(cfg))
+    final = data_cache._cache_file(tmp_path, cache_key(cfg))
     while any(p.is_alive() for p in procs):
         if final.exists():
             _read_fully(final)  # raises if a reader could ever see a partial file

@@ -21,7 +21,7 @@ from ga_squad.sim.local_search import (  # noqa: E402
 
 @pytest.fixture(scope="module")
 def searches(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalSearchResult, LocalSearchResult]:
-    from ga_squad.reader.dataset import load_dataset
+    from ga_squad.reader.data_cache import load_dataset
 
     root = tmp_path_factory.mktemp("local_search")
     shared_cfg = tiny_config(str(root), "sharing")

@@ -194,7 +194,7 @@ def main(cfg: TrialConfig) -> dict[str, Any]:
     configure_tensorflow(cfg.intra_threads, cfg.inter_threads, cfg.deterministic)
     import nni
 
-    from ga_squad.reader.dataset import load_dataset
+    from ga_squad.reader.data_cache import load_dataset
     from ga_squad.reader.training import run_trial
 
     if cfg.standalone is None:

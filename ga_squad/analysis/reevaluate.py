@@ -220,7 +220,7 @@ def reevaluate(
         ga_squad.reader.checkpoint.CheckpointError: if the checkpoint does not fit.
     """
     from ga_squad.reader.config import TrainConfig
-    from ga_squad.reader.dataset import load_dataset
+    from ga_squad.reader.data_cache import load_dataset
     from ga_squad.reader.evaluation import exact_match_score, f1_score, metric_max_over_ground_truths
     from ga_squad.reader.training import PREDICTIONS_NAME, evaluate_split, make_steps
 

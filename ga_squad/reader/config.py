@@ -20,12 +20,12 @@ from typing import Any
 
 from ga_squad.search.graph import canonical_hash
 
-__all__ = ["ModelConfig", "TrainConfig", "MODEL_SIZES"]
+__all__ = ["MODEL_SIZES", "ModelConfig", "TrainConfig", "config_from_dict"]
 
 _RNN_CELLS = ("gru", "lstm")
 
 
-def _from_dict(cls: type, data: Mapping[str, Any]) -> Any:
+def config_from_dict(cls: type, data: Mapping[str, Any]) -> Any:
     """Build a config dataclass, rejecting unknown keys so typos fail loudly."""
     known = {f.name for f in fields(cls)}
     unknown = set(data) - known
@@ -108,7 +108,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
-        return _from_dict(cls, data)
+        return config_from_dict(cls, data)
 
     def fingerprint(self) -> str:
         """Hash of every architecture option: equal fingerprints, compatible weights."""
@@ -165,11 +165,11 @@ class TrainConfig:
 
     def override(self, **changes: Any) -> TrainConfig:
         """A copy with some optimiser options changed (DrQA's ``override_model_args``)."""
-        return _from_dict(TrainConfig, {**self.to_dict(), **changes})
+        return config_from_dict(TrainConfig, {**self.to_dict(), **changes})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        return _from_dict(cls, data)
+        return config_from_dict(cls, data)

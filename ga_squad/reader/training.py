@@ -32,7 +32,8 @@ import tensorflow as tf
 from ga_squad.reader.checkpoint import WarmStartReport, load_shared, publish_checkpoint
 from ga_squad.reader.config import ModelConfig, TrainConfig
 from ga_squad.search.contract import TrialParams
-from ga_squad.reader.dataset import Dataset, SquadArrays, iterate_batches
+from ga_squad.reader.arrays import SquadArrays, iterate_batches
+from ga_squad.reader.dataset import Dataset
 from ga_squad.reader.evaluation import decode_best_span, evaluate, write_predictions
 from ga_squad.search.graph import canonical_hash
 from ga_squad.reader.model import INPUT_KEYS, build_model, count_params, weights_by_hash
