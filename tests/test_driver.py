@@ -14,9 +14,9 @@ from ga_squad.sim.driver import (
     TrialFailure,
     TrialOutcome,
     parents_reported_first,
-    run_threaded,
     simulate,
 )
+from ga_squad.sim.threaded import run_threaded
 from tuner.ga_tuner import GaSquadTuner
 
 

@@ -20,7 +20,10 @@ Two modes:
 * :func:`simulate` -- an event-driven simulated clock (a heap of trial ends):
   the trial function returns how long the trial *would* take and what it
   reports, so 1,000 trials take well under a second. Deterministic.
-* :func:`run_threaded` -- trials really run on ``concurrency`` worker threads
+* :func:`run_sequential` -- one trial slot, real trials, NNI's usual call
+  order (request, run, result, end): the journal reads like an uneventful
+  experiment.
+* :func:`ga_squad.sim.threaded.run_threaded` -- trials really run on ``concurrency`` worker threads
   and durations are measured; tuner calls come from two dispatcher threads
   (results on the "default" one, trial ends on the "assessor" one), as in
   NNI's ``MsgDispatcherBase``. For thread-safety tests and wall-clock
@@ -29,12 +32,9 @@ Two modes:
 
 from __future__ import annotations
 
-import concurrent.futures
 import heapq
 import itertools
 import logging
-import queue
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -49,9 +49,10 @@ __all__ = [
     "TrialFailure",
     "TrialOutcome",
     "TrialRecord",
+    "Pending",
     "TunerLike",
     "parents_reported_first",
-    "run_threaded",
+    "run_sequential",
     "simulate",
 ]
 
@@ -96,7 +97,6 @@ class TrialFailure(Exception):
 
 
 SimTrialFunction = Callable[[Mapping[str, Any]], "TrialOutcome | tuple[float, Any]"]
-RealTrialFunction = Callable[[Mapping[str, Any]], Any]
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,7 @@ class SimulationResult:
 
 
 @dataclass
-class _Pending:
+class Pending:
     """A parameter id between request and end (mutable bookkeeping, internal)."""
 
     parameter_id: int
@@ -221,8 +221,8 @@ def simulate(tuner: TunerLike, trial: SimTrialFunction, config: DriverConfig) ->
     now = 0.0
     ids = itertools.count()
     seq = itertools.count()
-    pending: dict[int, _Pending] = {}
-    ready: deque[_Pending] = deque()
+    pending: dict[int, Pending] = {}
+    ready: deque[Pending] = deque()
     ends: list[tuple[float, int, int]] = []  # (time, seq, parameter_id)
     changes = sorted(config.concurrency_changes)
     records: list[TrialRecord] = []
@@ -245,7 +245,7 @@ def simulate(tuner: TunerLike, trial: SimTrialFunction, config: DriverConfig) ->
             return
         batch = [next(ids) for _ in range(count)]
         for pid in batch:
-            pending[pid] = _Pending(pid, now)
+            pending[pid] = Pending(pid, now)
         produced = tuner.generate_multiple_parameters(batch, st_callback=callback)
         for pid, params in zip(batch, produced):
             callback(pid, params)
@@ -313,146 +313,44 @@ def simulate(tuner: TunerLike, trial: SimTrialFunction, config: DriverConfig) ->
     return SimulationResult(tuple(records), now, busy, capacity, unserved)
 
 
-def run_threaded(
-    tuner: TunerLike,
-    trial: RealTrialFunction,
-    concurrency: int,
-    max_trials: int,
-    timeout: float = 600.0,
-) -> SimulationResult:
-    """Run real trials on worker threads, with NNI's two dispatcher threads.
+def run_sequential(tuner: Any, trial: Callable[[Mapping[str, Any]], Any], max_trials: int,
+                    timeout: float) -> None:
+    """NNI's manager with one trial slot, in NNI's usual order of calls.
 
-    Args:
-        tuner: The tuner under test.
-        trial: ``params -> final result`` (None: no result), run for real;
-            an exception fails the trial.
-        concurrency: Worker threads.
-        max_trials: Trials in total.
-        timeout: Give up (RuntimeError) after this many seconds.
-
-    Returns:
-        Records with wall-clock times (seconds since the start).
+    Request one parameter set, run the trial, deliver its final result, then
+    its end (the order NNI normally observes: the metric is sent before the
+    trial process exits), and request the next. Unlike
+    :func:`ga_squad.sim.threaded.run_threaded`, which delivers ends and results on
+    two threads and so often journals ``failed`` then a late ``reported``,
+    the journal of a sequential search reads like an uneventful experiment.
+    A trial that raises is ended unsuccessfully and the search goes on.
     """
-    clock0 = time.perf_counter()
-
-    def clock() -> float:
-        return time.perf_counter() - clock0
-
-    lock = threading.Lock()
-    pending: dict[int, _Pending] = {}
-    arrived: queue.Queue[int] = queue.Queue()
-    default_q: queue.Queue[tuple[str, Any] | None] = queue.Queue()
-    assessor_q: queue.Queue[tuple[str, Any] | None] = queue.Queue()
-    errors: list[BaseException] = []
-    ids = itertools.count()
+    pending: list[tuple[int, Any]] = []
 
     def callback(parameter_id: int, params: Any) -> None:
-        with lock:
-            item = pending[parameter_id]
-            item.params, item.dispatched_at = params, clock()
-        arrived.put(parameter_id)
+        pending.append((parameter_id, params))
 
-    def handle(command: str, data: Any) -> None:
-        if command == "request":
-            batch: list[int] = data
-            produced = tuner.generate_multiple_parameters(batch, st_callback=callback)
-            for pid, params in zip(batch, produced):
-                callback(pid, params)
-        elif command == "result":
-            pid, params, value = data
-            tuner.receive_trial_result(pid, params, value)
-        elif command == "end":
-            pid, ok = data
-            tuner.trial_end(pid, ok)
-
-    def worker(commands: queue.Queue[tuple[str, Any] | None]) -> None:
-        while (command := commands.get()) is not None:
-            try:
-                handle(*command)
-            except BaseException as exc:  # surfaced in the main thread
-                errors.append(exc)
-
-    def request(count: int) -> None:
-        with lock:
-            batch = [next(ids) for _ in range(count)]
-            for pid in batch:
-                pending[pid] = _Pending(pid, clock())
-        default_q.put(("request", batch))
-
-    def run_one(pid: int, params: Any) -> tuple[Any, bool]:
+    started = time.perf_counter()
+    next_id = 0
+    for _ in range(max_trials):
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError(f"local search: still running after {timeout} s")
+        produced = tuner.generate_multiple_parameters([next_id], st_callback=callback)
+        if produced:
+            pending.append((next_id, produced[0]))
+        next_id += 1
+        if not pending:  # cannot happen with one slot: a finished trial frees it
+            raise RuntimeError("the tuner served no trial with no trial running")
+        parameter_id, params = pending.pop(0)
         try:
-            return trial(params), True
-        except Exception as exc:
-            _logger.info("trial %d raised %r: counted as failed", pid, exc)
-            return None, False
-
-    threads = [threading.Thread(target=worker, args=(q,), daemon=True, name=f"driver-{n}")
-               for q, n in ((default_q, "default"), (assessor_q, "assessor"))]
-    for thread in threads:
-        thread.start()
-    records: list[TrialRecord] = []
-    submitted = 0
-    futures: dict[concurrent.futures.Future[tuple[Any, bool]], int] = {}
-    waiting: deque[int] = deque()
-    try:
-        with concurrent.futures.ThreadPoolExecutor(concurrency, thread_name_prefix="trial") as pool:
-            request(concurrency)
-            while submitted < max_trials or futures:
-                if errors:
-                    raise errors[0]
-                if clock() > timeout:
-                    raise RuntimeError(f"run_threaded: no completion after {timeout} s")
-                while True:
-                    try:
-                        waiting.append(arrived.get_nowait())
-                    except queue.Empty:
-                        break
-                while waiting and len(futures) < concurrency and submitted < max_trials:
-                    pid = waiting.popleft()
-                    with lock:
-                        item = pending[pid]
-                        item.started_at = clock()
-                    futures[pool.submit(run_one, pid, item.params)] = pid
-                    submitted += 1
-                if not futures:
-                    if submitted >= max_trials:
-                        break
-                    try:
-                        waiting.append(arrived.get(timeout=0.05))
-                    except queue.Empty:
-                        pass
-                    continue
-                done, _ = concurrent.futures.wait(
-                    futures, timeout=0.05, return_when=concurrent.futures.FIRST_COMPLETED)
-                for future in done:
-                    pid = futures.pop(future)
-                    value, ok = future.result()
-                    with lock:
-                        item = pending.pop(pid)
-                    ended = clock()
-                    if value is not None:
-                        default_q.put(("result", (pid, item.params, value)))
-                    assessor_q.put(("end", (pid, ok)))
-                    assert item.started_at is not None and item.dispatched_at is not None
-                    records.append(TrialRecord(
-                        pid, item.params, item.requested_at, item.dispatched_at, item.started_at,
-                        ended, value, ended if value is not None else None, ok,
-                    ))
-                    if submitted < max_trials:
-                        request(1)
-    finally:
-        default_q.put(None)
-        assessor_q.put(None)
-        for thread in threads:
-            thread.join(timeout=10)
-    if errors:
-        raise errors[0]
-    wall = max((r.ended_at for r in records), default=0.0)
-    busy = sum(r.duration for r in records)
-    with lock:
-        unserved = tuple(sorted(pid for pid, item in pending.items() if item.dispatched_at is None))
-    records.sort(key=lambda r: (r.started_at, r.parameter_id))
-    return SimulationResult(tuple(records), wall, busy, concurrency * wall, unserved)
+            value = trial(params)
+        except Exception as exc:  # a failed trial, as under NNI
+            _logger.warning("trial for parameter %d failed: %r", parameter_id, exc)
+            tuner.trial_end(parameter_id, False)
+            continue
+        if value is not None:
+            tuner.receive_trial_result(parameter_id, params, value)
+        tuner.trial_end(parameter_id, True)
 
 
 def parents_reported_first(result: SimulationResult) -> list[str]:

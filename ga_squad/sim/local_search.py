@@ -5,7 +5,7 @@ tuner protocol :class:`~ga_squad.search.protocol.EngineProtocol` that the NNI
 adapter ``tuner/ga_tuner.py`` also runs (its
 :class:`~ga_squad.search.engine.SearchEngine` and lineage journal) is driven the
 way NNI's dispatcher drives it (one trial at a time by a small loop in NNI's
-call order, or :func:`ga_squad.sim.driver.run_threaded` for ``concurrency > 1``),
+call order, or :func:`ga_squad.sim.threaded.run_threaded` for ``concurrency > 1``),
 and each trial is :func:`ga_squad.reader.training.run_trial` on one dataset loaded once. The
 folder it leaves (``<save_dir_root>/<experiment_id>/lineage.jsonl`` and
 ``individuals/NNNNNN/``) is therefore laid out like a real experiment's, and
@@ -45,11 +45,12 @@ from typing import TYPE_CHECKING, Any
 from ga_squad.reader.config import ModelConfig, TrainConfig
 from ga_squad.search.contract import TrialParams
 from ga_squad.reader.dataset import DataConfig
-from ga_squad.search.evolution import EvolutionConfig, Individual, RegularizedEvolution
-from ga_squad.search.graph import Graph
-from ga_squad.search.mutations import Mutation
+from ga_squad.search.evolution import EvolutionConfig
 from ga_squad.search.paths import SearchLayout
 from ga_squad.search.protocol import EngineProtocol
+from ga_squad.sim.driver import run_sequential
+from ga_squad.sim.replay import Proposal, ScriptedEvolution
+from ga_squad.sim.threaded import run_threaded
 
 if TYPE_CHECKING:  # TensorFlow is imported lazily (only when trials run)
     from ga_squad.reader.dataset import Dataset
@@ -59,8 +60,6 @@ _logger = logging.getLogger(__name__)
 __all__ = [
     "LocalSearchConfig",
     "LocalSearchResult",
-    "Proposal",
-    "ScriptedEvolution",
     "TrialSummary",
     "run_local_search",
     "tiny_config",
@@ -117,32 +116,6 @@ class TrialSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """What the tuner proposed for one individual (enough to replay it).
-
-    Attributes:
-        indiv_id: The individual's id.
-        parent_id: Its parent's id, or None for a cold start.
-        graph: Its architecture.
-        mutation: The mutation text.
-    """
-
-    indiv_id: int
-    parent_id: int | None
-    graph: Graph
-    mutation: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"indiv_id": self.indiv_id, "parent_id": self.parent_id,
-                "graph": self.graph.to_dict(), "mutation": self.mutation}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Proposal:
-        return cls(int(data["indiv_id"]), None if data.get("parent_id") is None else int(data["parent_id"]),
-                   Graph.from_dict(data["graph"]), str(data.get("mutation", "")))
 
 
 TrialCallback = Callable[[TrialSummary], None]
@@ -231,61 +204,6 @@ class LocalSearchResult:
             "wall_seconds": self.wall_seconds,
             "trials": [t.to_dict() for t in self.trials],
         }
-
-
-class ScriptedEvolution(RegularizedEvolution):
-    """Regularized evolution that proposes a given sequence instead of sampling.
-
-    The engine keeps its population bookkeeping (aging, reports) as usual;
-    only the three random choices are scripted: a cold start takes the next
-    scripted cold-start graph, a parent selection returns the scripted
-    parent (which must be in the population: with the same population size,
-    aging and sequential trials it always is) and a child takes the scripted
-    graph. Trial seeds depend on the search seed and the individual id only,
-    so a replay with the same seed trains every individual from the same seed.
-
-    Raises:
-        RuntimeError: when the engine asks for something the script does not
-            hold next (a cold start where the original had a child, say).
-    """
-
-    def __init__(self, config: EvolutionConfig, script: Sequence[Proposal]) -> None:
-        super().__init__(config)
-        self._script = list(script)
-        self._next = 0
-        self._lock = threading.Lock()
-
-    def _peek(self) -> Proposal:
-        if self._next >= len(self._script):
-            raise RuntimeError(f"replay script exhausted after {len(self._script)} proposals")
-        return self._script[self._next]
-
-    def _take(self, cold: bool) -> Mutation:
-        item = self._peek()
-        if (item.parent_id is None) != cold:
-            raise RuntimeError(
-                f"replay diverged at proposal {self._next} (individual {item.indiv_id}): the engine asks "
-                f"for a {'cold start' if cold else 'child'}, the script holds "
-                f"{'a cold start' if item.parent_id is None else 'a child'}")
-        self._next += 1
-        operator, _, detail = item.mutation.partition("(")
-        return Mutation(item.graph, operator, detail[:-1] if detail.endswith(")") else detail)
-
-    def propose_initial(self) -> Mutation:
-        return self._take(cold=True)
-
-    def select_parent(self) -> Individual | None:
-        if len(self) == 0:
-            return None
-        want = self._peek().parent_id
-        for member in self.population:
-            if member.indiv_id == want:
-                return member
-        raise RuntimeError(f"replay diverged: scripted parent {want} is not in the population "
-                           f"{[m.indiv_id for m in self.population]}")
-
-    def make_child(self, parent: Individual) -> Mutation:
-        return self._take(cold=False)
 
 
 def tiny_config(save_dir_root: str, experiment_id: str, **changes: Any) -> LocalSearchConfig:
@@ -385,10 +303,8 @@ def run_local_search(
     t0 = time.perf_counter()
     try:
         if config.concurrency == 1:
-            _run_sequential(tuner, trial, config.max_trials, config.timeout_s)
+            run_sequential(tuner, trial, config.max_trials, config.timeout_s)
         else:
-            from ga_squad.sim.driver import run_threaded
-
             run_threaded(tuner, trial, config.concurrency, config.max_trials, timeout=config.timeout_s)
     finally:
         proposals = tuple(Proposal(i.indiv_id, i.parent_id, i.graph, i.mutation)
@@ -399,43 +315,3 @@ def run_local_search(
     ordered = sorted(summaries, key=lambda s: s.indiv_id)
     trials = tuple(dataclasses.replace(s, index=n) for n, s in enumerate(ordered))
     return LocalSearchResult(config, trials, proposals, layout.journal_path, layout.root, wall)
-
-
-def _run_sequential(tuner: Any, trial: Callable[[Mapping[str, Any]], Any], max_trials: int,
-                    timeout: float) -> None:
-    """NNI's manager with one trial slot, in NNI's usual order of calls.
-
-    Request one parameter set, run the trial, deliver its final result, then
-    its end (the order NNI normally observes: the metric is sent before the
-    trial process exits), and request the next. Unlike
-    :func:`ga_squad.sim.driver.run_threaded`, which delivers ends and results on
-    two threads and so often journals ``failed`` then a late ``reported``,
-    the journal of a sequential search reads like an uneventful experiment.
-    A trial that raises is ended unsuccessfully and the search goes on.
-    """
-    pending: list[tuple[int, Any]] = []
-
-    def callback(parameter_id: int, params: Any) -> None:
-        pending.append((parameter_id, params))
-
-    started = time.perf_counter()
-    next_id = 0
-    for _ in range(max_trials):
-        if time.perf_counter() - started > timeout:
-            raise RuntimeError(f"local search: still running after {timeout} s")
-        produced = tuner.generate_multiple_parameters([next_id], st_callback=callback)
-        if produced:
-            pending.append((next_id, produced[0]))
-        next_id += 1
-        if not pending:  # cannot happen with one slot: a finished trial frees it
-            raise RuntimeError("the tuner served no trial with no trial running")
-        parameter_id, params = pending.pop(0)
-        try:
-            value = trial(params)
-        except Exception as exc:  # a failed trial, as under NNI
-            _logger.warning("trial for parameter %d failed: %r", parameter_id, exc)
-            tuner.trial_end(parameter_id, False)
-            continue
-        if value is not None:
-            tuner.receive_trial_result(parameter_id, params, value)
-        tuner.trial_end(parameter_id, True)
