@@ -15,7 +15,7 @@ import sys
 COMMANDS = {
     "run": "ga_squad.cli.run",
     "report": "ga_squad.analysis.report",
-    "download": "ga_squad.launch.download",
+    "download": "ga_squad.cli.download",
 }
 
 

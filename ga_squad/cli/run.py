@@ -4,7 +4,7 @@
 (the bundled SQuAD sample, offline) with ``nnictl``, polls it until it ends,
 always stops it, and prints the top architectures with the paths of the
 lineage journal and the best checkpoint. ``--download`` first fetches the
-official SQuAD v1.1 files and GloVe (see :mod:`ga_squad.launch.download`) and, unless
+official SQuAD v1.1 files and GloVe (see :mod:`ga_squad.launch.datasets`) and, unless
 ``--config`` says otherwise, runs ``config_full.yml``.
 
 The user-facing YAML is turned into an :class:`~ga_squad.launch.experiment.ExperimentSpec`
@@ -150,7 +150,7 @@ def leaderboard_table(search: Search, top: int) -> str:
 def main(cfg: RunConfig, out: TextIO = sys.stdout) -> int:
     spec = load_spec(cfg.config_path)
     if cfg.download:
-        from ga_squad.launch.download import fetch_all
+        from ga_squad.launch.datasets import fetch_all
 
         paths = fetch_all(cfg.download_dir, glove_dim=cfg.glove_dim)
         print("downloaded: " + ", ".join(f"{k}={v}" for k, v in paths.items()), file=out)

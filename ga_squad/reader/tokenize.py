@@ -3,9 +3,10 @@
 A reader predicts token indices, but SQuAD scores answer *text*; the only
 lossless way back from tokens to text is to keep, for each token, its
 ``(start, end)`` span in the original string. NLTK's Treebank-style
-tokenizer rewrites ``"`` to `````` / ``''``, so its output strings cannot be
-searched for naively; this module re-aligns them against the original text
-and then uses the original substrings as the token strings.
+tokenizer rewrites ``"`` to `````` / ``''``; its ``span_tokenize`` maps those
+back to the original quote characters and aligns the tokens with
+``nltk.tokenize.util.align_tokens``, so this module only refines NLTK's spans
+(splitting glued words) and uses the original substrings as the token strings.
 
 Only ``nltk.tokenize.NLTKWordTokenizer`` is used: it is pure regular
 expressions and needs no ``nltk_data`` download (unlike ``word_tokenize``,
@@ -29,10 +30,6 @@ __all__ = [
 ]
 
 Span = tuple[int, int]
-
-# Treebank writes a double quote as one of these; the original may also have
-# literally contained them.
-_QUOTE_FORMS = ('"', "``", "''")
 
 # Characters that glue words together in Wikipedia text ("1990-1995",
 # "Denver-based", "km/h", "11:28"). SQuAD answers often stop at them, so a token is
@@ -69,29 +66,16 @@ def _tokenizer() -> NLTKWordTokenizer:
     return NLTKWordTokenizer()
 
 
-def _align(text: str, pieces: list[str]) -> list[Span]:
-    """Find each tokenizer output in ``text``, left to right.
+def _nltk_spans(text: str) -> list[Span]:
+    """NLTK's token spans of ``text``.
 
     Raises:
-        TokenAlignmentError: if a piece is not found after the previous one.
+        TokenAlignmentError: if NLTK cannot align a token with the text.
     """
-    spans: list[Span] = []
-    cursor = 0
-    for piece in pieces:
-        candidates = _QUOTE_FORMS if piece in _QUOTE_FORMS else (piece,)
-        best: Span | None = None
-        for form in candidates:
-            at = text.find(form, cursor)
-            if at >= 0 and (best is None or at < best[0]):
-                best = (at, at + len(form))
-        if best is None:
-            raise TokenAlignmentError(
-                f"token {piece!r} not found in text after offset {cursor}: "
-                f"{text[cursor:cursor + 60]!r}"
-            )
-        spans.append(best)
-        cursor = best[1]
-    return spans
+    try:
+        return list(_tokenizer().span_tokenize(text))
+    except (ValueError, RuntimeError) as exc:  # align_tokens: ValueError; too few quotes: RuntimeError
+        raise TokenAlignmentError(f"cannot align NLTK tokens with {text[:60]!r}: {exc}") from exc
 
 
 def _split_glued(text: str, span: Span) -> list[Span]:
@@ -126,9 +110,8 @@ def tokenize(text: str) -> Tokens:
         TokenAlignmentError: if the tokenizer produced a string that is not in
             the text (never seen on SQuAD; it would mean an NLTK change).
     """
-    pieces = _tokenizer().tokenize(text)
     spans: list[Span] = []
-    for span in _align(text, pieces):
+    for span in _nltk_spans(text):
         spans.extend(_split_glued(text, span))
     return Tokens(
         text=text,
