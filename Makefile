@@ -39,4 +39,4 @@ report: setup
 	$(PY) -m ga_squad report runs
 
 clean:
-	rm -rf $(VENV) .pytest_cache results
+	rm -rf $(VENV) .pytest_cache results/*.png results/*.csv

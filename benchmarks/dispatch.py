@@ -12,11 +12,14 @@ Targets (issue 2): utilization >= 0.97; generate+receive median <= 1 ms at
 population 1,000.
 
 Usage: python benchmarks/dispatch.py [--trials 1000] [--concurrency 8] [--seed 0]
+
+Writes its figures to ``results/dispatch.json`` (see ``benchmarks/bench_json.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import random
 import statistics
@@ -35,6 +38,7 @@ from ga_squad.sim.driver import DriverConfig, SimulationResult, TrialOutcome, pa
 from ga_squad.search.evolution import EvolutionConfig  # noqa: E402
 from ga_squad.search.paths import SearchLayout  # noqa: E402
 from ga_squad.search.protocol import EngineProtocol  # noqa: E402
+from benchmarks.bench_json import write_result  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,7 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def main(cfg: BenchConfig) -> int:
     ok = True
+    figures: dict[str, Any] = {"utilization": {}, "latency_ms": {}}
     with tempfile.TemporaryDirectory(prefix="ga-dispatch-") as tmp:
         workdir = Path(tmp)
         print(f"(a) worker utilization: {cfg.trials} trials, concurrency {cfg.concurrency}, "
@@ -178,6 +183,7 @@ def main(cfg: BenchConfig) -> int:
             started = time.perf_counter()
             ga, naive = utilization(cfg, population, workdir)
             ok &= ga.utilization >= 0.97
+            figures["utilization"][str(population)] = {"ga_squad": ga.utilization, "naive": naive.utilization}
             print(f"    {population:>10} {ga.utilization:>10.4f} {naive.utilization:>10.4f} "
                   f"{ga.utilization / naive.utilization:>7.2f} {ga.wall:>9.1f} {naive.wall:>11.1f}"
                   f"   ({time.perf_counter() - started:.1f} s to simulate)")
@@ -192,9 +198,13 @@ def main(cfg: BenchConfig) -> int:
                 if population == max(cfg.latency_populations) and fsync:
                     ok &= median <= 1.0
                 print(f"    {population:>10} {label:>14} {median:>10.3f} {p99:>8.3f}")
+                figures["latency_ms"].setdefault(str(population), {})["fsync" if fsync else "flush"] = {
+                    "median": median, "p99": p99}
     print()
     print("targets: utilization >= 0.97; median <= 1 ms at population 1,000 (fsync per step):",
           "MET" if ok else "NOT MET")
+    figures["targets_met"] = bool(ok)
+    write_result("dispatch", figures, dataclasses.asdict(cfg))
     return 0
 
 

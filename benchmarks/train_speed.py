@@ -13,6 +13,8 @@ Two figures, measured in one run on the bundled SQuAD sample:
 Usage::
 
     .venv/bin/python benchmarks/train_speed.py [--size small] [--batches 20] [--threads 2]
+
+Writes its figures to ``results/train_speed.json`` (see ``benchmarks/bench_json.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks.bench_json import write_result  # noqa: E402
 
 logger = logging.getLogger("train_speed")
 
@@ -189,6 +193,7 @@ def main(cfg: BenchConfig) -> dict[str, float]:
           f"in a {figures['child_trial_s']:.1f} s child trial ({cfg.epochs} epoch(s) on {len(data.train)} questions, "
           f"{len(data.dev)} dev)")
     print(f"  warm-start fraction            {100 * figures['warm_start_fraction']:.2f} %   (target <= 2 %)")
+    write_result("train_speed", figures, dataclasses.asdict(cfg))
     return figures
 
 

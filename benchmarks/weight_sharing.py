@@ -34,7 +34,9 @@ Usage::
     .venv/bin/python benchmarks/weight_sharing.py            # ~30 min on 2 cores
     .venv/bin/python benchmarks/weight_sharing.py --quick    # a few minutes
 
-Writes ``results/weight_sharing[_quick]/weight_sharing.json`` (every trial of
+Writes ``results/weight_sharing[_quick].json`` (the summary the README table
+quotes, see ``benchmarks/bench_json.py``) and
+``results/weight_sharing[_quick]/weight_sharing.json`` (every trial of
 every search) and ``weight_sharing.png`` (best dev F1 so far vs trial-epochs).
 """
 
@@ -58,6 +60,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks.bench_json import write_result  # noqa: E402
 
 logger = logging.getLogger("weight_sharing")
 
@@ -281,6 +285,12 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
     }
     json_path = out / "weight_sharing.json"
     json_path.write_text(json.dumps(report, indent=1, default=_json_default, allow_nan=True), encoding="utf-8")
+    figures = {key: [e["figures"][key] for e in per_seed]
+               for key in ("ratio", "ratio_strict", "sharing_final_best", "cold_final_best")}
+    figures["seeds"] = [e["seed"] for e in per_seed]
+    figures["goal_ratio"] = 1 / 3
+    # one small summary per configuration (weight_sharing.json, weight_sharing_quick.json)
+    write_result(out.name, figures, report["config"], script="weight_sharing.py")
     png_path = out / "weight_sharing.png"
     plot(per_seed, cfg, png_path)
     print(f"\nraw numbers: {json_path}\nplot:        {png_path}\nsearches:    "

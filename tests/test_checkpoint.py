@@ -7,13 +7,16 @@ matters is which variables end up bit-identical to which.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
 import random
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -196,16 +199,77 @@ def test_publish_removes_stale_leftovers_of_a_killed_publish(tmp_path, parent) -
     assert read_checkpoint(tmp_path / "a")[0]["indiv_id"] == 7
 
 
-def test_concurrent_reader_never_sees_a_partial_checkpoint(tmp_path, parent, other) -> None:
+class _RaceHarness:
+    """Forces reads to straddle re-publishes, and counts the reads that did.
+
+    ``publish_checkpoint`` swaps a checkpoint in with two renames (the
+    published directory out, the new one in). The harness wraps the
+    checkpoint module's ``os.rename`` and the reader's per-file read: a reader
+    that has read a manifest announces it and waits (up to ``hold_s``) until
+    the writer has done both renames of its next publish; the writer, before
+    renaming the published directory away, waits (up to ``hold_s``) for a
+    reader to be in that window. So reads overlap publishes by construction,
+    not by luck, and :attr:`overlapping` counts them from the rename counter.
+    """
+
+    def __init__(self, final: Path, hold_s: float = 0.5) -> None:
+        self.final = final
+        self.hold_s = hold_s
+        self.cond = threading.Condition()
+        self.renames = 0
+        self.reader_mid_read = False
+        self.overlapping = 0
+
+    def rename(self, src: os.PathLike[str] | str, dst: os.PathLike[str] | str) -> None:
+        if Path(src) == self.final:  # the published checkpoint is about to be swapped out
+            with self.cond:
+                self.cond.wait_for(lambda: self.reader_mid_read, timeout=self.hold_s)
+        os.rename(src, dst)
+        with self.cond:
+            self.renames += 1
+            self.cond.notify_all()
+
+    def after_manifest(self) -> None:
+        with self.cond:
+            start = self.renames
+            self.reader_mid_read = True
+            self.cond.notify_all()
+            self.cond.wait_for(lambda: self.renames >= start + 2, timeout=self.hold_s)
+            self.reader_mid_read = False
+
+    def read(self, reader: Callable[[], object]) -> object:
+        """Run one read; count it as overlapping if a rename happened during it."""
+        before = self.renames
+        try:
+            return reader()
+        finally:
+            if self.renames != before:
+                self.overlapping += 1
+
+
+def _race(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parent, other, reader) -> tuple[_RaceHarness, dict]:
+    """Re-publish two models alternately while ``reader(harness)`` reads in a loop."""
     graph, model, _ = parent
-    expected = {1.0: values(model), 2.0: values(other)}
     publish(model, tmp_path / "a", graph, marker=1.0)
+    harness = _RaceHarness(checkpoint_dir(tmp_path / "a"))
+    os_proxy = SimpleNamespace(**{name: getattr(os, name) for name in dir(os) if not name.startswith("__")})
+    os_proxy.rename = harness.rename
+    monkeypatch.setattr(ckpt, "os", os_proxy)  # only the checkpoint module sees the slow rename
+    real_read_at = ckpt._read_at
+
+    def read_at(dir_fd: int, name: str) -> bytes:
+        data = real_read_at(dir_fd, name)
+        if name == ckpt.MANIFEST_NAME:
+            harness.after_manifest()
+        return data
+
+    monkeypatch.setattr(ckpt, "_read_at", read_at)
     stop = threading.Event()
     errors: list[BaseException] = []
 
     def writer() -> None:
         try:
-            for i in range(12):
+            for i in range(8):
                 publish(other if i % 2 == 0 else model, tmp_path / "a", graph, marker=2.0 if i % 2 == 0 else 1.0)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -214,21 +278,51 @@ def test_concurrent_reader_never_sees_a_partial_checkpoint(tmp_path, parent, oth
 
     thread = threading.Thread(target=writer)
     thread.start()
-    complete = gaps = 0
-    while not stop.is_set() or complete == 0:
-        time.sleep(0.001)  # let the writer have the GIL now and then
-        try:
-            manifest, arrays = read_checkpoint(tmp_path / "a")
-        except CheckpointCorrupt:
-            gaps += 1  # the instant between two renames, or files swapped mid-read: detected
-            continue
-        want = expected[manifest["metrics"]["marker"]]
-        assert set(arrays) == set(want)
-        assert all(same(arrays[h], want[h]) for h in arrays), "manifest and weights from different publishes"
-        complete += 1
-    thread.join()
+    outcomes = {"complete": 0, "detected": 0, "torn": 0}
+    try:
+        while not stop.is_set():
+            outcome = harness.read(lambda: reader(tmp_path / "a", harness))
+            outcomes[outcome] += 1
+    finally:
+        thread.join()
     assert not errors
-    assert complete > 0
+    return harness, outcomes
+
+
+def test_concurrent_reader_never_sees_a_partial_checkpoint(tmp_path, monkeypatch, parent, other) -> None:
+    expected = {1.0: values(parent[1]), 2.0: values(other)}
+
+    def reader(save_dir: Path, harness: _RaceHarness) -> str:
+        try:
+            manifest, arrays = read_checkpoint(save_dir)
+        except CheckpointCorrupt:
+            return "detected"  # the instant between two renames, or files swapped mid-read
+        want = expected[manifest["metrics"]["marker"]]
+        consistent = set(arrays) == set(want) and all(same(arrays[h], want[h]) for h in arrays)
+        return "complete" if consistent else "torn"
+
+    harness, outcomes = _race(tmp_path, monkeypatch, parent, other, reader)
+    assert harness.overlapping > 0, "no read overlapped a publish: the race never happened"
+    assert outcomes["torn"] == 0, f"manifest and weights from different publishes: {outcomes}"
+    assert outcomes["complete"] > 0
+
+
+def test_the_race_harness_catches_a_reader_that_can_tear(tmp_path, monkeypatch, parent, other) -> None:
+    """Control: the same race against a naive by-path reader does produce torn reads."""
+
+    def naive_reader(save_dir: Path, harness: _RaceHarness) -> str:
+        where = checkpoint_dir(save_dir)
+        try:
+            manifest = json.loads((where / ckpt.MANIFEST_NAME).read_text(encoding="utf-8"))
+            harness.after_manifest()
+            blob = (where / ckpt.WEIGHTS_NAME).read_bytes()
+        except OSError:
+            return "detected"
+        return "complete" if hashlib.sha256(blob).hexdigest() == manifest["weights"]["sha256"] else "torn"
+
+    harness, outcomes = _race(tmp_path, monkeypatch, parent, other, naive_reader)
+    assert harness.overlapping > 0
+    assert outcomes["torn"] > 0, outcomes
 
 
 def test_missing_restore_dir_means_cold_start_with_warning(tmp_path, caplog, parent, bystander) -> None:

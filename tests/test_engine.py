@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import queue
 import random
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -197,44 +199,130 @@ def test_random_interleavings_keep_the_invariants(tmp_path: Path, data: st.DataO
 
 
 def test_two_threads_hammering_report_and_end(tmp_path: Path) -> None:
-    engine = make_engine(tmp_path, population=500, journal=True)
-    n = 400
-    ready = engine.request(list(range(n)))
-    assert len(ready) == n
-    rng = random.Random(3)
-    outcomes = {pid: rng.choice(("ok", "fail", "silent")) for pid in range(n)}
-    barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
+    """Many small searches on NNI's two threads, with deferrals, faults and late results.
 
-    def reporter() -> None:
-        barrier.wait()
-        try:
-            for pid in range(n):
-                if outcomes[pid] == "ok":
-                    engine.report(pid, {"default": pid / n})
-        except BaseException as exc:
-            errors.append(exc)
+    The "command" thread requests and reports, the "assessor" thread ends
+    trials (as NNI 3.0's dispatcher). The population (2-4) is below the
+    concurrency (6), so every search starts with deferred requests that a
+    later report or end must serve (the ``st_callback`` drain path) on either
+    thread. Outcomes: ok (result and end race), late (end first, then the
+    result), fail, silent (success without result) and bad (NaN result).
+    """
+    concurrency, trials_per_search = 6, 40
+    totals = {"deferred": 0, "late_dispatch_command": 0, "late_dispatch_assessor": 0, "late_results": 0}
+    for search in range(12):
+        population = 2 + search % 3
+        engine = make_engine(tmp_path / f"s{search}", population=population, journal=True)
+        rng = random.Random(search)
+        outcomes = {pid: "fail" if pid == 0 else "late" if pid < population else
+                    rng.choices(("ok", "late", "fail", "silent", "bad"), (5, 2, 2, 1, 1))[0]
+                    for pid in range(trials_per_search)}
+        command_q: queue.Queue = queue.Queue()
+        assessor_q: queue.Queue = queue.Queue()
+        book = threading.Lock()
+        emitted: dict[int, dict] = {}  # pid -> params
+        finished: set[int] = set()
+        late_dispatches = {"command": 0, "assessor": 0}
+        next_pid = iter(range(trials_per_search))
+        errors: list[BaseException] = []
 
-    def ender() -> None:
-        barrier.wait()
-        try:
-            for pid in range(n):
-                engine.end(pid, outcomes[pid] != "fail")
-        except BaseException as exc:
-            errors.append(exc)
+        def dispatch(batch: list, thread: str | None) -> None:
+            for pid, params in batch:
+                with book:
+                    assert pid not in emitted, f"parameter id {pid} served twice"
+                    emitted[pid] = params
+                    if thread is not None:
+                        late_dispatches[thread] += 1
+                outcome = outcomes[pid]
+                value = float("nan") if outcome == "bad" else {"default": rng.random()}
+                if outcome in ("ok", "bad"):
+                    command_q.put(("report", pid, value))
+                if outcome != "late":
+                    assessor_q.put(("end", pid, outcome != "fail"))
+                else:  # the result is only handed over once the end was processed
+                    assessor_q.put(("end_then_report", pid, True))
 
-    threads = [threading.Thread(target=reporter), threading.Thread(target=ender)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
-    statuses = {i.indiv_id: i.status for i in engine.individuals()}
-    for pid in range(n):
-        expected = Status.REPORTED if outcomes[pid] == "ok" else Status.FAILED
-        assert statuses[pid] == expected
-    stats = engine.stats()
-    assert stats.reported == sum(o == "ok" for o in outcomes.values())
-    assert stats.running == 0
-    engine.close()
-    assert len(read_events(engine.layout.journal_path)) >= 2 * n
+        def request_one() -> None:
+            with book:
+                pid = next(next_pid, None)
+            if pid is not None:
+                command_q.put(("request", [pid], None))
+
+        def command_thread() -> None:
+            try:
+                while (item := command_q.get()) is not None:
+                    kind, pid, value = item
+                    if kind == "request":
+                        ready = engine.request(pid)
+                        assert [p for p, _ in ready] == pid[:len(ready)]
+                        dispatch(ready, None)
+                    else:
+                        dispatch(engine.report(pid, value), "command")
+                        if outcomes[pid] == "late":  # its end was processed first
+                            with book:
+                                finished.add(pid)
+            except BaseException as exc:
+                errors.append(exc)
+
+        def assessor_thread() -> None:
+            try:
+                while (item := assessor_q.get()) is not None:
+                    kind, pid, success = item
+                    dispatch(engine.end(pid, success), "assessor")
+                    if kind == "end_then_report":
+                        command_q.put(("report", pid, {"default": 0.5}))
+                    else:
+                        with book:
+                            finished.add(pid)
+                    request_one()  # NNI's manager refills the slot of an ended trial
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=command_thread), threading.Thread(target=assessor_thread)]
+        for thread in threads:
+            thread.start()
+        command_q.put(("request", [next(next_pid) for _ in range(concurrency)], None))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not errors:
+            with book:
+                if len(finished) == trials_per_search:
+                    break
+            time.sleep(0.005)
+        command_q.put(None)
+        assessor_q.put(None)
+        for thread in threads:
+            thread.join(timeout=10)
+        assert not errors, errors
+        with book:
+            stranded = sorted(set(range(trials_per_search)) - set(emitted))
+            assert not stranded, f"search {search}: requests never served: {stranded}"
+            assert len(finished) == trials_per_search
+        ids = [p["indiv_id"] for p in emitted.values()]
+        assert len(ids) == len(set(ids)), "an individual was served twice"
+
+        stats = engine.stats()
+        counts = {o: sum(v == o for v in outcomes.values()) for o in ("ok", "late", "fail", "silent", "bad")}
+        assert (stats.waiting, stats.running) == (0, 0)
+        assert stats.generated == stats.dispatched == trials_per_search
+        assert stats.reported == counts["ok"] + counts["late"]
+        # an ok trial whose end won the race is a late result too
+        assert counts["late"] <= stats.late_results <= counts["late"] + counts["ok"]
+        assert stats.failed == counts["fail"] + counts["silent"] + counts["bad"] + stats.late_results
+        statuses = {i.indiv_id: i.status for i in engine.individuals()}
+        for pid, params in emitted.items():
+            want = Status.REPORTED if outcomes[pid] in ("ok", "late") else Status.FAILED
+            assert statuses[params["indiv_id"]] is want
+        engine.close()
+        # every child's parent had reported before the child was generated (journal order = state order)
+        reported: set[int] = set()
+        for event in read_events(engine.layout.journal_path):
+            if event["event"] == "reported":
+                reported.add(event["indiv_id"])
+            elif event["event"] == "generated" and event["parent_id"] is not None:
+                assert event["parent_id"] in reported, f"search {search}: child {event['indiv_id']} too early"
+        totals["deferred"] += stats.deferred
+        totals["late_results"] += stats.late_results
+        totals["late_dispatch_command"] += late_dispatches["command"]
+        totals["late_dispatch_assessor"] += late_dispatches["assessor"]
+    # the deferral / st_callback drain path really ran, on both threads
+    assert all(count > 0 for count in totals.values()), totals

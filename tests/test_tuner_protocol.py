@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import nni
 import pytest
 
 from ga_squad.search.contract import TrialParams
+from ga_squad.search.evolution import Status
 from ga_squad.sim.driver import DriverConfig, TrialOutcome, parents_reported_first, simulate
 from ga_squad.search.journal import read_events, replay
 from tuner.ga_tuner import GaSquadTuner, resolve_experiment_id
@@ -71,10 +73,19 @@ def test_generate_parameters_raises_instead_of_waiting(tmp_path: Path) -> None:
     assert tuner.generate_parameters(2)["parent_id"] == first["indiv_id"]
 
 
-def test_customized_trials_are_ignored(tmp_path: Path) -> None:
+def test_customized_trials_are_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     tuner = make_tuner(tmp_path)
-    tuner.receive_trial_result(None, {"x": 1}, 0.9, customized=True)
-    assert tuner.stats().reported == 0 and tuner.stats().ignored == 0
+    send = Callback()
+    served = tuner.generate_multiple_parameters([0, 1, 2], st_callback=send)  # 2 waits for a parent
+    with caplog.at_level(logging.INFO, logger="ga_squad.search.protocol"):
+        # a customized trial that reuses a served id's parameters must not stand in for its result
+        tuner.receive_trial_result(0, served[0], {"default": 0.9}, customized=True)
+    assert any(r.levelno == logging.INFO and "customized trial 0 ignored" in r.getMessage()
+               for r in caplog.records), caplog.text
+    assert send.sent == [] and tuner.engine.waiting == (2,)  # nothing dispatched on its account
+    assert tuner.engine.individual(served[0]["indiv_id"]).status is Status.DISPATCHED
+    tuner._on_exit()
+    assert not [e for e in read_events(tuner.layout.journal_path) if e["event"] == "reported"]
 
 
 def test_failed_initial_population_is_regenerated(tmp_path: Path) -> None:
