@@ -123,7 +123,9 @@ def sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def main(cfg: RunConfig, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def main(cfg: RunConfig, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout  # looked up per call: tests and callers may swap sys.stdout
+    err = err or sys.stderr
     launch = load_launch_config(cfg.config_path)
     for override in launch.overrides:
         print(override, file=err)

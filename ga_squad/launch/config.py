@@ -30,7 +30,7 @@ import socket
 import subprocess
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,21 +219,33 @@ def _nni_config(raw: Mapping[str, Any], base: Path, path: Path, validate: bool =
             config.validate()
         return config
     except (AttributeError, TypeError, ValueError, AssertionError) as exc:
-        raise ConfigError(f"{path.name}: {_nni_message(exc)}") from None
+        raise ConfigError(f"{path.name}: {_nni_message(exc, raw)}") from None
     finally:
         nni_utils.unset_base_path()
 
 
-def _nni_message(exc: BaseException) -> str:
-    """NNI's message on one line; a bare ``assert`` is named by its source line."""
+def _nni_message(exc: BaseException, raw: Mapping[str, Any]) -> str:
+    """NNI's message on one line; a bare ``assert`` is named by its source line, unknown keys as written."""
     text = " ".join(str(exc).split())
     if not text and isinstance(exc, AssertionError):
         frames = traceback.extract_tb(exc.__traceback__)
         text = f"NNI's check `{frames[-1].line}` failed" if frames else "NNI's check failed"
     unknown = re.fullmatch(r"(\w+) does not have field\(s\) (.+)", text)
     if unknown:
-        return f"unknown key(s) {unknown.group(2)} in {unknown.group(1)} (NNI 3.0 has no such field)"
+        spelled = dict(_key_paths(raw))
+        keys = ", ".join(spelled.get(k.strip(), k.strip()) for k in unknown.group(2).split(","))
+        return f"unknown key {keys} (NNI 3.0's {unknown.group(1)} has no such field)"
     return text
+
+
+def _key_paths(node: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(NNI's lower-cased name, the key path as the user wrote it) for every key in ``node``."""
+    items = node.items() if isinstance(node, Mapping) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        name = f"{prefix}[{key}]" if isinstance(key, int) else f"{prefix}{'.' if prefix else ''}{key}"
+        if isinstance(key, str):
+            yield nni_utils.case_insensitive(key), name
+        yield from _key_paths(value, name)
 
 
 # --- the overrides --------------------------------------------------------------------
