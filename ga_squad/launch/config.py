@@ -85,13 +85,7 @@ class LaunchConfig:
 
     def get(self, *names: str) -> Any:
         """The value at a key path, NNI-style case-insensitive (``"tuner", "classArgs"``)."""
-        node: Any = self.config
-        for name in names:
-            key = _key(node, name) if isinstance(node, Mapping) else None
-            if key is None:
-                return None
-            node = node[key]
-        return node
+        return _lookup(self.config, *names)
 
     @property
     def working_directory(self) -> Path:
@@ -105,7 +99,7 @@ class LaunchConfig:
 
     @property
     def is_ga_squad(self) -> bool:
-        return str(self.get("tuner", "className") or "").endswith(OUR_TUNER)
+        return _is_ga_squad(self.config)
 
     @property
     def max_trial_number(self) -> int | None:
@@ -151,15 +145,15 @@ def load_launch_config(path: Path, env: Mapping[str, str] | None = None, check_g
     overrides: list[Override] = []
     _absolute_paths(submitted, original, base, "", overrides)
     _working_directory(submitted, base, overrides)
-    launch = LaunchConfig(path, submitted, (), dict(env or {}))
-    if launch.is_ga_squad:
+    if _is_ga_squad(submitted):
         _tuner_class_args(submitted, path, overrides)
     if _platforms(submitted) == {"local"}:
         _interpreter(submitted, overrides)
     _nni_config(submitted, base, path, validate=True)
+    launch = LaunchConfig(path, submitted, tuple(overrides), dict(env or {}))
     if check_gpu:
         _check_gpu(launch, path)
-    return dataclasses.replace(launch, overrides=tuple(overrides))
+    return launch
 
 
 def check_port_free(port: int) -> None:
@@ -253,6 +247,19 @@ def _key(mapping: Mapping[str, Any], name: str) -> str | None:
     """The key of ``mapping`` that NNI reads as ``name`` (case and underscores ignored)."""
     wanted = nni_utils.case_insensitive(name)
     return next((k for k in mapping if isinstance(k, str) and nni_utils.case_insensitive(k) == wanted), None)
+
+
+def _lookup(node: Any, *names: str) -> Any:
+    for name in names:
+        key = _key(node, name) if isinstance(node, Mapping) else None
+        if key is None:
+            return None
+        node = node[key]
+    return node
+
+
+def _is_ga_squad(config: Mapping[str, Any]) -> bool:
+    return str(_lookup(config, "tuner", "className") or "").endswith(OUR_TUNER)
 
 
 def _absolute_paths(raw: dict[str, Any], config: ConfigBase, base: Path, prefix: str,
