@@ -39,7 +39,7 @@ def test_spec_builds_an_nni_v2_config(tmp_path: Path) -> None:
     assert config["tuner"] == {"codeDirectory": str(REPO), "className": "tuner.ga_tuner.GaSquadTuner",
                                "classArgs": {"save_dir_root": str(tmp_path), "population_size": 4}}
     assert (config["trialConcurrency"], config["maxTrialNumber"]) == (2, 5)
-    assert config["trainingService"]["platform"] == "local"
+    assert config["trainingService"] == {"platform": "local"}  # useActiveGpu is the caller's, not forced
     assert "maxExperimentDuration" not in config
     written = json.loads(spec.write_config(tmp_path / "c.yml").read_text())
     assert written == config

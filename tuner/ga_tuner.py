@@ -51,20 +51,12 @@ from ga_squad.search.evolution import EvolutionConfig  # noqa: E402
 from ga_squad.search.journal import Journal  # noqa: E402
 from ga_squad.search.paths import SearchLayout  # noqa: E402
 from ga_squad.search.protocol import EngineProtocol  # noqa: E402
+from tuner.class_args import resolve_storage_root, validate_class_args  # noqa: E402
 
 _logger = logging.getLogger(__name__)
 
 __all__ = ["GaSquadTuner", "resolve_experiment_id", "resolve_storage_root"]
 
-def resolve_storage_root(save_dir_root: str) -> Path:
-    """``~`` expanded; a relative root is taken relative to the repository root.
-
-    NNI starts the tuner in a working directory of its choosing, so a relative
-    path must not depend on it: ``save_dir_root: runs`` in ``config.yml``
-    always means ``<repo>/runs``.
-    """
-    root = Path(os.path.expanduser(save_dir_root))
-    return root if root.is_absolute() else _REPO_ROOT / root
 
 
 def resolve_experiment_id(explicit: str | None = None) -> str:
@@ -125,6 +117,14 @@ class GaSquadTuner(EngineProtocol, Tuner):
         experiment_id: str | None = None,
         fsync: bool = True,
     ) -> None:
+        # The same check `python -m ga_squad run` makes before launching; here it
+        # covers `nnictl create` too (the message lands in dispatcher.log).
+        validate_class_args({
+            "save_dir_root": save_dir_root, "optimize_mode": optimize_mode,
+            "population_size": population_size, "min_layers": min_layers, "max_layers": max_layers,
+            "seed": seed, "tournament_size": tournament_size, "initial_mutations": initial_mutations,
+            "aging": aging, "experiment_id": experiment_id, "fsync": fsync,
+        })
         self.config = EvolutionConfig(
             population_size=population_size,
             tournament_size=tournament_size,

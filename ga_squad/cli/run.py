@@ -7,102 +7,67 @@ lineage journal and the best checkpoint. ``--download`` first fetches the
 official SQuAD v1.1 files and GloVe (see :mod:`ga_squad.launch.datasets`) and, unless
 ``--config`` says otherwise, runs ``config_full.yml``.
 
-The user-facing YAML is turned into an :class:`~ga_squad.launch.experiment.ExperimentSpec`
-with every relative path resolved against the config file's folder, so the
-command works from any working directory, and ``python`` in the trial command
-is this environment's interpreter.
+What is submitted is the config file itself, read by NNI's own config classes;
+only paths and the trial's interpreter are overridden, each override printed
+(see :mod:`ga_squad.launch.config`). ``--print-config`` shows the exact YAML
+without starting anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
-import os
+import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-import yaml
-
-from ga_squad.search.graph import Graph, LayerType
-from ga_squad.launch.experiment import Experiment, ExperimentSpec, Progress
-from ga_squad.search.paths import SearchLayout
 from ga_squad.analysis.report import LeaderboardRow, Search, leaderboard, load_search
+from ga_squad.launch.config import (
+    ConfigError,
+    LaunchConfig,
+    check_port_free,
+    load_launch_config,
+)
+from ga_squad.launch.datasets import fetch_all
+from ga_squad.launch.download import DownloadError
+from ga_squad.launch.experiment import (
+    Experiment,
+    ExperimentError,
+    ExperimentTimeout,
+    Progress,
+)
+from ga_squad.search.graph import Graph, LayerType
+from ga_squad.search.paths import SearchLayout
 
 _logger = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-class ConfigError(ValueError):
-    """The experiment YAML is missing, malformed or not a local ga-squad search."""
-
-
 @dataclass(frozen=True)
 class RunConfig:
-    """What ``python -m ga_squad run`` was asked to do."""
+    """What ``python -m ga_squad run`` was asked to do.
+
+    Attributes:
+        timeout_s: Seconds to wait for the experiment (None: the config's
+            ``maxExperimentDuration``, or no limit without one).
+        resume: Id of a stopped experiment to resume instead of creating one.
+    """
 
     config_path: Path
     download: bool = False
     download_dir: Path = REPO_ROOT / "downloads"
     glove_dim: int = 100
-    timeout_s: float = 3600.0
+    timeout_s: float | None = None
     poll_s: float = 5.0
     top: int = 10
     port: int | None = None
-
-
-def load_spec(config_path: Path, env: Mapping[str, str] | None = None) -> ExperimentSpec:
-    """Read an NNI v2 YAML config of a local ga-squad search into an ExperimentSpec.
-
-    Raises:
-        ConfigError: naming the file and the problem.
-    """
-    if not config_path.is_file():
-        raise ConfigError(f"experiment config {config_path} does not exist")
-    try:
-        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{config_path} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{config_path} must hold a YAML mapping, got {type(raw).__name__}")
-    platform = (raw.get("trainingService") or {}).get("platform")
-    if platform != "local":
-        raise ConfigError(
-            f"{config_path}: `run` drives local experiments (trainingService.platform: local), "
-            f"got {platform!r}; launch other platforms with `nnictl create --config {config_path.name}`"
-        )
-    for key in ("trialCommand", "tuner"):
-        if key not in raw:
-            raise ConfigError(f"{config_path} lacks {key!r}")
-    tuner = raw["tuner"]
-    class_args = dict(tuner.get("classArgs") or {})
-    if "save_dir_root" not in class_args:
-        raise ConfigError(f"{config_path}: tuner.classArgs.save_dir_root is required")
-    base = config_path.resolve().parent
-    class_args["save_dir_root"] = str(_resolve(base, class_args["save_dir_root"]))
-    bin_dir = str(Path(sys.executable).parent)
-    return ExperimentSpec(
-        trial_command=str(raw["trialCommand"]).strip(),
-        trial_code_directory=_resolve(base, raw.get("trialCodeDirectory", ".")),
-        tuner_code_directory=_resolve(base, tuner.get("codeDirectory", ".")),
-        tuner_class_name=str(tuner["className"]),
-        tuner_class_args=class_args,
-        working_directory=_resolve(base, raw.get("experimentWorkingDirectory", "runs/nni")),
-        trial_concurrency=int(raw.get("trialConcurrency", 1)),
-        max_trial_number=raw.get("maxTrialNumber"),
-        max_experiment_duration=raw.get("maxExperimentDuration"),
-        experiment_name=str(raw.get("experimentName", "ga-squad")),
-        # `python` in trialCommand must be this environment's interpreter.
-        env={"PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), **(env or {})},
-    )
-
-
-def _resolve(base: Path, value: str | os.PathLike[str]) -> Path:
-    path = Path(os.path.expanduser(str(value)))
-    return path if path.is_absolute() else (base / path).resolve()
+    print_config: bool = False
+    resume: str | None = None
 
 
 def current_search(layout: SearchLayout) -> Search | None:
@@ -147,29 +112,83 @@ def leaderboard_table(search: Search, top: int) -> str:
     return "\n".join(rows)
 
 
-def main(cfg: RunConfig, out: TextIO = sys.stdout) -> int:
-    spec = load_spec(cfg.config_path)
-    if cfg.download:
-        from ga_squad.launch.datasets import fetch_all
+def how_to_continue(launch: LaunchConfig, experiment: Experiment, config_path: Path) -> str:
+    """The commands that resume, view and report a stopped experiment (all three real)."""
+    workdir = launch.working_directory
+    lines = [
+        f"resume: {sys.executable} -m ga_squad run --config {config_path} --resume {experiment.id}",
+        f"        (or nnictl resume {experiment.id} --experiment_dir {workdir})",
+        f"view:   nnictl view {experiment.id} --experiment_dir {workdir} --port {experiment.port}",
+    ]
+    if launch.storage_root is not None:
+        lines.append(f"report: {sys.executable} -m ga_squad report {launch.storage_root / experiment.id}")
+    return "\n".join(lines)
 
+
+@contextlib.contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """A second Ctrl-C must not interrupt the stop that the first one asked for."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def main(cfg: RunConfig, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout  # looked up per call: tests and callers may swap sys.stdout
+    err = err or sys.stderr
+    launch = load_launch_config(cfg.config_path)
+    for override in launch.overrides:
+        print(override, file=err)
+    if cfg.print_config:
+        out.write(launch.to_yaml())
+        return 0
+    if cfg.port is not None:
+        check_port_free(cfg.port)
+    if cfg.download:
         paths = fetch_all(cfg.download_dir, glove_dim=cfg.glove_dim)
         print("downloaded: " + ", ".join(f"{k}={v}" for k, v in paths.items()), file=out)
-    save_root = Path(spec.tuner_class_args["save_dir_root"])
-    print(f"starting NNI experiment from {cfg.config_path} (storage root {save_root})", file=out, flush=True)
+    timeout = cfg.timeout_s if cfg.timeout_s is not None else launch.max_duration_s
+    save_root = launch.storage_root
+    verb = f"resuming NNI experiment {cfg.resume}" if cfg.resume else "starting NNI experiment"
+    print(f"{verb} from {cfg.config_path} (storage root {save_root}, "
+          f"wait {'unlimited' if timeout is None else f'{timeout:.0f} s'})", file=out, flush=True)
     started = time.monotonic()
-    with Experiment.create(spec, port=cfg.port) as experiment:
-        layout = SearchLayout.for_experiment(save_root, experiment.id)
-        print(
-            f"experiment {experiment.id}: web UI http://127.0.0.1:{experiment.port} "
-            f"(open while it runs), journal {layout.journal_path}",
-            file=out, flush=True,
-        )
+    if cfg.resume:
+        experiment = Experiment.resume(launch, cfg.resume, port=cfg.port)
+    else:
+        experiment = Experiment.create(launch, port=cfg.port)
+    layout = SearchLayout.for_experiment(save_root, experiment.id) if save_root is not None else None
+    journal = f", journal {layout.journal_path}" if layout is not None else ""
+    print(f"experiment {experiment.id}: web UI http://127.0.0.1:{experiment.port} (open while it runs){journal}",
+          file=out, flush=True)
 
-        def show(progress: Progress) -> None:
-            print(progress_line(progress, ranked(current_search(layout)), spec.max_trial_number),
-                  file=out, flush=True)
+    def show(progress: Progress) -> None:
+        rows = ranked(current_search(layout)) if layout is not None else []
+        print(progress_line(progress, rows, launch.max_trial_number), file=out, flush=True)
 
-        status = experiment.wait(cfg.timeout_s, poll=cfg.poll_s, on_progress=show)
+    try:
+        status = experiment.wait(timeout, poll=cfg.poll_s, on_progress=show)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: stopping experiment {experiment.id} ...", file=err, flush=True)
+        with sigint_ignored():
+            experiment.stop()
+        print(f"experiment {experiment.id} stopped; its trials and checkpoints so far are kept.\n"
+              f"{how_to_continue(launch, experiment, cfg.config_path)}", file=err)
+        return 130
+    except ExperimentTimeout as exc:
+        with sigint_ignored():
+            experiment.stop()
+        print(f"error: {exc} (the wait is maxExperimentDuration or --timeout); stopped it.\n"
+              f"{how_to_continue(launch, experiment, cfg.config_path)}", file=err)
+        status = "TIMEOUT"
+    finally:
+        with sigint_ignored():
+            experiment.stop()
+    if layout is None:
+        print(f"\nexperiment {experiment.id} {status} in {time.monotonic() - started:.0f} s", file=out)
+        return 0 if status == "DONE" else 1
     search = current_search(layout)
     best = ranked(search)
     print(f"\nexperiment {experiment.id} {status} in {time.monotonic() - started:.0f} s; "
@@ -181,25 +200,38 @@ def main(cfg: RunConfig, out: TextIO = sys.stdout) -> int:
     if search is not None and best:
         print(f"best checkpoint: {search.save_dir(best[0].indiv_id)}", file=out)
     print(f"report:          {sys.executable} -m ga_squad report {layout.root}", file=out)
-    return 0 if best else 1
+    return 0 if best and status != "TIMEOUT" else 1
+
+
+def one_line(exc: BaseException) -> str:
+    """First and last line of a multi-line error (nnictl's output ends with NNI's own error)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else type(exc).__name__
+    return f"{lines[0].rstrip(':')}: {lines[-1]} (--log-level debug for details)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ga_squad run", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", type=Path, help="NNI experiment YAML (default config.yml, or config_full.yml with --download)")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the exact YAML that would be submitted (overrides on stderr) and exit")
+    p.add_argument("--resume", metavar="ID", help="resume this stopped experiment (of the config's working directory)")
     p.add_argument("--download", action="store_true", help="fetch SQuAD v1.1 and GloVe first (official locations)")
     p.add_argument("--download-dir", type=Path, default=REPO_ROOT / "downloads")
     p.add_argument("--glove-dim", type=int, default=100, choices=(50, 100, 200, 300))
-    p.add_argument("--timeout", type=float, default=3600.0, help="seconds before giving up on the experiment")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds to wait for the experiment (default: its maxExperimentDuration; none: no limit)")
     p.add_argument("--poll", type=float, default=5.0, help="seconds between progress lines")
     p.add_argument("--top", type=int, default=10, help="rows in the leaderboard")
     p.add_argument("--port", type=int, help="NNI REST/web UI port (default: a free one)")
-    p.add_argument("--log-level", default="WARNING")
+    p.add_argument("--log-level", default="WARNING", help="debug also keeps tracebacks of errors")
     return p
 
 
 def cli(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    debug = args.log_level.upper() == "DEBUG"
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     default_config = "config_full.yml" if args.download else "config.yml"
     cfg = RunConfig(
@@ -211,12 +243,32 @@ def cli(argv: Sequence[str] | None = None) -> int:
         poll_s=args.poll,
         top=args.top,
         port=args.port,
+        print_config=args.print_config,
+        resume=args.resume,
     )
     try:
         return main(cfg)
     except ConfigError as exc:
+        if debug:
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ExperimentError as exc:
+        if debug:
+            raise
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 1
+    except DownloadError as exc:
+        if debug:
+            raise
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("interrupted before the experiment started; `nnictl experiment list` shows any that did",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -2,9 +2,16 @@
 
 The test suite, the end-to-end test and the user-facing run script all start
 searches the same way: write an NNI v2 config, ``nnictl create`` it on a free
-port in its own working directory, poll NNI's REST API until the experiment is
-DONE (or a timeout), and ``nnictl stop`` it -- also when anything goes wrong,
-and then check that no process of the experiment survives.
+port in its own working directory, poll NNI's REST API (through
+:class:`~ga_squad.launch.rest.NniRestClient`) until the experiment is DONE (or
+a timeout), and ``nnictl stop`` it -- also when anything goes wrong, and then
+check that no process of the experiment survives
+(:mod:`ga_squad.launch.processes`).
+
+What is launched is anything with a ``working_directory``, an ``env`` and a
+``write_config(path)``: :class:`ExperimentSpec` builds a config in code (tests,
+benchmarks); :class:`ga_squad.launch.config.LaunchConfig` is a user's YAML as
+loaded by NNI's own config classes (``python -m ga_squad run``).
 
 This module does not import NNI (only runs its command-line tool), so it can
 be used from environments where importing NNI is unwanted.
@@ -31,17 +38,17 @@ import logging
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from ga_squad.launch.processes import end_processes, experiment_processes
+from ga_squad.launch.rest import NniRestClient, NniRestError
 
 _logger = logging.getLogger(__name__)
 
@@ -49,6 +56,8 @@ __all__ = [
     "Experiment",
     "ExperimentError",
     "ExperimentSpec",
+    "ExperimentTimeout",
+    "Launchable",
     "Progress",
     "TERMINAL_STATUSES",
     "experiment_processes",
@@ -62,7 +71,23 @@ _ID_PATTERN = re.compile(r"experiment id is\s+(\w+)", re.IGNORECASE)
 
 
 class ExperimentError(RuntimeError):
-    """nnictl failed, the REST API did not answer, or the experiment timed out."""
+    """nnictl failed, the REST API did not answer, or the experiment ended in ERROR."""
+
+
+class ExperimentTimeout(ExperimentError):
+    """The experiment was still running when the wait ran out."""
+
+
+class Launchable(Protocol):
+    """What :meth:`Experiment.create` launches."""
+
+    @property
+    def working_directory(self) -> Path: ...
+
+    @property
+    def env(self) -> Mapping[str, str]: ...
+
+    def write_config(self, path: str | os.PathLike[str]) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -83,6 +108,8 @@ class ExperimentSpec:
         max_experiment_duration: NNI duration string such as ``"30m"`` (None: unbounded).
         experiment_name: Shown in the web UI.
         trial_gpu_number: GPUs per trial (0: CPU only).
+        use_active_gpu: NNI's ``useActiveGpu`` (None: not set, NNI's default;
+            NNI requires it when ``trial_gpu_number`` > 0).
         log_level: NNI's log level.
         env: Extra environment for ``nnictl`` (inherited by NNI's manager,
             tuner and trials), e.g. ``{"HOME": tmp}`` to keep nnictl's
@@ -100,6 +127,7 @@ class ExperimentSpec:
     max_experiment_duration: str | None = None
     experiment_name: str = "ga-squad"
     trial_gpu_number: int = 0
+    use_active_gpu: bool | None = None
     log_level: str = "info"
     env: Mapping[str, str] = field(default_factory=dict)
 
@@ -128,8 +156,10 @@ class ExperimentSpec:
                 "className": self.tuner_class_name,
                 "classArgs": dict(self.tuner_class_args),
             },
-            "trainingService": {"platform": "local", "useActiveGpu": False},
+            "trainingService": {"platform": "local"},
         }
+        if self.use_active_gpu is not None:
+            config["trainingService"]["useActiveGpu"] = self.use_active_gpu
         if self.max_trial_number is not None:
             config["maxTrialNumber"] = self.max_trial_number
         if self.max_experiment_duration is not None:
@@ -137,6 +167,7 @@ class ExperimentSpec:
         return config
 
     def write_config(self, path: str | os.PathLike[str]) -> Path:
+        """Write :meth:`to_config` as JSON (which is YAML) for ``nnictl create``."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_config(), indent=2, sort_keys=True), encoding="utf-8")
@@ -170,42 +201,6 @@ def nnictl_command() -> list[str]:
     return [sys.executable, "-m", "nni.tools.nnictl.nnictl"]
 
 
-def experiment_processes(experiment_id: str, experiment_dir: Path | None = None) -> list[int]:
-    """Pids of live processes NNI started for an experiment (Linux ``/proc``; [] elsewhere).
-
-    Narrow on purpose, because :meth:`Experiment.stop` may signal what it
-    finds: NNI's manager (a ``nni_node`` command line naming the id), trials
-    and their children (``NNI_EXP_ID=<id>`` in their environment) and the
-    tuner/dispatcher (``SDK_PROCESS=dispatcher`` in its environment, working
-    directory inside ``experiment_dir``). A shell or viewer that merely sits
-    in the experiment's folder is not matched.
-    """
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return []
-    trial_marker = f"NNI_EXP_ID={experiment_id}\0".encode()
-    found: list[int] = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if (entry / "stat").read_text().split(") ", 1)[-1].startswith("Z"):
-                continue  # zombie: already dead, waiting to be reaped by its parent
-            cmdline = (entry / "cmdline").read_bytes()
-            hit = b"nni_node" in cmdline and experiment_id.encode() in cmdline
-            if not hit:
-                environ = b"\0" + (entry / "environ").read_bytes()
-                hit = b"\0" + trial_marker in environ
-                if not hit and experiment_dir is not None and b"\0SDK_PROCESS=dispatcher\0" in environ:
-                    cwd = Path(os.readlink(entry / "cwd"))
-                    hit = cwd == experiment_dir or experiment_dir in cwd.parents
-        except OSError:
-            continue
-        if hit:
-            found.append(int(entry.name))
-    return sorted(found)
-
-
 class Experiment:
     """A running NNI experiment; use :meth:`create` or :meth:`resume`, preferably in ``with``.
 
@@ -213,15 +208,21 @@ class Experiment:
     none of its processes survive.
     """
 
-    def __init__(self, spec: ExperimentSpec, experiment_id: str, port: int) -> None:
+    def __init__(self, spec: Launchable, experiment_id: str, port: int) -> None:
         self.spec = spec
         self.id = experiment_id
         self.port = port
+        self.rest = NniRestClient(port)
         self._stopped = False
+
+    @property
+    def directory(self) -> Path:
+        """NNI's folder of this experiment: ``<experimentWorkingDirectory>/<id>``."""
+        return self.spec.working_directory / self.id
 
     # --- lifecycle ----------------------------------------------------------------
     @classmethod
-    def create(cls, spec: ExperimentSpec, port: int | None = None, timeout: float = 120.0) -> Experiment:
+    def create(cls, spec: Launchable, port: int | None = None, timeout: float = 120.0) -> Experiment:
         """Write the config and ``nnictl create`` it; returns once the REST API answers.
 
         Raises:
@@ -236,14 +237,14 @@ class Experiment:
         experiment = cls(spec, experiment_id or "", port)
         if experiment_id is None:
             try:
-                experiment.id = str(experiment._get("experiment")["id"])
-            except (ExperimentError, KeyError) as exc:
+                experiment.id = str(experiment.rest.experiment()["id"])
+            except (NniRestError, KeyError) as exc:
                 raise ExperimentError(f"nnictl create gave no experiment id:\n{output}") from exc
         _logger.info("experiment %s started on port %d", experiment.id, port)
         return experiment
 
     @classmethod
-    def resume(cls, spec: ExperimentSpec, experiment_id: str, port: int | None = None,
+    def resume(cls, spec: Launchable, experiment_id: str, port: int | None = None,
                timeout: float = 120.0) -> Experiment:
         """``nnictl resume`` a stopped experiment of ``spec.working_directory``."""
         port = port or free_port()
@@ -268,22 +269,10 @@ class Experiment:
             _nnictl(self.spec, ["stop", self.id], timeout)
         except ExperimentError as exc:
             _logger.warning("nnictl stop %s failed: %s", self.id, exc)
-        exp_dir = self.spec.working_directory / self.id
         deadline = time.monotonic() + timeout
-        while experiment_processes(self.id, exp_dir) and time.monotonic() < deadline:
+        while experiment_processes(self.id, self.directory) and time.monotonic() < deadline:
             time.sleep(0.5)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            survivors = experiment_processes(self.id, exp_dir)
-            if not survivors:
-                break
-            _logger.warning("experiment %s: sending %s to surviving pids %s", self.id, sig.name, survivors)
-            for pid in survivors:
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            time.sleep(2.0)
-        survivors = experiment_processes(self.id, exp_dir)
+        survivors = end_processes(self.id, self.directory)
         if survivors:
             raise ExperimentError(f"experiment {self.id}: processes {survivors} survive")
         _logger.info("experiment %s stopped", self.id)
@@ -297,32 +286,43 @@ class Experiment:
     # --- REST API -----------------------------------------------------------------
     def status(self) -> str:
         """NNI's experiment status: RUNNING, NO_MORE_TRIAL, TUNER_NO_MORE_TRIAL, DONE, ERROR, ..."""
-        return str(self._get("check-status").get("status"))
+        return str(self.check_status().get("status"))
 
     def check_status(self) -> dict[str, Any]:
         """The full ``check-status`` answer (status and errors)."""
-        return dict(self._get("check-status"))
+        return self._rest(self.rest.check_status)
 
     def trials(self) -> list[dict[str, Any]]:
         """NNI's trial records (``/trial-jobs``): id, status, startTime, endTime,
         hyperParameters (JSON strings), finalMetricData, ..."""
-        return list(self._get("trial-jobs"))
+        return self._rest(self.rest.trial_jobs)
 
     def metrics(self) -> list[dict[str, Any]]:
         """Every metric record (``/metric-data``): trialJobId, parameterId, type, timestamp, data."""
-        return list(self._get("metric-data"))
+        return self._rest(self.rest.metric_data)
+
+    @staticmethod
+    def _rest(call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except NniRestError as exc:
+            raise ExperimentError(str(exc)) from exc
 
     def wait(
         self,
-        timeout: float,
+        timeout: float | None,
         poll: float = 1.0,
         until: Sequence[str] = ("DONE",),
         on_progress: Callable[[Progress], None] | None = None,
     ) -> str:
         """Poll until the status is in ``until`` (or terminal); returns the status.
 
+        Args:
+            timeout: Seconds to wait at most (None: no limit).
+
         Raises:
-            ExperimentError: on ERROR (with NNI's messages) or on timeout.
+            ExperimentError: on ERROR (with NNI's messages).
+            ExperimentTimeout: when ``timeout`` runs out first.
         """
         start = time.monotonic()
         while True:
@@ -339,22 +339,14 @@ class Experiment:
                 raise ExperimentError(f"experiment {self.id} failed: {check.get('errors')}")
             if status in TERMINAL_STATUSES:
                 return status
-            if time.monotonic() - start > timeout:
-                raise ExperimentError(f"experiment {self.id} still {status} after {timeout:.0f} s")
+            if timeout is not None and time.monotonic() - start > timeout:
+                raise ExperimentTimeout(f"experiment {self.id} still {status} after {timeout:.0f} s")
             time.sleep(poll)
-
-    def _get(self, route: str, timeout: float = 10.0) -> Any:
-        url = f"http://127.0.0.1:{self.port}/api/v1/nni/{route}"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                return json.loads(response.read().decode("utf-8"))
-        except (urllib.error.URLError, OSError, json.JSONDecodeError) as exc:
-            raise ExperimentError(f"GET {url} failed: {exc}") from exc
 
 
 def run_experiment(
-    spec: ExperimentSpec,
-    timeout: float,
+    spec: Launchable,
+    timeout: float | None,
     poll: float = 2.0,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
@@ -368,7 +360,7 @@ def run_experiment(
         return status, experiment.trials()
 
 
-def _nnictl(spec: ExperimentSpec, args: list[str], timeout: float) -> str:
+def _nnictl(spec: Launchable, args: list[str], timeout: float) -> str:
     env = {**os.environ, **spec.env}
     command = [*nnictl_command(), *args]
     try:

@@ -1,0 +1,95 @@
+"""The tuner's ``classArgs``: their schema and where ``save_dir_root`` points.
+
+Kept apart from :mod:`tuner.ga_tuner` so that ``python -m ga_squad run`` can
+check a config's ``classArgs`` before it launches anything: NNI reports a
+tuner that raises in its constructor only as "Tuner did not connect in 10
+seconds", with the real error buried in ``dispatcher.log``. The module imports
+NNI's small ``ClassArgsValidator`` base and ``schema`` (an NNI dependency),
+nothing heavy, so the tuner still starts well within NNI's fixed 10 s
+connect timeout.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from nni import ClassArgsValidator
+from schema import And, Optional, Schema, SchemaError
+
+__all__ = ["ClassArgsError", "GaSquadClassArgsValidator", "REPO_ROOT", "resolve_storage_root",
+           "validate_class_args"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class ClassArgsError(ValueError):
+    """One ``classArgs`` entry is missing, unknown or out of range (one-line message)."""
+
+
+def resolve_storage_root(save_dir_root: str) -> Path:
+    """``~`` expanded; a relative root is taken relative to the repository root.
+
+    NNI starts the tuner in a working directory of its choosing, so a relative
+    path must not depend on it: ``save_dir_root: runs`` in ``config.yml``
+    always means ``<repo>/runs``.
+    """
+    root = Path(os.path.expanduser(save_dir_root))
+    return root if root.is_absolute() else REPO_ROOT / root
+
+
+def _integer(key: str, minimum: int) -> And:
+    """An int (not a bool) >= ``minimum``; the message names the key."""
+    return And(lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum,
+               error=f"{key}: must be an integer >= {minimum}")
+
+
+def _boolean(key: str) -> And:
+    return And(bool, error=f"{key}: must be true or false")
+
+
+class GaSquadClassArgsValidator(ClassArgsValidator):
+    """NNI's validator pattern (see ``nni/algorithms/hpo/evolution_tuner.py``) for GaSquadTuner.
+
+    The keys are the tuner constructor's keyword arguments; a test keeps the
+    two lists equal, so a new tuner argument cannot be forgotten here.
+    """
+
+    SCHEMA = Schema({
+        "save_dir_root": And(str, len, error="save_dir_root: must be a non-empty path"),
+        Optional("optimize_mode"): And(lambda v: v in ("maximize", "minimize"),
+                                       error="optimize_mode: must be maximize or minimize"),
+        Optional("population_size"): _integer("population_size", 1),
+        Optional("min_layers"): _integer("min_layers", 1),
+        Optional("max_layers"): _integer("max_layers", 1),
+        Optional("seed"): _integer("seed", 0),
+        Optional("tournament_size"): _integer("tournament_size", 1),
+        Optional("initial_mutations"): _integer("initial_mutations", 0),
+        Optional("aging"): _boolean("aging"),
+        Optional("experiment_id"): And(lambda v: v is None or (isinstance(v, str) and v != ""),
+                                       error="experiment_id: must be a non-empty string"),
+        Optional("fsync"): _boolean("fsync"),
+    })
+
+    def validate_class_args(self, **kwargs: Any) -> None:
+        """Raise :class:`ClassArgsError` with a one-line message naming the first bad key."""
+        known = {getattr(key, "schema", key) for key in self.SCHEMA.schema}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise ClassArgsError(f"{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
+        if "save_dir_root" not in kwargs:
+            raise ClassArgsError("save_dir_root: required (the storage root shared by tuner and trials)")
+        try:
+            self.SCHEMA.validate(kwargs)
+        except SchemaError as exc:
+            messages = [m for m in exc.errors if m] or [m for m in exc.autos if m]
+            raise ClassArgsError(messages[0] if messages else str(exc)) from None
+        low, high = kwargs.get("min_layers", 1), kwargs.get("max_layers", 12)
+        if high < low:
+            raise ClassArgsError(f"max_layers: must be >= min_layers ({high} < {low})")
+
+
+def validate_class_args(class_args: dict[str, Any]) -> None:
+    """Check a config's tuner ``classArgs``; raises :class:`ClassArgsError`."""
+    GaSquadClassArgsValidator().validate_class_args(**class_args)
