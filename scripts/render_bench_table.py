@@ -56,11 +56,24 @@ def _weight_sharing(f: Mapping[str, Any]) -> str:
             f"{'/'.join(f'{x:.1f}' for x in f['cold_final_best'])} cold")
 
 
+def _remote(f: Mapping[str, Any]) -> str:
+    overhead = f["remote_overhead_per_trial_s"]
+    return (f"two SSH workers {f['remote-2']['trials_per_minute']:.2f} vs one worker "
+            f"{f['remote-1']['trials_per_minute']:.2f} trials/min: {f['ratio_two_vs_one_host']:.2f}x "
+            f"({f['trials_per_search']} tiny trials per search, load average {f['load_avg_1m_at_start']:.1f} "
+            f"on {f['cpu_count']} cores); the remote path costs "
+            f"{overhead['trial_duration'] + overhead['gap_between_trials']:.1f} s per trial over local "
+            f"(trial +{overhead['trial_duration']:.1f} s, idle gap +{overhead['gap_between_trials']:.1f} s: "
+            f"NNI's 5 s environment poll)")
+
+
 # (results file stem, script, what it measures, figures -> text), in table order
 ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str], str], ...] = (
     ("dispatch", "simulated search at concurrency 8; tuner latency", _dispatch, "benchmarks/dispatch.py"),
     ("train_speed", "graph-compiled vs hand-written Keras reader", _train_speed, "benchmarks/train_speed.py"),
     ("weight_sharing", "same search with and without inheritance", _weight_sharing, "benchmarks/weight_sharing.py"),
+    ("remote", "NNI remote training service, sshd workers in namespaces on loopback", _remote,
+     "benchmarks/remote.py"),
     ("weight_sharing_quick", "the same, `--quick` (tiny model, few trials)", _weight_sharing,
      "benchmarks/weight_sharing.py"),
 )

@@ -23,6 +23,7 @@ import argparse
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -217,6 +218,9 @@ def main(cfg: TrialConfig) -> dict[str, Any]:
             nni.report_intermediate_result(float(metrics["f1"]))
 
     result = _json_ready(run_trial(params, data, model_cfg, cfg.train, on_epoch=on_epoch))
+    # Which machine trained it: with several machines (NNI's remote training
+    # service) the journal then tells where each individual and its parent ran.
+    result["host"] = socket.gethostname()
     if cfg.standalone is None:
         nni.report_final_result(result)
     else:
