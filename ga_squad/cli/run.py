@@ -253,12 +253,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except ExperimentError as exc:
-        if debug:
-            raise
-        print(f"error: {one_line(exc)}", file=sys.stderr)
-        return 1
-    except DownloadError as exc:
+    except (ExperimentError, DownloadError) as exc:
         if debug:
             raise
         print(f"error: {one_line(exc)}", file=sys.stderr)
