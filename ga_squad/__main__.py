@@ -14,7 +14,7 @@ import sys
 
 COMMANDS = {
     "run": "ga_squad.cli.run",
-    "report": "ga_squad.analysis.report",
+    "report": "ga_squad.cli.report",
     "download": "ga_squad.cli.download",
 }
 

@@ -3,8 +3,12 @@ re-evaluation on a tiny real search (tests/tiny_search.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import re
+import subprocess
+import sys
 import os
 import threading
 import time
@@ -15,7 +19,14 @@ from typing import Any
 
 import pytest
 
-from ga_squad.analysis import report
+from ga_squad.analysis.leaderboard import leaderboard, trial_curve
+from ga_squad.analysis.lineage import generations, lineage_edges
+from ga_squad.analysis.markdown import leaderboard_markdown, paired_markdown
+from ga_squad.analysis.nni_trials import parse_nni_trials
+from ga_squad.analysis.report import FIGURES, write_report
+from ga_squad.analysis.search_dir import Search, default_cache_dir, find_search_dir, load_search
+from ga_squad.analysis.warm_cold import paired_children, warm_vs_cold
+from ga_squad.cli.report import cli as report_cli
 from ga_squad.search.graph import base_reader
 from ga_squad.search.journal import Journal, read_events
 from ga_squad.search.paths import SearchLayout
@@ -66,9 +77,9 @@ HAND = [(0, None, 10.0, False), (1, None, 30.0, False), (2, 1, 40.0, True), (3, 
 
 
 @pytest.fixture()
-def hand_search(tmp_path: Path) -> report.Search:
+def hand_search(tmp_path: Path) -> Search:
     write_journal(tmp_path, "hand", HAND, report_sequence=[1, 0, 2, 3, 5, 4])
-    return report.load_search(tmp_path)
+    return load_search(tmp_path)
 
 
 def test_find_search_dir_picks_latest_or_named(tmp_path: Path) -> None:
@@ -76,19 +87,19 @@ def test_find_search_dir_picks_latest_or_named(tmp_path: Path) -> None:
     new = write_journal(tmp_path, "new", HAND[:2])
     (tmp_path / "cache").mkdir()  # folders without a journal are not searches
     os.utime(old / "lineage.jsonl", (time.time() - 100, time.time() - 100))
-    assert report.find_search_dir(tmp_path) == new
-    assert report.find_search_dir(tmp_path, "old") == old
-    assert report.find_search_dir(old) == old  # an experiment folder directly
-    assert report.find_search_dir(old, "old") == old
+    assert find_search_dir(tmp_path) == new
+    assert find_search_dir(tmp_path, "old") == old
+    assert find_search_dir(old) == old  # an experiment folder directly
+    assert find_search_dir(old, "old") == old
     with pytest.raises(FileNotFoundError):
-        report.find_search_dir(tmp_path, "missing")
+        find_search_dir(tmp_path, "missing")
     with pytest.raises(FileNotFoundError):
-        report.find_search_dir(tmp_path / "cache")
-    assert report.default_cache_dir(report.load_search(old)) == str(tmp_path / "cache")
+        find_search_dir(tmp_path / "cache")
+    assert default_cache_dir(load_search(old)) == str(tmp_path / "cache")
 
 
-def test_leaderboard_ranks_reported_by_f1(hand_search: report.Search) -> None:
-    rows = report.leaderboard(hand_search)
+def test_leaderboard_ranks_reported_by_f1(hand_search: Search) -> None:
+    rows = leaderboard(hand_search)
     assert [r.indiv_id for r in rows] == [2, 1, 4, 0, 5]  # failed 3 left out; tie 0/5 by id
     assert [r.rank for r in rows] == [1, 2, 3, 4, 5]
     top = rows[0]
@@ -97,23 +108,58 @@ def test_leaderboard_ranks_reported_by_f1(hand_search: report.Search) -> None:
     assert top.hidden_layers == len(base_reader().hidden_layers) and sum(top.layer_types.values()) == top.hidden_layers
     assert rows[1].inherited_fraction == 0.0 and not rows[1].warm_start
     assert hand_search.best() is not None and hand_search.best().indiv_id == 2
+    assert top.layer_order == tuple(layer.type.value for layer in base_reader().hidden_layers) and top.skips == 0
 
 
-def test_trial_curve_in_report_order_with_running_best(hand_search: report.Search) -> None:
-    points = report.trial_curve(hand_search)
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def test_leaderboard_markdown_is_one_aligned_table(hand_search: Search) -> None:
+    rows = leaderboard(hand_search)
+    rows[0] = dataclasses.replace(rows[0], hidden_layers=3, layer_order=("rnn", "attention", "self_attention"),
+                                  skips=2, inherited_params=1234567)
+    text = leaderboard_markdown(rows, limit=3)
+    table = text.split("\n\n")[0].splitlines()
+    assert len({len(line) for line in table}) == 1  # padded: the columns line up in a terminal
+    head, rule, *body = table
+    assert _cells(head)[:6] == ["rank", "id", "parent", "F1", "EM", "hidden layers"]
+    assert set(rule) <= set("|-:") and rule.count("|") == head.count("|")
+    assert [_cells(line)[1] for line in body] == ["2", "1", "4"]
+    assert _cells(body[0])[5] == "3: rnn>att>sa, 2 skips" and _cells(body[0])[6] == "1,234,567"
+    assert "top 3 of 5" in text
+    assert "top " not in leaderboard_markdown(rows) and len(leaderboard_markdown(rows).split("\n\n")[0].splitlines()) == 7
+    assert leaderboard_markdown([]) == "No trial has reported yet."
+
+
+def test_analysis_imports_point_one_way() -> None:
+    # plots draws the analysis records without importing the report (which imports plots), and
+    # nothing but the re-evaluation loads TensorFlow.
+    code = ("import sys; import ga_squad.analysis.plots, ga_squad.analysis.markdown, ga_squad.cli.report; "
+            "print('ga_squad.analysis.report' in sys.modules, 'tensorflow' in sys.modules)")
+    first = ("import sys; import ga_squad.analysis.plots; "
+             "print('ga_squad.analysis.report' in sys.modules, 'tensorflow' in sys.modules)")
+    repo = Path(__file__).resolve().parents[1]
+    for script, expected in ((first, ["False", "False"]), (code, ["True", "False"])):
+        run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=repo)
+        assert run.stdout.split() == expected
+
+
+def test_trial_curve_in_report_order_with_running_best(hand_search: Search) -> None:
+    points = trial_curve(hand_search)
     assert [p.indiv_id for p in points] == [1, 0, 2, 5, 4]  # order results arrived, failed 3 skipped
     assert [p.position for p in points] == [1, 2, 3, 4, 5]
     assert [p.best_so_far for p in points] == [30.0, 30.0, 40.0, 40.0, 40.0]
     assert [p.warm_start for p in points] == [False, False, True, False, True]
 
 
-def test_lineage_edges_generations_and_layout(hand_search: report.Search) -> None:
-    edges = {(e.parent_id, e.child_id): e for e in report.lineage_edges(hand_search)}
+def test_lineage_edges_generations_and_layout(hand_search: Search) -> None:
+    edges = {(e.parent_id, e.child_id): e for e in lineage_edges(hand_search)}
     assert set(edges) == {(1, 2), (1, 3), (2, 4), (0, 5)}
     assert edges[(1, 2)].inherited_fraction == pytest.approx(0.75) and edges[(1, 2)].shared_layers == 2
     assert edges[(1, 3)].inherited_fraction is None  # failed: no counts
     assert edges[(0, 5)].inherited_fraction == 0.0 and not edges[(0, 5)].warm_start
-    assert report.generations(hand_search) == {0: 0, 1: 0, 2: 1, 3: 1, 4: 2, 5: 1}
+    assert generations(hand_search) == {0: 0, 1: 0, 2: 1, 3: 1, 4: 2, 5: 1}
     from ga_squad.analysis.plots import lineage_layout
 
     pos = lineage_layout({i: r.parent_id for i, r in hand_search.records.items()})
@@ -125,7 +171,7 @@ def test_lineage_edges_generations_and_layout(hand_search: report.Search) -> Non
 def test_warm_vs_cold_compares_same_epochs(tmp_path: Path) -> None:
     write_journal(tmp_path, "wc", [(0, None, 10.0, False), (1, None, 20.0, False), (2, 1, 40.0, True),
                                    (3, 1, 24.0, False)])
-    comparison = report.warm_vs_cold(report.load_search(tmp_path))
+    comparison = warm_vs_cold(load_search(tmp_path))
     (group,) = comparison.groups
     assert group.epochs == 1 and group.warm_ids == (2,) and group.cold_ids == (0, 1, 3)
     assert group.warm_f1 == 40.0 and group.cold_f1 == pytest.approx(18.0)
@@ -138,23 +184,23 @@ def test_paired_children_against_a_no_sharing_replay(tmp_path: Path) -> None:
     write_journal(tmp_path, "sharing", trials)
     write_journal(tmp_path, "cold", [(0, None, 10.0, False), (1, None, 20.0, False), (2, 1, 25.0, False),
                                      (3, 1, 5.0, False)])  # 3: another parent, so no pair
-    warm, cold = report.load_search(tmp_path, "sharing"), report.load_search(tmp_path, "cold")
-    (pair,) = report.paired_children(warm, cold)
+    warm, cold = load_search(tmp_path, "sharing"), load_search(tmp_path, "cold")
+    (pair,) = paired_children(warm, cold)
     assert (pair.indiv_id, pair.parent_id, pair.epochs, pair.warm_f1, pair.cold_f1) == (2, 1, 1, 40.0, 25.0)
-    assert "+15.00" in report.paired_markdown([pair]) and "warm better in 1" in report.paired_markdown([pair])
+    assert "+15.00" in paired_markdown([pair]) and "warm better in 1" in paired_markdown([pair])
     out = tmp_path / "out"
-    assert report.cli([str(tmp_path), "--experiment", "sharing", "--cold-experiment", "cold",
+    assert report_cli([str(tmp_path), "--experiment", "sharing", "--cold-experiment", "cold",
                        "--no-reevaluate", "--out", str(out)]) == 0
-    assert (out / report.FIGURES["paired"]).read_bytes().startswith(PNG_SIGNATURE)
+    assert (out / FIGURES["paired"]).read_bytes().startswith(PNG_SIGNATURE)
     assert "no-sharing replay `cold`" in (out / "summary.md").read_text()
     assert json.loads((out / "report.json").read_text())["paired_children"][0]["cold_f1"] == 25.0
 
 
 def test_empty_and_running_search_render(tmp_path: Path) -> None:
     write_journal(tmp_path, "running", [(0, None, None, False)], report_sequence=[])
-    search = report.load_search(tmp_path)
-    assert report.leaderboard(search) == [] and report.trial_curve(search) == [] and search.best() is None
-    written = report.write_report(search, tmp_path / "out", reevaluate=True)
+    search = load_search(tmp_path)
+    assert leaderboard(search) == [] and trial_curve(search) == [] and search.best() is None
+    written = write_report(search, tmp_path / "out", reevaluate=True)
     assert "No trial has reported yet" in written["summary"].read_text()
     for key in ("curve", "lineage", "warm_cold"):
         assert written[key].read_bytes().startswith(PNG_SIGNATURE)
@@ -206,7 +252,7 @@ def _nni_records(mapping: dict[str, int]) -> tuple[list[dict[str, Any]], list[di
 def test_parse_nni_trials_joins_on_final_metric_indiv_id() -> None:
     jobs, metrics = _nni_records({"aaA": 0, "bbB": 1, "ccC": 2})
     for only_jobs in (False, True):
-        trials = report.parse_nni_trials(jobs, [] if only_jobs else metrics)
+        trials = parse_nni_trials(jobs, [] if only_jobs else metrics)
         assert {i: t.trial_job_id for i, t in trials.items()} == {0: "aaA", 1: "bbB", 2: "ccC"}
         assert trials[1].metrics["f1"] == 11.0 and trials[1].status == "SUCCEEDED"
 
@@ -249,7 +295,7 @@ def test_cli_pulls_nni_records(tmp_path: Path, fake_nni: tuple[int, dict[str, An
     routes["/api/v1/nni/trial-jobs"], routes["/api/v1/nni/metric-data"] = jobs, metrics
     routes["/api/v1/nni/experiment"] = {"id": "EXPabc12", "params": {}}
     out = tmp_path / "out"
-    assert report.cli([str(tmp_path), "--nni-experiment", "EXPabc12", "--port", str(port),
+    assert report_cli([str(tmp_path), "--nni-experiment", "EXPabc12", "--port", str(port),
                        "--no-reevaluate", "--out", str(out)]) == 0
     summary = (out / "summary.md").read_text()
     assert "| tB | SUCCEEDED | 1 |" in summary and "NNI trial" in summary
@@ -257,11 +303,11 @@ def test_cli_pulls_nni_records(tmp_path: Path, fake_nni: tuple[int, dict[str, An
     assert {r["indiv_id"]: r["nni_trial"] for r in rows} == {0: "tA", 1: "tB", 2: "tC", 4: "tE", 5: "tF"}
     capsys.readouterr()
     routes["/api/v1/nni/experiment"] = {"id": "other"}  # the port serves another experiment
-    assert report.cli([str(tmp_path), "--nni-experiment", "EXPabc12", "--port", str(port),
+    assert report_cli([str(tmp_path), "--nni-experiment", "EXPabc12", "--port", str(port),
                        "--no-reevaluate", "--out", str(out)]) == 1
     assert "runs experiment 'other'" in capsys.readouterr().err
     routes.clear()  # NNI gone
-    assert report.cli([str(tmp_path), "--nni-experiment", "EXPabc12", "--port", str(port),
+    assert report_cli([str(tmp_path), "--nni-experiment", "EXPabc12", "--port", str(port),
                        "--no-reevaluate", "--out", str(out)]) == 1
     assert "NNI experiment EXPabc12" in capsys.readouterr().err
 
@@ -271,7 +317,7 @@ def test_cli_fails_when_the_best_checkpoint_is_missing(tmp_path: Path, capsys: p
     config = tmp_path / "data.json"
     config.write_text(json.dumps({"train_path": "train.json", "dev_path": "dev.json"}))
     out = tmp_path / "out"
-    assert report.cli([str(tmp_path), "--data-config", str(config), "--out", str(out)]) == 3
+    assert report_cli([str(tmp_path), "--data-config", str(config), "--out", str(out)]) == 3
     assert "does not reproduce" in capsys.readouterr().err
     payload = json.loads((out / "report.json").read_text())
     assert payload["reevaluation_failed"] and "no published checkpoint" in payload["reevaluation_note"]
@@ -279,7 +325,7 @@ def test_cli_fails_when_the_best_checkpoint_is_missing(tmp_path: Path, capsys: p
 
 
 def test_cli_missing_search(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert report.cli([str(tmp_path)]) == 1
+    assert report_cli([str(tmp_path)]) == 1
     assert "no search" in capsys.readouterr().err
 
 
@@ -299,10 +345,10 @@ def _valid_png(path: Path) -> None:
 
 @pytest.mark.slow
 def test_leaderboard_equals_journal(tiny: TinySearch) -> None:
-    search = report.load_search(tiny.save_dir_root)
+    search = load_search(tiny.save_dir_root)
     assert search.root == tiny.search_dir
     reported = {e["indiv_id"]: e for e in read_events(tiny.search_dir / "lineage.jsonl") if e["event"] == "reported"}
-    rows = report.leaderboard(search)
+    rows = leaderboard(search)
     assert len(rows) == len(reported) == 4
     assert [r.f1 for r in rows] == sorted((r.f1 for r in rows), reverse=True)
     for row in rows:
@@ -312,7 +358,7 @@ def test_leaderboard_equals_journal(tiny: TinySearch) -> None:
         assert (row.inherited_params, row.fresh_params) == (result["inherited_params"], result["fresh_params"])
         assert row.train_seconds == result["train_seconds"] and row.parent_id == reported[row.indiv_id]["parent_id"]
         assert row.warm_start == result["warm_start"] == (row.parent_id is not None)
-    curve = report.trial_curve(search)
+    curve = trial_curve(search)
     assert [p.best_so_far for p in curve] == [max(p.f1 for p in curve[:k + 1]) for k in range(len(curve))]
 
 
@@ -326,8 +372,8 @@ def test_cli_writes_figures_and_summary(tiny: TinySearch, tmp_path: Path) -> Non
     recorded = DATA_CONFIG_KEY in read_manifest(tiny.search_dir / "individuals" / "000000")
     if not recorded:
         argv += ["--data-config", str(tiny.data_config_path)]
-    assert report.cli(argv) == 0
-    figures = [name for key, name in report.FIGURES.items() if key != "paired"]  # paired: needs a replay
+    assert report_cli(argv) == 0
+    figures = [name for key, name in FIGURES.items() if key != "paired"]  # paired: needs a replay
     for name in figures:
         _valid_png(out / name)
     summary = (out / "summary.md").read_text()
@@ -339,14 +385,14 @@ def test_cli_writes_figures_and_summary(tiny: TinySearch, tmp_path: Path) -> Non
     assert {r["indiv_id"]: (r["f1"], r["em"]) for r in payload["leaderboard"]} == \
         {i: (res["f1"], res["em"]) for i, res in reported.items()}
     best = payload["leaderboard"][0]
-    assert f"| 1 | {best['indiv_id']} |" in summary and f"{best['f1']:.2f}" in summary
+    assert re.search(rf"^\|\s+1 \|\s+{best['indiv_id']} \|", summary, re.M) and f"{best['f1']:.2f}" in summary
     csv_rows = (out / "leaderboard.csv").read_text().splitlines()
     assert len(csv_rows) == 5 and csv_rows[0].startswith("rank,indiv_id,parent_id,f1,em")
     reeval = payload["reevaluation"]
     assert reeval["matches"] and reeval["indiv_id"] == best["indiv_id"]
     assert math.isclose(reeval["f1"], best["f1"], abs_tol=1e-6) and "**Match**" in summary
     if not recorded:  # without the data settings: the report still comes out, and says what is missing
-        assert report.cli([str(tiny.save_dir_root), "--out", str(tmp_path / "bare")]) == 0
+        assert report_cli([str(tiny.save_dir_root), "--out", str(tmp_path / "bare")]) == 0
         bare = json.loads((tmp_path / "bare" / "report.json").read_text())
         assert bare["reevaluation"] is None and "--data-config" in bare["reevaluation_note"]
 
@@ -357,7 +403,7 @@ def test_reevaluate_best_checkpoint(tiny: TinySearch) -> None:
     from ga_squad.reader.dataset import DataConfig
     from ga_squad.analysis.reevaluate import DataConfigMissing, data_config_for, reevaluate
 
-    search = report.load_search(tiny.search_dir)
+    search = load_search(tiny.search_dir)
     best = search.best()
     assert best is not None
     config = DataConfig.from_dict(json.loads(tiny.data_config_path.read_text()))
@@ -375,7 +421,5 @@ def test_reevaluate_best_checkpoint(tiny: TinySearch) -> None:
     with pytest.raises(DataConfigMissing, match="--data-config"):
         data_config_for({"indiv_id": 3})
     # Another vocabulary does not fit the checkpoint's embedding rows: refused.
-    import dataclasses
-
     with pytest.raises(CheckpointError, match="fingerprint"):
         reevaluate(search.save_dir(best.indiv_id), dataclasses.replace(config, train_limit=50))

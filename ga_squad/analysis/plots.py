@@ -9,18 +9,24 @@ architecture by depth from the inputs with one column per stream.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
+from matplotlib.ticker import MaxNLocator
 
+from ga_squad.analysis.leaderboard import TrialPoint, f1_by_id
+from ga_squad.analysis.lineage import lineage_edges
+from ga_squad.analysis.search_dir import Search
+from ga_squad.analysis.warm_cold import PairedChild, WarmColdComparison
 from ga_squad.search.graph import Graph, LayerType, Stream
-
-if TYPE_CHECKING:
-    from ga_squad.analysis.report import PairedChild, Search, TrialPoint, WarmColdComparison
 
 __all__ = [
     "architecture_layout",
@@ -55,8 +61,6 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 110) -> Pa
 
 def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
     """The figure as PNG bytes (for ``IPython.display.Image``)."""
-    import io
-
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
@@ -82,8 +86,6 @@ def plot_f1_over_trials(points: Sequence[TrialPoint]) -> Figure:
             ax.annotate(str(p.indiv_id), (p.position, p.f1), textcoords="offset points", xytext=(3, 4),
                         fontsize=7)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-        from matplotlib.ticker import MaxNLocator
-
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial (order results arrived)")
     ax.set_ylabel("dev F1")
@@ -121,11 +123,6 @@ def lineage_layout(parents: Mapping[int, int | None]) -> dict[int, tuple[float, 
 def plot_lineage(search: Search) -> Figure:
     """The lineage tree: parent -> child edges labelled with the inherited
     fraction of weights, nodes coloured by dev F1 (grey: no result)."""
-    from matplotlib import colormaps
-    from matplotlib.colors import Normalize
-
-    from ga_squad.analysis.report import f1_by_id, lineage_edges
-
     records = search.records
     pos = lineage_layout({i: r.parent_id for i, r in records.items()})
     width = max([1] + [sum(1 for p in pos.values() if p[1] == y) for y in {p[1] for p in pos.values()}])
@@ -154,8 +151,6 @@ def plot_lineage(search: Search) -> Figure:
         text_color = "white" if i in f1 and norm(f1[i]) < 0.5 else "black"
         ax.text(pos[i][0], pos[i][1], str(i), ha="center", va="center", fontsize=8, color=text_color, zorder=4)
     if f1:
-        from matplotlib.cm import ScalarMappable
-
         fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="dev F1", shrink=0.8)
     xs = [p[0] for p in pos.values()] or [0.0]
     ys = [p[1] for p in pos.values()] or [0.0]
@@ -223,9 +218,6 @@ def plot_architecture(graph: Graph, title: str = "") -> Figure:
         ax.text(x, y, f"{layer.type.value}\n{layer_id}", ha="center", va="center", fontsize=7, zorder=3)
     for stream, x in ((Stream.QUESTION, 0.0), (Stream.PASSAGE, 2.0)):
         ax.text(x, 0.55, f"{stream.value} stream", ha="center", va="bottom", fontsize=9, style="italic")
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
     handles = [Patch(fc=c, ec="black", label=t.value) for t, c in LAYER_COLORS.items()]
     handles += [Line2D([], [], color="0.25", label="input"),
                 Line2D([], [], color="0.25", linestyle=":", label="attention memory"),

@@ -19,6 +19,7 @@ shows up as a score that differs from the reported one.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 from collections.abc import Mapping
@@ -26,8 +27,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ga_squad.reader.checkpoint import read_manifest
+# This module is where TensorFlow enters the analysis (checkpoint, model, training); importers that
+# must stay TensorFlow-free import it inside the function that re-evaluates.
+from ga_squad.reader.checkpoint import CheckpointError, load_shared, read_manifest
+from ga_squad.reader.config import ModelConfig, TrainConfig
+from ga_squad.reader.data_cache import load_dataset
 from ga_squad.reader.dataset import DataConfig, Dataset
+from ga_squad.reader.evaluation import exact_match_score, f1_score, metric_max_over_ground_truths
+from ga_squad.reader.model import build_model, weights_by_hash
+from ga_squad.reader.squad import read_squad
+from ga_squad.reader.training import PREDICTIONS_NAME, data_fingerprint, evaluate_split, make_steps
+from ga_squad.search.graph import Graph
 
 __all__ = [
     "DATA_CONFIG_KEY",
@@ -167,12 +177,6 @@ def load_model(save_dir: str | os.PathLike[str], data: Dataset) -> tuple[Any, di
         ga_squad.reader.checkpoint.CheckpointError: if the checkpoint does not fit
             the data (vocabulary fingerprint) or misses layers.
     """
-    from ga_squad.reader.checkpoint import CheckpointError, load_shared
-    from ga_squad.reader.config import ModelConfig, TrainConfig
-    from ga_squad.search.graph import Graph
-    from ga_squad.reader.model import build_model, weights_by_hash
-    from ga_squad.reader.training import data_fingerprint
-
     manifest = read_manifest(save_dir)
     graph = Graph.from_dict(manifest["graph"])
     model_cfg = ModelConfig.from_dict(manifest["model_config"])
@@ -189,8 +193,6 @@ def load_model(save_dir: str | os.PathLike[str], data: Dataset) -> tuple[Any, di
 
 
 def _questions(dev_path: str, qids: set[str]) -> dict[str, str]:
-    from ga_squad.reader.squad import read_squad
-
     return {ex.qid: ex.question for ex in read_squad(dev_path).examples if ex.qid in qids}
 
 
@@ -219,11 +221,6 @@ def reevaluate(
         DataConfigMissing: if the data settings are unknown.
         ga_squad.reader.checkpoint.CheckpointError: if the checkpoint does not fit.
     """
-    from ga_squad.reader.config import TrainConfig
-    from ga_squad.reader.data_cache import load_dataset
-    from ga_squad.reader.evaluation import exact_match_score, f1_score, metric_max_over_ground_truths
-    from ga_squad.reader.training import PREDICTIONS_NAME, evaluate_split, make_steps
-
     manifest = read_manifest(save_dir)
     if data is None:
         data = load_dataset(data_config_for(manifest, data_config), cache_dir)
@@ -235,8 +232,6 @@ def reevaluate(
     agree = None
     stored = Path(save_dir) / PREDICTIONS_NAME
     if stored.is_file():
-        import json
-
         old = json.loads(stored.read_text(encoding="utf-8"))
         agree = sum(old.get(q) == a for q, a in result.predictions.items()) / max(len(result.predictions), 1)
     gold = data.dev.gold_answers()

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from ga_squad.analysis.report import LeaderboardRow, Search, leaderboard, load_search
+from ga_squad.analysis.leaderboard import LeaderboardRow, leaderboard
+from ga_squad.analysis.markdown import leaderboard_markdown
+from ga_squad.analysis.search_dir import Search, load_search
 from ga_squad.launch.config import (
     ConfigError,
     LaunchConfig,
@@ -41,7 +43,6 @@ from ga_squad.launch.experiment import (
     ExperimentTimeout,
     Progress,
 )
-from ga_squad.search.graph import Graph, LayerType
 from ga_squad.search.paths import SearchLayout
 
 _logger = logging.getLogger(__name__)
@@ -87,29 +88,6 @@ def progress_line(progress: Progress, rows: Sequence[LeaderboardRow], total: int
     best_text = f"best F1 {rows[0].f1:.2f} (individual {rows[0].indiv_id})" if rows else "no result yet"
     of = f"/{total}" if total else ""
     return f"[{progress.elapsed:6.0f}s] {progress.status:<15} trials done {done}{of}, running {running}, {best_text}"
-
-
-def describe_layers(graph: Graph) -> str:
-    """Hidden layers in topological order, e.g. ``rnn>att>sa | 2 skips``."""
-    short = {LayerType.RNN: "rnn", LayerType.ATTENTION: "att", LayerType.SELF_ATTENTION: "sa"}
-    text = ">".join(short[layer.type] for layer in graph.hidden_layers)
-    skips = sum(len(layer.skips) for layer in graph.layers)
-    return text + (f" | {skips} skip{'s' if skips != 1 else ''}" if skips else "")
-
-
-def leaderboard_table(search: Search, top: int) -> str:
-    """The top ``top`` reported individuals as a fixed-width table."""
-    header = f"{'rank':>4} {'id':>4} {'parent':>6} {'F1':>6} {'EM':>6} {'inherited':>10} {'fresh':>9}  hidden layers"
-    rows = [header, "-" * len(header)]
-    for row in leaderboard(search)[:top]:
-        parent = "-" if row.parent_id is None else str(row.parent_id)
-        em = float("nan") if row.em is None else row.em
-        rows.append(
-            f"{row.rank:>4} {row.indiv_id:>4} {parent:>6} {row.f1:>6.2f} {em:>6.2f} "
-            f"{row.inherited_params:>10,} {row.fresh_params:>9,}  "
-            f"{describe_layers(search.records[row.indiv_id].graph)}"
-        )
-    return "\n".join(rows)
 
 
 def how_to_continue(launch: LaunchConfig, experiment: Experiment, config_path: Path) -> str:
@@ -195,7 +173,7 @@ def main(cfg: RunConfig, out: TextIO | None = None, err: TextIO | None = None) -
           f"{len(best)} trials reported, {sum(1 for r in best if r.warm_start)} warm-started from a parent\n",
           file=out)
     if search is not None:
-        print(leaderboard_table(search, cfg.top), file=out)
+        print(leaderboard_markdown(best, limit=cfg.top), file=out)
     print(f"\nlineage journal: {layout.journal_path}", file=out)
     if search is not None and best:
         print(f"best checkpoint: {search.save_dir(best[0].indiv_id)}", file=out)

@@ -1,0 +1,166 @@
+"""Find a search on disk and load it: the one input of every analysis.
+
+A search leaves ``<save_dir_root>/<experiment_id>/lineage.jsonl`` (the journal)
+and its individuals' checkpoints; :func:`load_search` reads the journal into a
+:class:`Search`, which the leaderboard, lineage, warm/cold and plotting
+modules take as it is. No running NNI is needed; NNI's trial records can be
+attached afterwards (:func:`with_nni`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ga_squad.analysis.nni_trials import NniTrial
+from ga_squad.search.evolution import Status
+from ga_squad.search.journal import IndividualRecord, read_events, replay, report_order
+from ga_squad.search.paths import INDIVIDUALS_DIR, JOURNAL_NAME
+
+__all__ = [
+    "Search",
+    "default_cache_dir",
+    "find_search_dir",
+    "load_search",
+    "record_f1",
+    "result_number",
+    "with_nni",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def result_number(result: Mapping[str, Any], key: str, default: float | None = None) -> float | None:
+    """A numeric entry of a trial's result dict (``default`` when absent or not a number).
+
+    Trials report free-form dicts, so every reader goes through here rather
+    than trusting a key to exist or to hold a number (a bool is not one).
+    """
+    value = result.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return default
+    return float(value)
+
+
+def record_f1(record: IndividualRecord) -> float:
+    """The dev F1 an individual reported: ``result["f1"]``, else the tuner's value."""
+    f1 = result_number(record.result, "f1")
+    return float(record.value if f1 is None else f1)  # type: ignore[arg-type]
+
+
+def _is_search_dir(path: Path) -> bool:
+    return (path / JOURNAL_NAME).is_file()
+
+
+def find_search_dir(path: str | os.PathLike[str], experiment_id: str | None = None) -> Path:
+    """The folder of one search.
+
+    Args:
+        path: Either a search folder (holding ``lineage.jsonl``) or a storage
+            root holding experiment folders.
+        experiment_id: Pick this experiment under the root; None picks the
+            one whose journal was written last.
+
+    Returns:
+        The search folder.
+
+    Raises:
+        FileNotFoundError: if there is no such search.
+    """
+    base = Path(path)
+    if experiment_id is not None:
+        candidate = base / experiment_id
+        if _is_search_dir(candidate):
+            return candidate
+        if _is_search_dir(base) and base.name == experiment_id:
+            return base
+        raise FileNotFoundError(f"no search {experiment_id!r} under {base} (no {JOURNAL_NAME})")
+    if _is_search_dir(base):
+        return base
+    if not base.is_dir():
+        raise FileNotFoundError(f"{base} is not a folder")
+    found = [p for p in base.iterdir() if p.is_dir() and _is_search_dir(p)]
+    if not found:
+        raise FileNotFoundError(f"no search under {base}: no <experiment>/{JOURNAL_NAME}")
+    return max(found, key=lambda p: ((p / JOURNAL_NAME).stat().st_mtime, p.name))
+
+
+@dataclass(frozen=True)
+class Search:
+    """One search as its journal tells it.
+
+    Attributes:
+        root: The search folder.
+        experiment_id: Its name (the folder name, NNI's experiment id).
+        events: Every journal event, in file order.
+        records: indiv_id -> final state, in order of generation.
+        order: Ids of reported individuals in the order their results arrived
+            (the "trial order" of the curves).
+        nni: NNI's trial records joined on ``indiv_id`` (empty unless fetched).
+    """
+
+    root: Path
+    experiment_id: str
+    events: tuple[Mapping[str, Any], ...]
+    records: Mapping[int, IndividualRecord]
+    order: tuple[int, ...]
+    nni: Mapping[int, NniTrial] = field(default_factory=dict)
+
+    def save_dir(self, indiv_id: int) -> Path:
+        """The individual's checkpoint folder (from the journal, else the layout)."""
+        record = self.records.get(indiv_id)
+        if record is not None and record.save_dir:
+            path = Path(record.save_dir)
+            if path.is_dir() or not (self.root / INDIVIDUALS_DIR / f"{indiv_id:06d}").is_dir():
+                return path
+        return self.root / INDIVIDUALS_DIR / f"{indiv_id:06d}"
+
+    def reported(self) -> list[IndividualRecord]:
+        """Reported individuals, in trial order."""
+        return [self.records[i] for i in self.order if i in self.records]
+
+    def ranked(self) -> list[IndividualRecord]:
+        """Reported individuals with a value, best F1 first (earlier id first among ties).
+
+        The leaderboard's order; :meth:`best` is its head.
+        """
+        done = [r for r in self.records.values() if r.status is Status.REPORTED and r.value is not None]
+        return sorted(done, key=lambda r: (-record_f1(r), r.indiv_id))
+
+    def best(self) -> IndividualRecord | None:
+        """The reported individual with the highest F1 (earliest id among ties)."""
+        ranked = self.ranked()
+        return ranked[0] if ranked else None
+
+
+def default_cache_dir(search: Search) -> str | None:
+    """``<save_dir_root>/cache`` when it exists (where ``config.yml``'s trials cache the
+    preprocessed arrays; the cache is keyed by content, so reading it is safe)."""
+    cache = search.root.parent / "cache"
+    return str(cache) if cache.is_dir() else None
+
+
+def load_search(path: str | os.PathLike[str], experiment_id: str | None = None) -> Search:
+    """Read a search from disk (see :func:`find_search_dir` for ``path``)."""
+    root = find_search_dir(path, experiment_id)
+    events = read_events(root / JOURNAL_NAME)
+    records = replay(events)
+    order = tuple(i for i in report_order(events) if i in records)
+    return Search(root=root, experiment_id=root.name, events=tuple(events), records=records, order=order)
+
+
+def with_nni(search: Search, trials: Mapping[int, NniTrial]) -> Search:
+    """The search with NNI's records attached (see :attr:`Search.nni`).
+
+    Lives beside :class:`Search` rather than in :mod:`ga_squad.analysis.nni_trials`
+    so that the NNI side never needs to know the search (imports point one way).
+    """
+    unknown = sorted(set(trials) - set(search.records))
+    if unknown:
+        logger.warning("NNI reports individuals %s that the journal does not know", unknown)
+    return dataclasses.replace(search, nni=dict(trials))
