@@ -11,6 +11,8 @@ import json
 import logging
 import os
 import random
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -36,6 +38,7 @@ from ga_squad.reader.config import ModelConfig  # noqa: E402
 from ga_squad.search.graph import EMBEDDING_HASH, Graph, LayerType, base_reader  # noqa: E402
 from ga_squad.reader.model import build_model, weights_by_hash  # noqa: E402
 from ga_squad.search.mutations import InsertLayer  # noqa: E402
+from ga_squad.search.ownership import Owner, this_host  # noqa: E402
 
 VOCAB, CHARS = 40, 15
 CFG = ModelConfig.tiny()
@@ -51,6 +54,13 @@ def publish(model: keras.Model, save_dir: Path, graph: Graph, indiv_id: int = 7,
     return publish_checkpoint(
         model, save_dir, indiv_id=indiv_id, parent_id=None, graph=graph, model_config=CFG.to_dict(),
         model_fingerprint=CFG.fingerprint(), data_fingerprint=DATA_FP, metrics={"f1": 1.0, **metrics})
+
+
+def published_names(save_dir: Path) -> list[str]:
+    """Visible entries: the pointer only (the one version it names is hidden)."""
+    names = sorted(p.name for p in save_dir.iterdir())
+    assert len([n for n in names if n.startswith(".checkpoint.v")]) == 1, names
+    return [n for n in names if not n.startswith(".checkpoint.v")]
 
 
 def values(model: keras.Model) -> dict[str, dict[str, np.ndarray]]:
@@ -144,7 +154,7 @@ def test_manifest_records_identity_counts_fingerprints_and_checksum(parent) -> N
     assert manifest["metrics"] == {"f1": 1.0}
     assert manifest["format_version"] == ckpt.FORMAT_VERSION
     assert len(manifest["weights"]["sha256"]) == 64
-    assert sorted(p.name for p in save_dir.iterdir()) == ["checkpoint"]  # no temp dirs left
+    assert published_names(save_dir) == ["checkpoint"]  # no temp dirs left, one version
 
 
 def test_crash_mid_write_leaves_no_visible_checkpoint(tmp_path, monkeypatch, parent, bystander) -> None:
@@ -180,19 +190,22 @@ def test_second_publish_replaces_cleanly(tmp_path, parent, other) -> None:
     manifest, arrays = read_checkpoint(tmp_path / "a")
     assert manifest["metrics"]["marker"] == 2.0
     assert all(same(arrays[h], values(other)[h]) for h in arrays)
-    assert [p.name for p in (tmp_path / "a").iterdir()] == ["checkpoint"]
+    assert published_names(tmp_path / "a") == ["checkpoint"]  # the superseded version is gone
 
 
-def test_publish_removes_stale_leftovers_of_a_killed_publish(tmp_path, parent) -> None:
+def test_publish_removes_leftovers_of_dead_owners_only(tmp_path, parent) -> None:
     graph, model, _ = parent
-    stale = tmp_path / "a" / ".checkpoint.tmp-killed"
-    recent = tmp_path / "a" / ".checkpoint.tmp-running"
-    for folder in (stale, recent):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    killed = tmp_path / "a" / f".checkpoint.tmp-{Owner(this_host(), int(dead.stdout), 0, 'ab').token()}"
+    # a slow publish of a live process, hours old: ownership, not age, decides
+    running = tmp_path / "a" / f".checkpoint.tmp-{Owner(this_host(), os.getppid(), 0, 'cd').token()}"
+    for folder in (killed, running):
         folder.mkdir(parents=True)
         (folder / "weights.h5").write_bytes(b"half")
-    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+        os.utime(folder, (time.time() - 36000, time.time() - 36000))
     publish(model, tmp_path / "a", graph)
-    assert not stale.exists() and recent.exists()
+    assert not killed.exists() and running.exists()
     assert read_checkpoint(tmp_path / "a")[0]["indiv_id"] == 7
 
 
@@ -220,7 +233,7 @@ def test_concurrent_reader_never_sees_a_partial_checkpoint(tmp_path, parent, oth
         try:
             manifest, arrays = read_checkpoint(tmp_path / "a")
         except CheckpointCorrupt:
-            gaps += 1  # the instant between two renames, or files swapped mid-read: detected
+            gaps += 1  # a superseded version removed mid-read: detected, never mixed
             continue
         want = expected[manifest["metrics"]["marker"]]
         assert set(arrays) == set(want)

@@ -176,8 +176,11 @@ def standalone_params(spec: StandaloneSpec) -> TrialParams:
         if parent_id is None:
             try:
                 parent_id = int(read_manifest(restore_dir)["indiv_id"])
-            except (CheckpointCorrupt, KeyError, TypeError, ValueError):
-                parent_id = 0  # the trial will cold-start with a warning anyway
+            except (CheckpointCorrupt, KeyError, TypeError, ValueError) as exc:
+                # No parent we can name: report parent_id null and cold-start rather than invent one.
+                logger.warning("parent_id null, cold start: the manifest in %s names no parent (%s)",
+                               restore_dir, exc)
+                restore_dir = shared = None
     return TrialParams(indiv_id=spec.indiv_id, parent_id=parent_id, graph=graph,
                        restore_dir=restore_dir, save_dir=spec.save_dir, shared_ids=shared,
                        mutation="standalone", seed=spec.seed)
