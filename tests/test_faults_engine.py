@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ga_squad.search import checkpoint_store as store
+from ga_squad.search.claims import claim
 from ga_squad.search.engine import SearchEngine
 from ga_squad.search.evolution import EvolutionConfig, Status
 from ga_squad.search.journal import Journal, read_events
@@ -65,6 +66,26 @@ def test_ends_are_attributed_by_what_the_trial_ran(tmp_path: Path) -> None:
     assert [(e["indiv_id"], e["corrects_end_of"]) for e in late] == [(ids[0], "J0")]
     assert stats.corrected_ends == 1 and stats.reported == 3
     assert stats.running == 1  # individual 3's parameters still wait in NNI's queue: not failed
+
+
+def test_claims_attribute_ends_of_trials_that_never_report(tmp_path: Path) -> None:
+    """With claims (what trial/trial.py writes on taking its parameters) no end is misattributed."""
+    lay = layout(tmp_path)
+    tuner = EngineProtocol.for_search(EvolutionConfig(population_size=4, seed=2), lay, fsync=False)
+    params = tuner.generate_multiple_parameters([0, 1, 2, 3], st_callback=lambda *a: None)
+    ids = [p["indiv_id"] for p in params]
+    claim(params[0]["save_dir"], "J1")  # J0 exits before asking: J1 takes p0, J2 takes p1
+    claim(params[1]["save_dir"], "J2")
+    tuner.trial_end(0, False, trial_job_id="J0")
+    tuner.trial_end(1, False, trial_job_id="J1")  # fails before reporting
+    tuner.receive_trial_result(1, params[1], {"default": 0.5, "indiv_id": ids[1]}, trial_job_id="J2")
+    tuner.trial_end(2, True, trial_job_id="J2")
+    tuner.close()
+    events = read_events(lay.journal_path)
+    ended = [(e["trial_job_id"], e["indiv_id"], e["attributed_by"]) for e in events if e["event"] == "ended"]
+    assert ended == [("J0", None, "none"), ("J1", ids[0], "claim"), ("J2", ids[1], "result")]
+    assert [(e["indiv_id"], e["reason"]) for e in events if e["event"] == "failed"] == [(ids[0], "failed")]
+    assert tuner.engine.individual(ids[2]).status is Status.DISPATCHED  # its parameters still wait in NNI
 
 
 def test_ends_without_job_ids_fall_back_on_the_form(tmp_path: Path) -> None:

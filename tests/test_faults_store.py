@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from ga_squad.search.ownership import Owner, this_host
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
 
-from fake_checkpoint import check, publish_fake  # noqa: E402
+from fake_checkpoint import check, kill_loop, publish_fake  # noqa: E402
 
 
 def dead_pid() -> int:
@@ -92,43 +91,11 @@ def test_prune_keeps_the_manifest_and_frees_the_weights(tmp_path: Path) -> None:
     assert store.disk_usage(save) < 1_000
 
 
-def _kill_loop(tmp_path: Path, kills: int, size: int, seed: int, mid: int = 3) -> tuple[int, int, int, int]:
-    """Kill a looping publisher at random instants: ``kills`` times, more (up to 4x) until ``mid`` landed mid-publish.
-
-    Returns:
-        (torn, invisible, leftovers after cleanup, kills that landed mid-publish).
-    """
-    rng = random.Random(seed)
-    save = tmp_path / "victim"
-    torn = invisible = mid_publish = 0
-    done = 0
-    while done < kills or (mid_publish < mid and done < 4 * kills):
-        done += 1
-        proc = subprocess.Popen([sys.executable, str(FIXTURES / "fake_checkpoint.py"), str(save), str(size)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while store.resolve(save) is None and time.monotonic() < deadline:
-            time.sleep(0.01)  # the first publish must land before a kill counts
-        time.sleep(rng.uniform(0.0, 0.3))
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        mid_publish += any(n.startswith((".checkpoint.tmp-", ".checkpoint.link-")) for n in os.listdir(save))
-        problem = check(save)
-        if problem == "no visible checkpoint":
-            invisible += 1
-        elif problem is not None:
-            torn += 1
-    store.cleanup(save)
-    leftovers = [n for n in os.listdir(save) if n.startswith((".checkpoint.tmp-", ".checkpoint.link-"))]
-    versions = [n for n in os.listdir(save) if n.startswith(".checkpoint.v")]
-    return torn, invisible, len(leftovers) + len(versions) - 1, mid_publish
-
-
 @pytest.mark.slow
 def test_kill_9_during_publish_never_tears_or_hides_a_checkpoint(tmp_path: Path) -> None:
-    torn, invisible, leftovers, mid_publish = _kill_loop(tmp_path, kills=12, size=2_000_000, seed=3)
-    assert (torn, invisible, leftovers) == (0, 0, 0)
-    assert mid_publish >= 3  # the kills did land inside publishes (else the test proves nothing)
+    figures = kill_loop(tmp_path / "victim", kills=12, size=2_000_000, seed=3)
+    assert (figures["torn"], figures["invisible"], figures["leftovers"]) == (0, 0, 0)
+    assert figures["mid_publish"] >= 3  # the kills did land inside publishes (else the test proves nothing)
 
 
 def test_lock_refuses_a_second_holder_and_names_the_first(tmp_path: Path) -> None:

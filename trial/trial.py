@@ -34,6 +34,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from ga_squad.reader.config import MODEL_SIZES, ModelConfig, TrainConfig  # noqa: E402
+from ga_squad.search.claims import claim  # noqa: E402
 from ga_squad.search.contract import TrialParams  # noqa: E402
 from ga_squad.reader.dataset import DataConfig  # noqa: E402
 from ga_squad.search.graph import Graph, base_reader  # noqa: E402
@@ -202,6 +203,7 @@ def main(cfg: TrialConfig) -> dict[str, Any]:
 
     if cfg.standalone is None:
         params = TrialParams.from_dict(nni.get_next_parameter(), cfg.storage_root)
+        claim(params.save_dir, os.environ.get("NNI_TRIAL_JOB_ID"))  # the tuner attributes our end by it
     else:
         params = standalone_params(cfg.standalone)
         if cfg.storage_root is not None:  # the same path checks as under NNI

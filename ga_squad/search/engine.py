@@ -78,6 +78,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ga_squad.search.claims import claimed_by
 from ga_squad.search.evolution import EvolutionConfig, Individual, RegularizedEvolution, Status
 from ga_squad.search.graph import Graph
 from ga_squad.search.journal import Journal
@@ -234,7 +235,8 @@ class SearchEngine:
             Deferred requests that became servable (to emit now).
         """
         with self._lock, self._reg.batch():
-            indiv, how = self._reg.attribute_end(parameter_id, trial_job_id)
+            indiv, how = self._reg.attribute_end(
+                parameter_id, trial_job_id, lambda i: claimed_by(self.layout.individual_dir(i)))
             self._reg.log("ended", parameter_id=parameter_id, trial_job_id=trial_job_id, success=success,
                           indiv_id=indiv.indiv_id if indiv is not None else None, attributed_by=how)
             if indiv is None:

@@ -41,9 +41,10 @@ experiment, +1 for each resume). Per kind:
     A trial ended (every end, also after a result). ``parameter_id`` (its
     form's), ``trial_job_id`` (or null), ``success``, ``indiv_id`` (the
     individual it is attributed to, or null), ``attributed_by`` (``result``:
-    the individual the trial's own result named; ``form``: its form's
-    individual, no result seen; ``none``: another trial ran the form's
-    individual; ``unknown``: an unknown parameter id).
+    the individual the trial's own result named; ``claim``: the individual
+    the trial claimed when it took its parameters; ``none``: another trial
+    took the form's individual; ``form``: its form's individual, nothing
+    better known; ``unknown``: an unknown parameter id).
 ``pruned``
     Retention deleted the individual's weights (it can no longer be a
     parent); its manifest, metrics and predictions stay. ``indiv_id``,

@@ -20,12 +20,15 @@ NNI passes the tuner:
   the trial job id, see ``tuner/ga_tuner.py``).
 
 So :meth:`Registry.attribute_end` attributes an end by what the trial ran:
-the individual its own result named (``attributed_by: result``); for a trial
-with no result, its form's individual unless that individual is known to have
-been run by another trial (``form``), else nobody (``none``: the trial ran
-nothing we can name). An end attributed by ``form`` may still be wrong (the
-trial may have run nothing); if the individual's real result arrives later it
-is accepted as late, and the journal says which failure it corrects.
+the individual its own result named (``attributed_by: result``), else the
+individual it claimed when it took its parameters (``claim``, see
+:mod:`ga_squad.search.claims`); else, if another trial took its form's
+individual, or trials write claims and nobody claimed it, nobody (``none``:
+the trial exited before taking parameters, which stay queued for a later
+trial); else its form's individual (``form``: trials that write no claims,
+or callers without job ids). An end attributed by ``form``
+may be wrong; if the individual's real result arrives later it is accepted
+as late, and the journal says which failure it corrects.
 """
 
 from __future__ import annotations
@@ -108,6 +111,8 @@ class Registry:
         self.failed_by_end: dict[int, str | None] = {}
         """indiv_id -> trial job of the end that failed it (``form`` attribution only)."""
         self.pruned: set[int] = set()
+        self.claims_seen = False
+        """Whether the trials write claims (then an unclaimed individual was not taken)."""
         self.counts: Counter[str] = Counter()
         self.next_id = 0
         self.cold_starts = 0
@@ -245,19 +250,35 @@ class Registry:
         self.log("failed", indiv_id=indiv.indiv_id, parent_id=indiv.parent_id, parameter_id=parameter_id,
                  reason=reason, detail=detail)
 
-    def attribute_end(self, parameter_id: int, trial_job_id: str | None) -> tuple[Individual | None, str]:
-        """Which individual a trial end is about, and how that was decided (module docstring)."""
+    def attribute_end(
+        self, parameter_id: int, trial_job_id: str | None, claims: Callable[[int], set[str]]
+    ) -> tuple[Individual | None, str]:
+        """Which individual a trial end is about, and how that was decided (module docstring).
+
+        Args:
+            parameter_id: The end's (form's) parameter id.
+            trial_job_id: The ending trial's job id, if known.
+            claims: indiv_id -> trial job ids that claimed it (:mod:`ga_squad.search.claims`).
+        """
         if trial_job_id is not None and trial_job_id in self.job_ran:
             return self.individuals[self.job_ran[trial_job_id]], "result"
         form = self.by_parameter.get(parameter_id)
         if form is None:
             self.counts["ignored"] += 1
             return None, "unknown"
-        indiv = self.individuals[form]
+        if trial_job_id is None:
+            return self.individuals[form], "form"
+        for indiv_id in sorted(self.running | set(self.failed_by_end) | {form}):
+            jobs = claims(indiv_id)
+            self.claims_seen = self.claims_seen or bool(jobs)
+            if trial_job_id in jobs:
+                return self.individuals[indiv_id], "claim"
         ran_by = self.ran_by.get(form)
-        if trial_job_id is not None and ran_by is not None and ran_by != trial_job_id:
-            return None, "none"  # another trial ran this form's individual
-        return indiv, "form"
+        if (ran_by is not None and ran_by != trial_job_id) or claims(form) or self.claims_seen:
+            # Another trial took this form's individual, or (trials claim what they take) none
+            # did yet: this trial took nothing, and the form's parameters wait for a later trial.
+            return None, "none"
+        return self.individuals[form], "form"
 
     # --- queries ---------------------------------------------------------------------
     def stats(self, waiting: int, population: int) -> EngineStats:
