@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +27,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import ga_squad.reader.checkpoint as ckpt  # noqa: E402
+from ga_squad.search import checkpoint_store  # noqa: E402
 from ga_squad.files import file_digest
 from ga_squad.reader.checkpoint import (  # noqa: E402
     CheckpointCorrupt,
@@ -39,6 +42,7 @@ from ga_squad.reader.config import ModelConfig  # noqa: E402
 from ga_squad.search.graph import EMBEDDING_HASH, Graph, LayerType, base_reader  # noqa: E402
 from ga_squad.reader.model import build_model, weights_by_hash  # noqa: E402
 from ga_squad.search.mutations import InsertLayer  # noqa: E402
+from ga_squad.search.ownership import Owner, this_host  # noqa: E402
 
 VOCAB, CHARS = 40, 15
 CFG = ModelConfig.tiny()
@@ -54,6 +58,13 @@ def publish(model: keras.Model, save_dir: Path, graph: Graph, indiv_id: int = 7,
     return publish_checkpoint(
         model, save_dir, indiv_id=indiv_id, parent_id=None, graph=graph, model_config=CFG.to_dict(),
         model_fingerprint=CFG.fingerprint(), data_fingerprint=DATA_FP, metrics={"f1": 1.0, **metrics})
+
+
+def published_names(save_dir: Path) -> list[str]:
+    """Visible entries: the pointer only (the one version it names is hidden)."""
+    names = sorted(p.name for p in save_dir.iterdir())
+    assert len([n for n in names if n.startswith(".checkpoint.v")]) == 1, names
+    return [n for n in names if not n.startswith(".checkpoint.v")]
 
 
 def values(model: keras.Model) -> dict[str, dict[str, np.ndarray]]:
@@ -147,7 +158,7 @@ def test_manifest_records_identity_counts_fingerprints_and_checksum(parent) -> N
     assert manifest["metrics"] == {"f1": 1.0}
     assert manifest["format_version"] == ckpt.FORMAT_VERSION
     assert len(manifest["weights"]["sha256"]) == 64
-    assert sorted(p.name for p in save_dir.iterdir()) == ["checkpoint"]  # no temp dirs left
+    assert published_names(save_dir) == ["checkpoint"]  # no temp dirs left, one version
 
 
 def test_crash_mid_write_leaves_no_visible_checkpoint(tmp_path, monkeypatch, parent, bystander) -> None:
@@ -183,33 +194,37 @@ def test_second_publish_replaces_cleanly(tmp_path, parent, other) -> None:
     manifest, arrays = read_checkpoint(tmp_path / "a")
     assert manifest["metrics"]["marker"] == 2.0
     assert all(same(arrays[h], values(other)[h]) for h in arrays)
-    assert [p.name for p in (tmp_path / "a").iterdir()] == ["checkpoint"]
+    assert published_names(tmp_path / "a") == ["checkpoint"]  # the superseded version is gone
 
 
-def test_publish_removes_stale_leftovers_of_a_killed_publish(tmp_path, parent) -> None:
+def test_publish_removes_leftovers_of_dead_owners_only(tmp_path, parent) -> None:
     graph, model, _ = parent
-    stale = tmp_path / "a" / ".checkpoint.tmp-killed"
-    recent = tmp_path / "a" / ".checkpoint.tmp-running"
-    for folder in (stale, recent):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    killed = tmp_path / "a" / f".checkpoint.tmp-{Owner(this_host(), int(dead.stdout), 0, 'ab').token()}"
+    # a slow publish of a live process, hours old: ownership, not age, decides
+    running = tmp_path / "a" / f".checkpoint.tmp-{Owner(this_host(), os.getppid(), 0, 'cd').token()}"
+    for folder in (killed, running):
         folder.mkdir(parents=True)
         (folder / "weights.h5").write_bytes(b"half")
-    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+        os.utime(folder, (time.time() - 36000, time.time() - 36000))
     publish(model, tmp_path / "a", graph)
-    assert not stale.exists() and recent.exists()
+    assert not killed.exists() and running.exists()
     assert read_checkpoint(tmp_path / "a")[0]["indiv_id"] == 7
 
 
 class _RaceHarness:
     """Forces reads to straddle re-publishes, and counts the reads that did.
 
-    ``publish_checkpoint`` swaps a checkpoint in with two renames (the
-    published directory out, the new one in). The harness wraps the
-    checkpoint module's ``os.rename`` and the reader's per-file read: a reader
-    that has read a manifest announces it and waits (up to ``hold_s``) until
-    the writer has done both renames of its next publish; the writer, before
-    renaming the published directory away, waits (up to ``hold_s``) for a
-    reader to be in that window. So reads overlap publishes by construction,
-    not by luck, and :attr:`overlapping` counts them from the rename counter.
+    ``publish_checkpoint`` writes a new hidden version directory, then swaps
+    the ``checkpoint`` symlink to it with one ``os.replace`` and removes the
+    superseded version. The harness wraps that ``os.replace`` (in
+    :mod:`ga_squad.search.checkpoint_store`) and the reader's per-file read: a
+    reader that has read a manifest announces it and waits (up to ``hold_s``)
+    until the writer has swapped the pointer; the writer, before swapping,
+    waits (up to ``hold_s``) for a reader to be in that window. So reads
+    overlap publishes by construction, not by luck, and :attr:`overlapping`
+    counts them from the swap counter.
     """
 
     def __init__(self, final: Path, hold_s: float = 0.5) -> None:
@@ -220,21 +235,23 @@ class _RaceHarness:
         self.reader_mid_read = False
         self.overlapping = 0
 
-    def rename(self, src: os.PathLike[str] | str, dst: os.PathLike[str] | str) -> None:
-        if Path(src) == self.final:  # the published checkpoint is about to be swapped out
+    def replace(self, src: os.PathLike[str] | str, dst: os.PathLike[str] | str) -> None:
+        swap = Path(dst) == self.final  # the published pointer is about to move to a new version
+        if swap:
             with self.cond:
                 self.cond.wait_for(lambda: self.reader_mid_read, timeout=self.hold_s)
-        os.rename(src, dst)
-        with self.cond:
-            self.renames += 1
-            self.cond.notify_all()
+        os.replace(src, dst)
+        if swap:
+            with self.cond:
+                self.renames += 1
+                self.cond.notify_all()
 
     def after_manifest(self) -> None:
         with self.cond:
             start = self.renames
             self.reader_mid_read = True
             self.cond.notify_all()
-            self.cond.wait_for(lambda: self.renames >= start + 2, timeout=self.hold_s)
+            self.cond.wait_for(lambda: self.renames >= start + 1, timeout=self.hold_s)
             self.reader_mid_read = False
 
     def read(self, reader: Callable[[], object]) -> object:
@@ -253,8 +270,8 @@ def _race(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parent, other, reader
     publish(model, tmp_path / "a", graph, marker=1.0)
     harness = _RaceHarness(checkpoint_dir(tmp_path / "a"))
     os_proxy = SimpleNamespace(**{name: getattr(os, name) for name in dir(os) if not name.startswith("__")})
-    os_proxy.rename = harness.rename
-    monkeypatch.setattr(ckpt, "os", os_proxy)  # only the checkpoint module sees the slow rename
+    os_proxy.replace = harness.replace
+    monkeypatch.setattr(checkpoint_store, "os", os_proxy)  # only the publish sees the slow swap
     real_read_at = ckpt._read_at
 
     def read_at(dir_fd: int, name: str) -> bytes:
@@ -296,7 +313,7 @@ def test_concurrent_reader_never_sees_a_partial_checkpoint(tmp_path, monkeypatch
         try:
             manifest, arrays = read_checkpoint(save_dir)
         except CheckpointCorrupt:
-            return "detected"  # the instant between two renames, or files swapped mid-read
+            return "detected"  # a superseded version removed mid-read: detected, never mixed
         want = expected[manifest["metrics"]["marker"]]
         consistent = set(arrays) == set(want) and all(same(arrays[h], want[h]) for h in arrays)
         return "complete" if consistent else "torn"

@@ -56,6 +56,21 @@ def test_aging_removes_the_oldest_even_if_best() -> None:
     assert [m.indiv_id for m in evo.population] == [1, 2, 3]
 
 
+def test_late_results_join_by_birth_order() -> None:
+    """Age is birth order: a late result of an old individual is not the youngest member."""
+    evo = RegularizedEvolution(EvolutionConfig(population_size=3))
+    for indiv_id in (2, 5, 7):
+        evo.add_reported(reported(indiv_id, 0.5))
+    removed = evo.add_reported(reported(4, 0.9))  # older than 5 and 7, younger than 2
+    assert removed is not None and removed.indiv_id == 2
+    assert [m.indiv_id for m in evo.population] == [4, 5, 7]
+    oldest = reported(1, 0.99)
+    assert evo.add_reported(oldest) is oldest  # older than every member: in and out at once
+    assert [m.indiv_id for m in evo.population] == [4, 5, 7]
+    evo.restore([reported(9, 0.1), reported(3, 0.2), reported(6, 0.3), reported(8, 0.4)])
+    assert [m.indiv_id for m in evo.population] == [6, 8, 9]
+
+
 def test_without_aging_the_worst_is_removed() -> None:
     evo = RegularizedEvolution(EvolutionConfig(population_size=3, aging=False))
     for i, r in enumerate((0.99, 0.1, 0.2, 0.3)):

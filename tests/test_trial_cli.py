@@ -55,11 +55,16 @@ def test_flags_become_frozen_configs() -> None:
     assert forced.standalone is not None
 
 
-def test_standalone_params_share_all_and_read_the_parent_id(tmp_path: Path) -> None:
+def test_standalone_params_share_all_and_read_the_parent_id(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    named = trial.standalone_params(
+        trial.StandaloneSpec(None, str(tmp_path / "c"), str(tmp_path / "p"), ("all",), 5, 2, 1))
+    assert named.shared_ids == base_reader().weight_ids() and named.parent_id == 2
     spec = trial.StandaloneSpec(None, str(tmp_path / "c"), str(tmp_path / "missing"), ("all",), 5, None, 1)
-    params = trial.standalone_params(spec)
-    assert params.shared_ids == base_reader().weight_ids()
-    assert params.parent_id == 0  # unreadable parent: the trial cold-starts with a warning
+    with caplog.at_level("WARNING"):
+        params = trial.standalone_params(spec)
+    # unreadable parent manifest: no parent is invented, the trial cold-starts and says why
+    assert params.parent_id is None and params.restore_dir is None and params.shared_ids is None
+    assert "parent_id null" in caplog.text and "missing" in caplog.text
     graph_file = tmp_path / "g.json"
     graph_file.write_text(base_reader().to_json(), encoding="utf-8")
     cold = trial.standalone_params(trial.StandaloneSpec(str(graph_file), "s", None, ("all",), 0, None, 0))

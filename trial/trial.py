@@ -35,6 +35,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from ga_squad.reader.config import MODEL_SIZES, ModelConfig, TrainConfig  # noqa: E402
+from ga_squad.search.claims import claim  # noqa: E402
 from ga_squad.search.contract import TrialParams  # noqa: E402
 from ga_squad.reader.dataset import DataConfig  # noqa: E402
 from ga_squad.search.graph import Graph, base_reader  # noqa: E402
@@ -177,8 +178,11 @@ def standalone_params(spec: StandaloneSpec) -> TrialParams:
         if parent_id is None:
             try:
                 parent_id = int(read_manifest(restore_dir)["indiv_id"])
-            except (CheckpointCorrupt, KeyError, TypeError, ValueError):
-                parent_id = 0  # the trial will cold-start with a warning anyway
+            except (CheckpointCorrupt, KeyError, TypeError, ValueError) as exc:
+                # No parent we can name: report parent_id null and cold-start rather than invent one.
+                logger.warning("parent_id null, cold start: the manifest in %s names no parent (%s)",
+                               restore_dir, exc)
+                restore_dir = shared = None
     return TrialParams(indiv_id=spec.indiv_id, parent_id=parent_id, graph=graph,
                        restore_dir=restore_dir, save_dir=spec.save_dir, shared_ids=shared,
                        mutation="standalone", seed=spec.seed)
@@ -200,6 +204,7 @@ def main(cfg: TrialConfig) -> dict[str, Any]:
 
     if cfg.standalone is None:
         params = TrialParams.from_dict(nni.get_next_parameter(), cfg.storage_root)
+        claim(params.save_dir, os.environ.get("NNI_TRIAL_JOB_ID"))  # the tuner attributes our end by it
     else:
         params = standalone_params(cfg.standalone)
         if cfg.storage_root is not None:  # the same path checks as under NNI

@@ -70,6 +70,10 @@ class GaSquadClassArgsValidator(ClassArgsValidator):
         Optional("experiment_id"): And(lambda v: v is None or (isinstance(v, str) and v != ""),
                                        error="experiment_id: must be a non-empty string"),
         Optional("fsync"): _boolean("fsync"),
+        Optional("keep"): And(lambda v: v is None or v == "all" or (isinstance(v, int) and not isinstance(v, bool)
+                                                                    and v >= 0),
+                              error="keep: must be 'all' or a whole number >= 0 (top-k kept besides the "
+                                    "population and parents of running children)"),
     })
 
     def validate_class_args(self, **kwargs: Any) -> None:

@@ -12,6 +12,7 @@ Use it in an NNI experiment config (the repository root as code directory)::
         min_layers: 1
         max_layers: 12
         seed: 0
+        keep: all                           # or k: keep population + parents in use + top-k weights
         # optional: tournament_size, initial_mutations, aging, experiment_id, fsync
 
 (``codeDirectory: .../tuner`` with ``className: ga_tuner.GaSquadTuner`` works
@@ -37,6 +38,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 if (_REPO_ROOT / "ga_squad" / "__init__.py").is_file() and str(_REPO_ROOT) not in sys.path:
@@ -46,16 +48,38 @@ if (_REPO_ROOT / "ga_squad" / "__init__.py").is_file() and str(_REPO_ROOT) not i
 import nni  # noqa: E402
 from nni.tuner import Tuner  # noqa: E402
 
-from ga_squad.search.engine import SearchEngine  # noqa: E402
 from ga_squad.search.evolution import EvolutionConfig  # noqa: E402
-from ga_squad.search.journal import Journal  # noqa: E402
 from ga_squad.search.paths import SearchLayout  # noqa: E402
-from ga_squad.search.protocol import EngineProtocol  # noqa: E402
+from ga_squad.search.protocol import EngineProtocol, open_engine  # noqa: E402
+from ga_squad.search.retention import RetentionConfig  # noqa: E402
 from tuner.class_args import resolve_storage_root, validate_class_args  # noqa: E402
 
 _logger = logging.getLogger(__name__)
 
 __all__ = ["GaSquadTuner", "resolve_experiment_id", "resolve_storage_root"]
+
+
+def nni_trial_job_id(depth: int = 4) -> str | None:
+    """The trial job id of the ``trial_end`` NNI 3.0's dispatcher is delivering, or None.
+
+    ``MsgDispatcher.handle_trial_end`` has it (``data["trial_job_id"]``) but
+    calls ``tuner.trial_end(parameter_id, success)`` without it, and the
+    parameter id it passes is the trial's *form*, which NNI's local service
+    may have swapped with another trial's. With the job id the engine
+    attributes the end by what the trial really ran (its result). Read from
+    the caller's frame; any other caller (or NNI version) gets None and the
+    engine falls back on the form.
+    """
+    frame = sys._getframe(1)
+    for _ in range(depth):
+        frame = frame.f_back
+        if frame is None:
+            return None
+        if frame.f_code.co_name == "handle_trial_end":
+            data = frame.f_locals.get("data")
+            job = data.get("trial_job_id") if isinstance(data, dict) else None
+            return job if isinstance(job, str) else None
+    return None
 
 
 
@@ -101,6 +125,13 @@ class GaSquadTuner(EngineProtocol, Tuner):
         aging: Regularized evolution (True) or remove-the-worst (False).
         experiment_id: Override of the experiment id (default: from NNI).
         fsync: fsync the journal (leave on; off only for simulations).
+        keep: Checkpoint retention: ``all`` (default) keeps every checkpoint;
+            an integer k deletes the weights of individuals that can no longer
+            be parents, keeping the population, parents of running children
+            and the k best (:mod:`ga_squad.search.retention`).
+
+    Raises:
+        ExperimentLocked: if another live tuner holds the experiment folder.
     """
 
     def __init__(
@@ -116,6 +147,7 @@ class GaSquadTuner(EngineProtocol, Tuner):
         aging: bool = True,
         experiment_id: str | None = None,
         fsync: bool = True,
+        keep: int | str | None = "all",
     ) -> None:
         # The same check `python -m ga_squad run` makes before launching; here it
         # covers `nnictl create` too (the message lands in dispatcher.log).
@@ -123,7 +155,7 @@ class GaSquadTuner(EngineProtocol, Tuner):
             "save_dir_root": save_dir_root, "optimize_mode": optimize_mode,
             "population_size": population_size, "min_layers": min_layers, "max_layers": max_layers,
             "seed": seed, "tournament_size": tournament_size, "initial_mutations": initial_mutations,
-            "aging": aging, "experiment_id": experiment_id, "fsync": fsync,
+            "aging": aging, "experiment_id": experiment_id, "fsync": fsync, "keep": keep,
         })
         self.config = EvolutionConfig(
             population_size=population_size,
@@ -137,12 +169,17 @@ class GaSquadTuner(EngineProtocol, Tuner):
         )
         self.experiment_id = resolve_experiment_id(experiment_id)
         self.layout = SearchLayout.for_experiment(resolve_storage_root(save_dir_root), self.experiment_id)
-        engine = SearchEngine(self.config, self.layout, Journal(self.layout.journal_path, fsync=fsync))
+        self.retention = RetentionConfig.from_arg(keep)
+        engine = open_engine(self.config, self.layout, fsync=fsync, retention=self.retention)
         EngineProtocol.__init__(self, engine, no_trial_error=nni.NoMoreTrialError)
         _logger.info(
             "GaSquadTuner: experiment %s, journal %s, %s (session %d)",
             self.experiment_id, self.layout.journal_path, self.config, self.engine.session,
         )
+
+    def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
+        kwargs.setdefault("trial_job_id", nni_trial_job_id())
+        EngineProtocol.trial_end(self, parameter_id, success, **kwargs)
 
     def load_checkpoint(self) -> None:
         """Nothing to load: the engine rebuilt itself from the journal at construction."""

@@ -15,15 +15,15 @@ metrics, the architecture and data fingerprints that make weights compatible,
 and the size and sha256 of ``weights.h5`` (so a truncated or swapped file is
 detected, not trusted).
 
-**Atomic publish.** Everything is written into a temporary sibling directory
-(``<save_dir>/.checkpoint.tmp-*``), each file fsynced, the directory fsynced,
-then renamed into place; renaming a directory is atomic, also over NFS. A
-reader therefore sees either no checkpoint or a complete one. A second publish
-for the same individual (a retried trial) moves the old directory aside,
-renames the new one in and deletes the old one; during that instant a reader
-sees no checkpoint, never a mixture (and :func:`load_shared` retries once).
-Folders left behind by a publish killed mid-write start with ``.`` (readers
-ignore them) and are removed by the next publish once they are old.
+**Atomic publish.** Everything is written into a private temporary sibling
+directory, each file fsynced, then published through
+:func:`ga_squad.search.checkpoint_store.publishing`: the directory becomes a
+new version and the ``checkpoint`` pointer (a symlink) is replaced atomically,
+so a reader always sees either no checkpoint or a complete one, also during a
+re-publish. A reader that finds the pointer missing or dangling (a kill
+between two steps) uses the newest complete version. Leftovers of killed
+publishes are removed by ownership (pid/host/lease in their names), never by
+age alone.
 
 **Warm start.** :func:`load_shared` loads exactly the shared hash ids and leaves
 every other layer at its fresh initialisation. A parent checkpoint that is
@@ -40,10 +40,7 @@ import io
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
-import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -55,6 +52,7 @@ import keras
 import numpy as np
 
 from ga_squad.files import file_digest, fsync_path
+from ga_squad.search import checkpoint_store
 from ga_squad.search.graph import Graph
 from ga_squad.reader.model import count_params, weights_by_hash
 
@@ -73,13 +71,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-CHECKPOINT_NAME = "checkpoint"
-MANIFEST_NAME = "manifest.json"
+CHECKPOINT_NAME = checkpoint_store.CHECKPOINT_NAME
+MANIFEST_NAME = checkpoint_store.MANIFEST_NAME
 WEIGHTS_NAME = "weights.h5"
-_TMP_PREFIX = f".{CHECKPOINT_NAME}.tmp-"
-_OLD_PREFIX = f".{CHECKPOINT_NAME}.old-"
-_STALE_AFTER_S = 600.0  # leftovers of a publish killed mid-write; no live publish takes this long
-_READ_ATTEMPTS = 2  # a reader racing a re-publish may see the gap between two renames
+_READ_ATTEMPTS = 2  # a reader racing a prune or a superseded version's removal retries once
 _RETRY_DELAY_S = 0.2
 
 
@@ -144,19 +139,6 @@ def _write_json(path: Path, obj: Any) -> None:
         os.fsync(f.fileno())
 
 
-def _remove_stale(parent: Path, max_age_s: float = _STALE_AFTER_S) -> None:
-    """Delete temporary/old checkpoint folders left behind by a killed publish."""
-    now = time.time()
-    for entry in parent.iterdir():
-        if entry.name.startswith((_TMP_PREFIX, _OLD_PREFIX)):
-            try:
-                if now - entry.stat().st_mtime > max_age_s:
-                    shutil.rmtree(entry, ignore_errors=True)
-                    logger.info("removed stale %s", entry)
-            except FileNotFoundError:
-                pass
-
-
 def publish_checkpoint(
     model: keras.Model,
     save_dir: str | os.PathLike[str],
@@ -189,11 +171,8 @@ def publish_checkpoint(
         The published checkpoint directory.
     """
     final = checkpoint_dir(save_dir)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(final.parent)
     groups = weights_by_hash(model)
-    tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=final.parent))
-    try:
+    with checkpoint_store.publishing(save_dir) as tmp:
         weights_path = tmp / WEIGHTS_NAME
         counts = _write_weights(weights_path, groups)
         manifest = {
@@ -216,19 +195,6 @@ def publish_checkpoint(
             **(dict(extra) if extra else {}),
         }
         _write_json(tmp / MANIFEST_NAME, manifest)
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; other trial users must read it
-        fsync_path(tmp)
-        old = None
-        if final.exists():
-            old = final.parent / f"{_OLD_PREFIX}{uuid.uuid4().hex[:8]}"
-            os.rename(final, old)
-        os.rename(tmp, final)
-        fsync_path(final.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
     logger.info("published checkpoint of individual %d (%d params in %d layers) at %s",
                 indiv_id, manifest["total_params"], len(counts), final)
     return final
@@ -251,11 +217,12 @@ def read_manifest(save_dir: str | os.PathLike[str]) -> dict[str, Any]:
     Raises:
         CheckpointCorrupt: if there is no checkpoint or its manifest is unreadable.
     """
-    path = checkpoint_dir(save_dir) / MANIFEST_NAME
+    where = checkpoint_store.resolve(save_dir)
+    if where is None:
+        raise CheckpointCorrupt(f"no published checkpoint at {checkpoint_dir(save_dir)}")
+    path = where / MANIFEST_NAME
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CheckpointCorrupt(f"no published checkpoint at {checkpoint_dir(save_dir)}") from None
     except OSError as exc:
         raise CheckpointCorrupt(f"unreadable manifest {path}: {exc}") from None
     return _parse_manifest(text, path)
@@ -285,7 +252,7 @@ def read_checkpoint(
         CheckpointCorrupt: if the checkpoint is missing, incomplete, or its
             weights file does not match the manifest's size and checksum.
     """
-    where = checkpoint_dir(save_dir)
+    where = checkpoint_store.resolve(save_dir) or checkpoint_dir(save_dir)
     try:
         dir_fd = os.open(where, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except FileNotFoundError:

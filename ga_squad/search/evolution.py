@@ -25,6 +25,7 @@ are generated or still training live in the search engine
 
 from __future__ import annotations
 
+import bisect
 import enum
 import logging
 import math
@@ -188,7 +189,7 @@ class RegularizedEvolution:
     # --- population ---------------------------------------------------------
     @property
     def population(self) -> tuple[Individual, ...]:
-        """Current members, oldest first."""
+        """Current members, oldest (lowest ``indiv_id``) first."""
         return tuple(self._population)
 
     def __len__(self) -> int:
@@ -199,20 +200,32 @@ class RegularizedEvolution:
         return len(self._population) >= self.config.population_size
 
     def add_reported(self, individual: Individual) -> Individual | None:
-        """Add a reported individual; returns the member removed to make room, if any.
+        """Add a reported individual by birth order; returns the member removed to make room, if any.
+
+        Age is birth order (``indiv_id``), as regularized evolution defines
+        it, not the order results arrive: a late or imported result of an old
+        individual joins among its contemporaries, and if it is older than
+        every member of a full aging population it is the one removed (it
+        enters and leaves at once, and is returned).
 
         Raises:
             ValueError: if the individual has no result.
         """
         if individual.status is not Status.REPORTED or individual.result is None:
             raise ValueError(f"only reported individuals join the population (got {individual.status.value})")
+        position = bisect.bisect_left([m.indiv_id for m in self._population], individual.indiv_id)
         removed: Individual | None = None
         if self.config.aging:
             if self.full:
-                removed = self._population[0]  # the deque's maxlen drops it on append
-            self._population.append(individual)
+                if position == 0:
+                    removed = individual
+                else:
+                    removed = self._population.popleft()
+                    position -= 1
+            if removed is not individual:
+                self._population.insert(position, individual)
         else:
-            self._population.append(individual)
+            self._population.insert(position, individual)
             if len(self._population) > self.config.population_size:
                 removed = self.worst()
                 self._population.remove(removed)
@@ -221,9 +234,9 @@ class RegularizedEvolution:
         return removed
 
     def restore(self, reported: Iterable[Individual]) -> None:
-        """Rebuild the population by re-adding reported individuals in report order."""
+        """Rebuild the population from reported individuals (kept by birth order)."""
         self._population.clear()
-        for individual in reported:
+        for individual in sorted(reported, key=lambda i: i.indiv_id):
             self.add_reported(individual)
 
     def best(self) -> Individual | None:

@@ -29,10 +29,26 @@ experiment, +1 for each resume). Per kind:
     ``parameter_id``.
 ``reported``
     A final result arrived. ``indiv_id``, ``parent_id``, ``parameter_id``,
-    ``value`` (the scalar it is ranked by), ``result`` (the full metrics
-    dict the trial reported: ``default``, ``f1``, ``em``, ... whatever came),
-    ``late`` (true if it arrived after the trial was declared failed, e.g.
-    through NNI's import data on resume).
+    ``trial_job_id`` (NNI's, or null), ``value`` (the scalar it is ranked
+    by), ``result`` (the full metrics dict the trial reported: ``default``,
+    ``f1``, ``em``, ... whatever came), ``late`` (true if it arrived after the
+    trial was declared failed, e.g. through NNI's import data on resume).
+    Optional: ``recovered: "manifest"`` (the result was read from the
+    individual's published checkpoint because it never reached the tuner),
+    ``corrects_end_of`` (the trial job whose end had been attributed to this
+    individual by its form and wrongly failed it).
+``ended``
+    A trial ended (every end, also after a result). ``parameter_id`` (its
+    form's), ``trial_job_id`` (or null), ``success``, ``indiv_id`` (the
+    individual it is attributed to, or null), ``attributed_by`` (``result``:
+    the individual the trial's own result named; ``claim``: the individual
+    the trial claimed when it took its parameters; ``none``: another trial
+    took the form's individual; ``form``: its form's individual, nothing
+    better known; ``unknown``: an unknown parameter id).
+``pruned``
+    Retention deleted the individual's weights (it can no longer be a
+    parent); its manifest, metrics and predictions stay. ``indiv_id``,
+    ``bytes`` (freed), ``reason``.
 ``failed``
     The trial failed, was killed, ended without a final result, reported an
     unusable result, or was lost when the experiment stopped. ``indiv_id``,
@@ -46,8 +62,8 @@ experiment, +1 for each resume). Per kind:
 
 Reading the final state: an individual still ``dispatched`` at the end of an
 experiment never reported. Either it was running when the experiment stopped
-(a resume marks it ``failed``/``lost_on_resume`` and accepts its result if NNI
-re-runs it), or NNI never ran it: NNI's manager asks for a replacement after
+(a resume adopts its result from its published checkpoint if there is one, else
+marks it ``failed``/``lost_on_resume`` and accepts its result if NNI re-runs it), or NNI never ran it: NNI's manager asks for a replacement after
 every finished trial without capping requests at ``maxTrialNumber``, so the
 last few parameter sets of a search may never be started.
 
@@ -61,6 +77,7 @@ crash can therefore at worst truncate the last line, which
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -85,7 +102,7 @@ __all__ = [
 ]
 
 EVENT_KINDS = frozenset({
-    "generated", "dispatched", "deferred", "reported", "failed", "retired", "resumed",
+    "generated", "dispatched", "deferred", "reported", "failed", "retired", "resumed", "ended", "pruned",
 })
 
 
@@ -94,6 +111,9 @@ class Journal:
 
     Not thread-safe by itself: the search engine serialises writes under its
     own lock, which also makes the order of lines the order of state changes.
+    Each line is also written under an exclusive ``flock`` of the file, so a
+    second writer (which the experiment lock should already have refused)
+    can never interleave with a line.
 
     Args:
         path: The journal file (created with its folder if missing; appended to
@@ -129,8 +149,13 @@ class Journal:
         if self._file is None:
             raise RuntimeError(f"journal {self.path} is closed")
         record = {"event": event, "time": self.clock(), **fields}
-        self._file.write(json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n")
-        self._file.flush()
+        line = json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
+        fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+        try:
+            self._file.write(line)
+            self._file.flush()
+        finally:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
         self._dirty = True
         if self._batch_depth == 0:
             self.sync()
@@ -227,8 +252,9 @@ class IndividualRecord:
         save_dir: Its checkpoint directory.
         restore_dir: Its parent's checkpoint directory, or None.
         session: The session (0 = first run, then one per resume) that generated it.
-        generated_at, dispatched_at, reported_at, failed_at, retired_at:
-            Unix times of those events, or None.
+        generated_at, dispatched_at, reported_at, failed_at, retired_at, pruned_at:
+            Unix times of those events, or None (``pruned_at``: its weights
+            were deleted by retention).
         failure: Reason of the last failure (see the ``failed`` event), or None.
     """
 
@@ -251,6 +277,7 @@ class IndividualRecord:
     reported_at: float | None = None
     failed_at: float | None = None
     retired_at: float | None = None
+    pruned_at: float | None = None
     failure: str | None = None
 
     def to_individual(self) -> Individual:
@@ -274,9 +301,10 @@ def replay(events: Iterable[Mapping[str, Any]]) -> dict[int, IndividualRecord]:
     (unless already final); ``reported`` sets REPORTED with its result and
     overrides an earlier failure (a late result is still a result);
     ``failed`` sets FAILED unless the individual already reported;
-    ``retired`` stamps ``retired_at``. Events about an id never generated
-    are skipped with a warning; ``deferred`` and ``resumed`` carry no
-    individual state.
+    ``retired`` stamps ``retired_at``, ``pruned`` ``pruned_at``. Events about
+    an id never generated are skipped with a warning; ``deferred``,
+    ``resumed`` and ``ended`` carry no individual state (an end's outcome is
+    its own ``failed``/``reported`` event).
 
     Returns:
         indiv_id -> record, in order of generation.
@@ -284,7 +312,7 @@ def replay(events: Iterable[Mapping[str, Any]]) -> dict[int, IndividualRecord]:
     records: dict[int, IndividualRecord] = {}
     for event in events:
         kind = event.get("event")
-        if kind in ("deferred", "resumed"):
+        if kind in ("deferred", "resumed", "ended"):
             continue
         indiv_id = event.get("indiv_id")
         if not isinstance(indiv_id, int):
@@ -329,6 +357,8 @@ def replay(events: Iterable[Mapping[str, Any]]) -> dict[int, IndividualRecord]:
             records[indiv_id] = replace(record, status=status, failed_at=when, failure=event.get("reason"))
         elif kind == "retired":
             records[indiv_id] = replace(record, retired_at=when)
+        elif kind == "pruned":
+            records[indiv_id] = replace(record, pruned_at=when)
         else:
             _logger.warning("unknown journal event %r skipped", kind)
     return records

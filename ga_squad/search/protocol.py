@@ -25,14 +25,42 @@ from typing import Any
 from ga_squad.search.engine import EngineStats, Ready, SearchEngine, StrategyFactory
 from ga_squad.search.evolution import EvolutionConfig
 from ga_squad.search.journal import Journal
+from ga_squad.search.lock import ExperimentLock
 from ga_squad.search.paths import SearchLayout
+from ga_squad.search.retention import RetentionConfig
 
 _logger = logging.getLogger(__name__)
 
-__all__ = ["EngineProtocol", "NoTrialReady", "SendTrial"]
+__all__ = ["EngineProtocol", "NoTrialReady", "SendTrial", "open_engine"]
 
 SendTrial = Callable[[int, Any], None]
 """NNI's ``st_callback``: hand one (parameter id, parameters) to the manager."""
+
+
+def open_engine(
+    config: EvolutionConfig,
+    layout: SearchLayout,
+    *,
+    fsync: bool = True,
+    strategy: StrategyFactory | None = None,
+    retention: RetentionConfig | None = None,
+) -> SearchEngine:
+    """The engine of one tuner process: experiment lock first, then journal and engine.
+
+    The lock is taken before the journal is read, so two tuners can never
+    both rebuild from (and then append to) one journal; the engine releases
+    it on ``close()``, the kernel when the process dies.
+
+    Raises:
+        ExperimentLocked: if another live tuner holds the search folder.
+    """
+    lock = ExperimentLock(layout.root).acquire()
+    try:
+        journal = Journal(layout.journal_path, fsync=fsync)
+        return SearchEngine(config, layout, journal, strategy=strategy, retention=retention, lock=lock)
+    except BaseException:
+        lock.release()
+        raise
 
 
 class NoTrialReady(LookupError):
@@ -61,6 +89,7 @@ class EngineProtocol:
         *,
         fsync: bool = True,
         strategy: StrategyFactory | None = None,
+        retention: RetentionConfig | None = None,
     ) -> EngineProtocol:
         """An in-process tuner: engine + lineage journal in ``layout`` (what NNI's adapter builds, minus NNI).
 
@@ -69,9 +98,12 @@ class EngineProtocol:
             layout: The search folder.
             fsync: fsync the journal (off only for simulations and benchmarks).
             strategy: Proposal strategy factory (default: regularized evolution).
+            retention: Which checkpoints to keep (default: all).
+
+        Raises:
+            ExperimentLocked: if another live tuner holds the search folder.
         """
-        journal = Journal(layout.journal_path, fsync=fsync)
-        return cls(SearchEngine(config, layout, journal, strategy=strategy))
+        return cls(open_engine(config, layout, fsync=fsync, strategy=strategy, retention=retention))
 
     def update_search_space(self, search_space: Any) -> None:
         """Ignored: the search space is the graph space of :mod:`ga_squad.search.mutations`."""
@@ -99,13 +131,15 @@ class EngineProtocol:
         return ready[0][1]
 
     def receive_trial_result(self, parameter_id: int, parameters: Any, value: Any, **kwargs: Any) -> None:
+        """A final result; ``trial_job_id`` (NNI passes it) records which trial ran which individual."""
         if kwargs.get("customized"):
             _logger.info("result of customized trial %s ignored", parameter_id)
             return
-        self._emit(self.engine.report(parameter_id, value))
+        self._emit(self.engine.report(parameter_id, value, trial_job_id=kwargs.get("trial_job_id")))
 
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
-        self._emit(self.engine.end(parameter_id, success))
+        """A trial ended; with ``trial_job_id`` the end is attributed by what that trial ran."""
+        self._emit(self.engine.end(parameter_id, success, trial_job_id=kwargs.get("trial_job_id")))
 
     def import_data(self, data: list[dict[str, Any]]) -> None:
         """Results NNI replays on resume: accepted if the journal lacks them."""
