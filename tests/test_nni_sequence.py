@@ -224,6 +224,9 @@ def ordering_kinds(calls: list[dict[str, Any]]) -> set[str]:
 # * a result whose end never arrives (the experiment stopped first).
 NOT_MODELLED = {"result:form_names_another_individual", "import_data", "import_data:swapped_parameters",
                 "result:never_ended"}
+# Of those, the ones every recording of this experiment shows (stop + resume are part of the
+# script). Whether a result's end is lost to the stop, or two trials swap forms, is timing.
+ALWAYS_RECORDED = {"import_data"}
 
 
 def driver_kinds(tmp_path: Path) -> set[str]:
@@ -265,7 +268,7 @@ def driver_kinds(tmp_path: Path) -> set[str]:
 def test_driver_produces_the_kinds_of_sequences_nni_produced(tmp_path: Path) -> None:
     _, calls = load_fixture()
     real = ordering_kinds(calls)
-    assert NOT_MODELLED <= real, f"no longer seen in the recording: {NOT_MODELLED - real}"
+    assert ALWAYS_RECORDED <= real, f"no longer seen in the recording: {ALWAYS_RECORDED - real}"
     assert {"generate:deferred", "st_callback:in_result", "end:after_result"} <= real
     missing = (real - NOT_MODELLED) - driver_kinds(tmp_path)
     assert not missing, f"the driver never produces these orderings of real NNI: {sorted(missing)}"
