@@ -1,5 +1,10 @@
 """Train one individual: build, warm-start, train with early stopping, score, publish.
 
+Three splits, three jobs: the model trains on ``train``, early stopping and
+the search's fitness use ``val`` (articles held out of the training file),
+and the dev set is scored exactly once, on the published weights, so the dev
+score the leaderboard shows is never one the search selected on.
+
 :func:`run_trial` is the whole trial on the TensorFlow side; the NNI adapter
 (``trial/trial.py``) only parses the contract and reports what comes back.
 
@@ -13,14 +18,21 @@ Inherited layers may learn at a different rate
 gradients, so scaling gradients would change almost nothing; instead the
 inherited and fresh variables get two Adam optimizers with different learning
 rates, after one global-norm clip over all gradients.
+
+Mixed precision (:attr:`~ga_squad.reader.config.TrainConfig.mixed_precision`,
+for GPUs with float16 tensor cores) builds the model under Keras'
+``mixed_float16`` policy: variables stay float32, layers compute in float16,
+the pointer logits and the loss are float32 (the output layer is float32), and
+a dynamic loss scale keeps small float16 gradients from flushing to zero.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +60,7 @@ __all__ = [
     "make_steps",
     "run_trial",
     "train_epoch",
+    "training_device",
 ]
 
 logger = logging.getLogger(__name__)
@@ -62,6 +75,8 @@ _INPUT_SPEC = {
     "passage_chars": tf.TensorSpec([None, None, None], tf.int32),
 }
 _LABEL_SPEC = tf.TensorSpec([None], tf.int32)
+_INITIAL_LOSS_SCALE = 2.0 ** 15
+_LOSS_SCALE_GROWTH_STEPS = 2000  # finite steps in a row before the loss scale doubles
 
 
 def configure_tensorflow(intra_threads: int = 1, inter_threads: int = 1, deterministic: bool = True) -> None:
@@ -81,6 +96,30 @@ def configure_tensorflow(intra_threads: int = 1, inter_threads: int = 1, determi
         logger.warning("TensorFlow threads already fixed (%s)", exc)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+
+
+def training_device() -> str:
+    """The device TensorFlow places the training ops on: the first GPU, else the CPU.
+
+    Logged by every trial (and recorded in its result) so a search that was
+    meant to use GPUs shows at once when it fell back to the CPU.
+    """
+    gpus = tf.config.list_logical_devices("GPU")
+    return (gpus or tf.config.list_logical_devices("CPU"))[0].name
+
+
+@contextlib.contextmanager
+def _dtype_policy(mixed_precision: bool) -> Iterator[None]:
+    """Build layers under ``mixed_float16`` (layers read the policy when created), then restore it."""
+    if not mixed_precision:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def data_fingerprint(data: Dataset) -> str:
@@ -145,17 +184,25 @@ def make_steps(
     for optimizer, idx in groups:
         optimizer.build([variables[i] for i in idx])
     clipnorm = cfg.clipnorm
+    scaler = _LossScale() if cfg.mixed_precision else None
+
+    def apply(grads):
+        if clipnorm > 0:
+            grads, _ = tf.clip_by_global_norm(grads, clipnorm)
+        for optimizer, idx in groups:
+            optimizer.apply_gradients([(grads[i], variables[i]) for i in idx])
 
     @tf.function(input_signature=[_INPUT_SPEC, _LABEL_SPEC, _LABEL_SPEC], jit_compile=False, autograph=False)
     def train_step(inputs, begin, end):
         with tf.GradientTape() as tape:
             out = model(inputs, training=True)
             loss = tf.reduce_mean(_span_loss(begin, end, out))
-        grads = tape.gradient(loss, variables)
-        if clipnorm > 0:
-            grads, _ = tf.clip_by_global_norm(grads, clipnorm)
-        for optimizer, idx in groups:
-            optimizer.apply_gradients([(grads[i], variables[i]) for i in idx])
+            scaled = loss if scaler is None else loss * scaler.scale
+        grads = tape.gradient(scaled, variables)
+        if scaler is None:
+            apply(grads)
+        else:
+            scaler.apply_if_finite(grads, apply)
         return loss
 
     @tf.function(input_signature=[_INPUT_SPEC, _LABEL_SPEC, _LABEL_SPEC], jit_compile=False, autograph=False)
@@ -164,6 +211,44 @@ def make_steps(
         return out["begin"], out["end"], _span_loss(begin, end, out)
 
     return StepFunctions(train_step, eval_step)
+
+
+class _LossScale:
+    """Dynamic loss scaling for float16 training.
+
+    The loss is multiplied by ``scale`` before differentiation and the
+    gradients divided by it after; a step whose gradients are not finite is
+    skipped and halves the scale, and every
+    :data:`_LOSS_SCALE_GROWTH_STEPS` finite steps in a row double it (the
+    scheme of Keras' ``LossScaleOptimizer``, which cannot be used here
+    because inherited and fresh variables have two optimizers and one clip).
+    """
+
+    def __init__(self) -> None:
+        self.scale = tf.Variable(_INITIAL_LOSS_SCALE, trainable=False, dtype=tf.float32)
+        self.good_steps = tf.Variable(0, trainable=False, dtype=tf.int64)
+
+    def apply_if_finite(self, scaled_grads: list, apply: Callable[[list], None]) -> None:
+        inv = 1.0 / self.scale
+        grads = [tf.IndexedSlices(g.values * inv, g.indices, g.dense_shape)
+                 if isinstance(g, tf.IndexedSlices) else g * inv for g in scaled_grads]
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(
+            g.values if isinstance(g, tf.IndexedSlices) else g)) for g in grads])
+
+        def step() -> tf.Tensor:
+            apply(grads)
+            n = self.good_steps.assign_add(1)
+            grow = n >= _LOSS_SCALE_GROWTH_STEPS
+            self.scale.assign(tf.where(grow, self.scale * 2.0, self.scale))
+            self.good_steps.assign(tf.where(grow, tf.constant(0, tf.int64), n))
+            return tf.constant(True)
+
+        def skip() -> tf.Tensor:
+            self.scale.assign(tf.maximum(self.scale / 2.0, 1.0))
+            self.good_steps.assign(0)
+            return tf.constant(False)
+
+        tf.cond(finite, step, skip)
 
 
 def _inputs(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -229,42 +314,67 @@ def _warm_start(model: keras.Model, params: TrialParams, model_cfg: ModelConfig,
                        data_fingerprint=fingerprint, model_fingerprint=model_cfg.fingerprint())
 
 
+def _better(new: EvalResult, old: EvalResult) -> bool:
+    """Higher validation F1 wins; an equal F1 wins only with a lower loss."""
+    return new.f1 > old.f1 or (new.f1 == old.f1 and new.loss < old.loss)
+
+
+def _snapshot(model: keras.Model) -> list[np.ndarray]:
+    return [np.array(v.numpy()) for v in model.weights]
+
+
 def run_trial(
     params: TrialParams,
     data: Dataset,
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
     on_epoch: EpochCallback | None = None,
+    embedding_store: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train one individual and publish its checkpoint and dev predictions.
 
     The per-trial seed is ``params.seed`` (it replaces ``train_cfg.seed``):
-    same parameters, same data, same result. Training keeps the weights of
-    the epoch with the best dev F1 (early stopping after ``patience``
-    epochs without improvement); those are the published weights and the
-    reported metrics, so a child that continues this individual starts from
-    exactly this ``dev_loss``.
+    same parameters, same data, same result. The starting point (inherited
+    or fresh weights) is scored on the validation split first, and training
+    keeps whichever of it and the epochs scores best there (early stopping
+    after ``patience`` epochs without improvement). So a child never
+    publishes weights worse on validation than those it started from, and a
+    child that continues this individual starts from exactly this
+    ``val_loss``. The dev set is scored once, on the published weights.
 
     Args:
         params: The contract from the tuner.
-        data: The preprocessed dataset.
+        data: The preprocessed dataset; it must have a validation split.
         model_cfg: Architecture options (a child must keep its parent's).
         train_cfg: Optimiser options.
         on_epoch: Called after each epoch with ``(epoch, metrics)`` where
-            metrics has ``f1``, ``em``, ``dev_loss``, ``train_loss``.
+            metrics has ``val_f1``, ``val_em``, ``val_loss``, ``train_loss``.
+        embedding_store: Folder for frozen embedding tables shared by all
+            checkpoints (see :func:`~ga_squad.reader.checkpoint.publish_checkpoint`);
+            None keeps them inside this checkpoint.
 
     Returns:
-        The result dict (``default`` = dev F1; see the README of the trial).
+        The result dict (``default`` = validation F1; keys in the README's
+        contract section).
 
     Raises:
+        ValueError: if ``data`` has no validation split.
         ga_squad.reader.checkpoint.CheckpointError: if the parent checkpoint is
             incompatible (a missing or damaged one only means a cold start).
     """
+    if len(data.val) == 0:
+        raise ValueError("the dataset has no validation split (DataConfig.val_fraction is 0 or "
+                         "val_limit cut it away); early stopping and the fitness need one")
     started = time.perf_counter()
     train_cfg = dataclasses.replace(train_cfg, seed=params.seed)
     keras.utils.set_random_seed(params.seed)
-    model = build_model(params.graph, model_cfg, len(data.word_vocab), len(data.char_vocab),
-                        embeddings=data.embeddings, fix_embeddings=train_cfg.fix_embeddings)
+    device = training_device()
+    logger.info("individual %d trains on %s%s (logical devices: %s)", params.indiv_id, device,
+                " with mixed precision" if train_cfg.mixed_precision else "",
+                ", ".join(d.name for d in tf.config.list_logical_devices()))
+    with _dtype_policy(train_cfg.mixed_precision):
+        model = build_model(params.graph, model_cfg, len(data.word_vocab), len(data.char_vocab),
+                            embeddings=data.embeddings, fix_embeddings=train_cfg.fix_embeddings)
     fingerprint = data_fingerprint(data)
 
     t0 = time.perf_counter()
@@ -274,67 +384,86 @@ def run_trial(
     groups = weights_by_hash(model)
     inherited_paths = {v.path for h in report.loaded_ids for v in groups[h]}
     steps = make_steps(model, train_cfg, inherited=inherited_paths)
-    best = initial = evaluate_split(steps, data.dev, train_cfg.eval_batch_size, train_cfg.max_answer_len)
-    logger.info("individual %d before training: dev loss %.4f, F1 %.2f, EM %.2f",
+    eval_args = (train_cfg.eval_batch_size, train_cfg.max_answer_len)
+    best = initial = evaluate_split(steps, data.val, *eval_args)
+    logger.info("individual %d before training: val loss %.4f, F1 %.2f, EM %.2f",
                 params.indiv_id, initial.loss, initial.f1, initial.em)
 
     t0 = time.perf_counter()
     best_epoch = epochs_run = 0
-    best_weights: list[np.ndarray] | None = None
+    best_weights = _snapshot(model)  # the starting point competes with every epoch
     for epoch in range(1, train_cfg.epochs + 1):
         train_loss, _ = train_epoch(steps, data.train, train_cfg.batch_size, seed=params.seed * 1000 + epoch)
-        result = evaluate_split(steps, data.dev, train_cfg.eval_batch_size, train_cfg.max_answer_len)
+        result = evaluate_split(steps, data.val, *eval_args)
         epochs_run = epoch
-        metrics = {"f1": result.f1, "em": result.em, "dev_loss": result.loss, "train_loss": train_loss}
-        logger.info("individual %d epoch %d: train loss %.4f, dev loss %.4f, F1 %.2f, EM %.2f",
+        metrics = {"val_f1": result.f1, "val_em": result.em, "val_loss": result.loss, "train_loss": train_loss}
+        logger.info("individual %d epoch %d: train loss %.4f, val loss %.4f, F1 %.2f, EM %.2f",
                     params.indiv_id, epoch, train_loss, result.loss, result.f1, result.em)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
-        if best_weights is None or result.f1 > best.f1:
+        if _better(result, best):
             best, best_epoch = result, epoch
-            best_weights = [np.array(v.numpy()) for v in model.weights]
+            best_weights = _snapshot(model)
         elif epoch - best_epoch >= train_cfg.patience:
-            logger.info("early stop after epoch %d (best F1 %.2f at epoch %d)", epoch, best.f1, best_epoch)
+            logger.info("early stop after epoch %d (best val F1 %.2f at epoch %d)", epoch, best.f1, best_epoch)
             break
-    if best_weights is not None:
+    if best_epoch != epochs_run:
+        if best_epoch == 0:
+            logger.info("individual %d: no epoch beat its starting point (val F1 %.2f); publishing "
+                        "the starting weights", params.indiv_id, initial.f1)
         for var, value in zip(model.weights, best_weights):
             var.assign(value)
+    del best_weights
     train_seconds = time.perf_counter() - t0
 
+    t0 = time.perf_counter()
+    dev = evaluate_split(steps, data.dev, *eval_args)
+    dev_seconds = time.perf_counter() - t0
     total = count_params(groups)
     result_dict: dict[str, Any] = {
         "default": best.f1,
-        "f1": best.f1,
-        "em": best.em,
-        "dev_loss": best.loss,
-        "initial_dev_loss": initial.loss,
-        "initial_f1": initial.f1,
+        "val_f1": best.f1,
+        "val_em": best.em,
+        "val_loss": best.loss,
+        "initial_val_f1": initial.f1,
+        "initial_val_em": initial.em,
+        "initial_val_loss": initial.loss,
+        "dev_f1": dev.f1,
+        "dev_em": dev.em,
+        "dev_loss": dev.loss,
+        "f1": dev.f1,
+        "em": dev.em,
+        "val_questions": len(data.val),
+        "dev_questions": len(data.dev),
         "inherited_params": report.inherited_params,
         "fresh_params": report.fresh_params,
         "total_params": total,
         "epochs": epochs_run,
         "best_epoch": best_epoch,
         "train_seconds": train_seconds,
+        "dev_seconds": dev_seconds,
         "warm_start": report.warm_start,
         "warm_start_seconds": warm_start_seconds,
+        "device": device,
+        "mixed_precision": train_cfg.mixed_precision,
         "indiv_id": params.indiv_id,
         "parent_id": params.parent_id,
     }
     save_dir = Path(params.save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
-    write_predictions(save_dir / PREDICTIONS_NAME, best.predictions)
+    write_predictions(save_dir / PREDICTIONS_NAME, dev.predictions)
     result_dict["trial_seconds"] = time.perf_counter() - started
     publish_checkpoint(
         model, save_dir, indiv_id=params.indiv_id, parent_id=params.parent_id, graph=params.graph,
         model_config=model_cfg.to_dict(), model_fingerprint=model_cfg.fingerprint(),
-        data_fingerprint=fingerprint, metrics=result_dict,
+        data_fingerprint=fingerprint, metrics=result_dict, embedding_store=embedding_store,
         extra={"train_config": train_cfg.to_dict(), "data_config": data.config.to_dict(),
                "mutation": params.mutation,
                "warm_start": {"loaded_ids": list(report.loaded_ids),
                               "missing_ids": list(report.missing_ids), "reason": report.reason}},
     )
     result_dict["trial_seconds"] = time.perf_counter() - started
-    logger.info("individual %d done: F1 %.2f EM %.2f (%d epochs, %.1f s, warm start %s)",
-                params.indiv_id, best.f1, best.em, epochs_run, result_dict["trial_seconds"],
-                report.warm_start)
+    logger.info("individual %d done: val F1 %.2f, dev F1 %.2f EM %.2f (%d epochs, best %d, %.1f s, "
+                "warm start %s)", params.indiv_id, best.f1, dev.f1, dev.em, epochs_run, best_epoch,
+                result_dict["trial_seconds"], report.warm_start)
     return result_dict
