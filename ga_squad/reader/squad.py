@@ -316,9 +316,11 @@ def split_by_article(
 ) -> tuple[SquadReadResult, SquadReadResult]:
     """Carve a validation split out of a training file, by whole articles.
 
-    Articles (grouped by title) are shuffled with ``seed`` and taken until
-    they hold at least ``fraction`` of the questions; at least one article
-    goes to validation and at least one stays in training. Whole articles
+    Articles (grouped by title) are shuffled with ``seed`` and, in that
+    order, each is held out when it brings the held-out question count
+    closer to ``fraction`` of the questions (so one big article does not
+    overshoot the target); at least one article goes to validation and at
+    least one stays in training. Whole articles
     keep the two apart the way train and dev are apart: no passage, and no
     article, is in both.
 
@@ -352,10 +354,12 @@ def split_by_article(
     count = 0
     target = fraction * len(read.examples)
     for i in order:
-        if count >= target or len(held) == len(titles) - 1:
+        if len(held) == len(titles) - 1:
             break
-        held.add(titles[i])
-        count += sizes[titles[i]]
+        size = sizes[titles[i]]
+        if not held or abs(count + size - target) < abs(count - target):
+            held.add(titles[i])
+            count += size
     train = [ex for ex in read.examples if ex.title not in held]
     val = [ex for ex in read.examples if ex.title in held]
     return (_part(read, train, read.questions_seen - len(val), read.skipped_questions),
