@@ -159,7 +159,7 @@ def test_same_seed_same_result(parent, data, tmp_path) -> None:
 @pytest.mark.slow
 def test_tiny_model_beats_the_first_token_baseline(tmp_path: Path) -> None:
     """A few epochs on ~600 real questions clearly beat answering the first passage token."""
-    data = sample(tmp_path / "cache", train_limit=600, dev_limit=150, max_passage_len=150)
+    data = sample(tmp_path / "cache", train_limit=600, dev_limit=150, max_passage_len=150, val_limit=150)
     n = len(data.dev)
     zeros = np.zeros(n, dtype=np.int64)
     baseline = evaluate(data.dev.predictions(np.arange(n), zeros, zeros), data.dev.gold_answers())["f1"]
