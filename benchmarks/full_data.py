@@ -168,7 +168,8 @@ def measure_size(size: str, data, args: argparse.Namespace, scratch: Path) -> di
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
-    from ga_squad.reader.training import configure_tensorflow, training_device
+    from ga_squad.reader.precision import training_device
+    from ga_squad.reader.training import configure_tensorflow
 
     configure_tensorflow(args.threads, 1, deterministic=False)
     from ga_squad.reader.data_cache import load_dataset

@@ -194,10 +194,11 @@ def test_no_validation_split_is_a_clear_error(parent, data, tmp_path) -> None:
 def test_mixed_precision_trains_a_step_without_nan(data, tmp_path) -> None:
     """float16 compute with float32 logits and loss; variables stay float32."""
     from ga_squad.reader.arrays import iterate_batches
-    from ga_squad.reader.training import _dtype_policy, make_steps
+    from ga_squad.reader.precision import dtype_policy
+    from ga_squad.reader.training import make_steps
 
     keras.utils.set_random_seed(0)
-    with _dtype_policy(True):
+    with dtype_policy(True):
         model = build_model(base_reader(), MODEL, len(data.word_vocab), len(data.char_vocab), data.embeddings)
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
     assert all(v.dtype == "float32" for v in model.weights)

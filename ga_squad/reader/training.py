@@ -19,20 +19,16 @@ gradients, so scaling gradients would change almost nothing; instead the
 inherited and fresh variables get two Adam optimizers with different learning
 rates, after one global-norm clip over all gradients.
 
-Mixed precision (:attr:`~ga_squad.reader.config.TrainConfig.mixed_precision`,
-for GPUs with float16 tensor cores) builds the model under Keras'
-``mixed_float16`` policy: variables stay float32, layers compute in float16,
-the pointer logits and the loss are float32 (the output layer is float32), and
-a dynamic loss scale keeps small float16 gradients from flushing to zero.
+Mixed precision (opt-in, for GPUs with float16 tensor cores) is in
+:mod:`ga_squad.reader.precision`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +45,7 @@ from ga_squad.reader.dataset import Dataset
 from ga_squad.reader.evaluation import decode_best_span, evaluate, write_predictions
 from ga_squad.search.graph import canonical_hash
 from ga_squad.reader.model import INPUT_KEYS, build_model, count_params, weights_by_hash
+from ga_squad.reader.precision import LossScale, dtype_policy, training_device
 
 __all__ = [
     "PREDICTIONS_NAME",
@@ -60,7 +57,6 @@ __all__ = [
     "make_steps",
     "run_trial",
     "train_epoch",
-    "training_device",
 ]
 
 logger = logging.getLogger(__name__)
@@ -75,8 +71,6 @@ _INPUT_SPEC = {
     "passage_chars": tf.TensorSpec([None, None, None], tf.int32),
 }
 _LABEL_SPEC = tf.TensorSpec([None], tf.int32)
-_INITIAL_LOSS_SCALE = 2.0 ** 15
-_LOSS_SCALE_GROWTH_STEPS = 2000  # finite steps in a row before the loss scale doubles
 
 
 def configure_tensorflow(intra_threads: int = 1, inter_threads: int = 1, deterministic: bool = True) -> None:
@@ -96,30 +90,6 @@ def configure_tensorflow(intra_threads: int = 1, inter_threads: int = 1, determi
         logger.warning("TensorFlow threads already fixed (%s)", exc)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-
-
-def training_device() -> str:
-    """The device TensorFlow places the training ops on: the first GPU, else the CPU.
-
-    Logged by every trial (and recorded in its result) so a search that was
-    meant to use GPUs shows at once when it fell back to the CPU.
-    """
-    gpus = tf.config.list_logical_devices("GPU")
-    return (gpus or tf.config.list_logical_devices("CPU"))[0].name
-
-
-@contextlib.contextmanager
-def _dtype_policy(mixed_precision: bool) -> Iterator[None]:
-    """Build layers under ``mixed_float16`` (layers read the policy when created), then restore it."""
-    if not mixed_precision:
-        yield
-        return
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16")
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def data_fingerprint(data: Dataset) -> str:
@@ -184,7 +154,7 @@ def make_steps(
     for optimizer, idx in groups:
         optimizer.build([variables[i] for i in idx])
     clipnorm = cfg.clipnorm
-    scaler = _LossScale() if cfg.mixed_precision else None
+    scaler = LossScale() if cfg.mixed_precision else None
 
     def apply(grads):
         if clipnorm > 0:
@@ -211,44 +181,6 @@ def make_steps(
         return out["begin"], out["end"], _span_loss(begin, end, out)
 
     return StepFunctions(train_step, eval_step)
-
-
-class _LossScale:
-    """Dynamic loss scaling for float16 training.
-
-    The loss is multiplied by ``scale`` before differentiation and the
-    gradients divided by it after; a step whose gradients are not finite is
-    skipped and halves the scale, and every
-    :data:`_LOSS_SCALE_GROWTH_STEPS` finite steps in a row double it (the
-    scheme of Keras' ``LossScaleOptimizer``, which cannot be used here
-    because inherited and fresh variables have two optimizers and one clip).
-    """
-
-    def __init__(self) -> None:
-        self.scale = tf.Variable(_INITIAL_LOSS_SCALE, trainable=False, dtype=tf.float32)
-        self.good_steps = tf.Variable(0, trainable=False, dtype=tf.int64)
-
-    def apply_if_finite(self, scaled_grads: list, apply: Callable[[list], None]) -> None:
-        inv = 1.0 / self.scale
-        grads = [tf.IndexedSlices(g.values * inv, g.indices, g.dense_shape)
-                 if isinstance(g, tf.IndexedSlices) else g * inv for g in scaled_grads]
-        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(
-            g.values if isinstance(g, tf.IndexedSlices) else g)) for g in grads])
-
-        def step() -> tf.Tensor:
-            apply(grads)
-            n = self.good_steps.assign_add(1)
-            grow = n >= _LOSS_SCALE_GROWTH_STEPS
-            self.scale.assign(tf.where(grow, self.scale * 2.0, self.scale))
-            self.good_steps.assign(tf.where(grow, tf.constant(0, tf.int64), n))
-            return tf.constant(True)
-
-        def skip() -> tf.Tensor:
-            self.scale.assign(tf.maximum(self.scale / 2.0, 1.0))
-            self.good_steps.assign(0)
-            return tf.constant(False)
-
-        tf.cond(finite, step, skip)
 
 
 def _inputs(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -372,7 +304,7 @@ def run_trial(
     logger.info("individual %d trains on %s%s (logical devices: %s)", params.indiv_id, device,
                 " with mixed precision" if train_cfg.mixed_precision else "",
                 ", ".join(d.name for d in tf.config.list_logical_devices()))
-    with _dtype_policy(train_cfg.mixed_precision):
+    with dtype_policy(train_cfg.mixed_precision):
         model = build_model(params.graph, model_cfg, len(data.word_vocab), len(data.char_vocab),
                             embeddings=data.embeddings, fix_embeddings=train_cfg.fix_embeddings)
     fingerprint = data_fingerprint(data)
