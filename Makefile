@@ -2,20 +2,27 @@
 #   make run    run the search on the bundled SQuAD sample through NNI, print the leaderboard
 #   make test   run the test suite (includes real nnictl experiments)
 # Python 3.11 is required (NNI 3.0 and TensorFlow 2.21 wheels).
+# GPU=1 (e.g. `make setup GPU=1`) installs requirements-gpu.txt (TensorFlow with CUDA)
+# instead of the CPU-only requirements.txt; switching reinstalls.
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.requirements-installed
+GPU ?=
+REQUIREMENTS := $(if $(filter 1 yes true,$(GPU)),requirements-gpu.txt,requirements.txt)
+STAMP := $(VENV)/.$(basename $(REQUIREMENTS))-installed
 
 .PHONY: setup run run-full test test-fast bench report clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): $(REQUIREMENTS) requirements-common.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	@# tensorflow-cpu and tensorflow install the same package; only one may stay.
+	$(PY) -m pip uninstall --quiet --yes $(if $(filter requirements.txt,$(REQUIREMENTS)),tensorflow,tensorflow-cpu) || true
+	$(PY) -m pip install --quiet -r $(REQUIREMENTS)
+	@rm -f $(VENV)/.requirements*-installed
 	@touch $(STAMP)
 
 run: setup

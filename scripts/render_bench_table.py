@@ -67,11 +67,26 @@ def _remote(f: Mapping[str, Any]) -> str:
             f"NNI's 5 s environment poll)")
 
 
+def _full_data(f: Mapping[str, Any]) -> str:
+    d = f["data"]
+    sizes = "; ".join(
+        f"{r['size']} {r['train_examples_per_s']:.1f} / {r['eval_examples_per_s']:.0f} ex/s, checkpoint "
+        f"{r['checkpoint_bytes_inline_table'] / 1e6:.2f} MB -> {r['checkpoint_bytes_shared_table'] / 1e6:.2f} MB, "
+        f"~{r['extrapolated_seconds_per_trial_epoch'] / 60:.1f} min per trial-epoch (extrapolated)"
+        for r in f["sizes"])
+    table = max(r["shared_table_bytes_once_per_search"] for r in f["sizes"]) / 1e6
+    return (f"{d['train']:,} train / {d['val']:,} validation / {d['dev']:,} dev questions on {f['device']}, "
+            f"{f['threads']} threads: {sizes}; plus one {table:.2f} MB GloVe table per storage root; "
+            f"peak RSS {f['peak_rss_mb'] / 1e3:.1f} GB")
+
+
 # (results file stem, script, what it measures, figures -> text), in table order
 ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str], str], ...] = (
     ("dispatch", "simulated search at concurrency 8; tuner latency", _dispatch, "benchmarks/dispatch.py"),
     ("train_speed", "graph-compiled vs hand-written Keras reader", _train_speed, "benchmarks/train_speed.py"),
     ("weight_sharing", "same search with and without inheritance", _weight_sharing, "benchmarks/weight_sharing.py"),
+    ("full_data", "train / eval examples/s, checkpoint bytes (table inside -> stored once), time per trial-epoch",
+     _full_data, "benchmarks/full_data.py"),
     ("remote", "NNI remote training service, sshd workers in namespaces on loopback", _remote,
      "benchmarks/remote.py"),
     ("weight_sharing_quick", "the same, `--quick` (tiny model, few trials)", _weight_sharing,

@@ -408,3 +408,80 @@ def test_fingerprint_mismatch_is_a_clear_error(parent, bystander) -> None:
     with pytest.raises(CheckpointError, match="model config fingerprint"):
         load_shared(bystander, save_dir, graph.weight_ids(), model_fingerprint="other")
     assert all(same(before[h], values(bystander)[h]) for h in before)
+
+
+# --- frozen embeddings stored once ------------------------------------------------
+GLOVE_DIM = CFG.word_dim
+
+
+def frozen(graph: Graph, seed: int) -> keras.Model:
+    """A model with a fixed pre-trained word table (the same table for every seed)."""
+    table = np.random.default_rng(0).normal(size=(VOCAB, GLOVE_DIM)).astype("float32")
+    keras.utils.set_random_seed(seed)
+    return build_model(graph, CFG, VOCAB, CHARS, embeddings=table, fix_embeddings=True)
+
+
+def publish_to(model: keras.Model, save_dir: Path, graph: Graph, store: Path | None) -> Path:
+    return publish_checkpoint(
+        model, save_dir, indiv_id=1, parent_id=None, graph=graph, model_config=CFG.to_dict(),
+        model_fingerprint=CFG.fingerprint(), data_fingerprint=DATA_FP, metrics={}, embedding_store=store)
+
+
+def test_frozen_table_is_stored_once_and_referenced_from_each_manifest(tmp_path) -> None:
+    graph, store = base_reader(), tmp_path / "embeddings"
+    first, second = frozen(graph, 1), frozen(graph, 2)
+    publish_to(first, tmp_path / "a", graph, store)
+    publish_to(second, tmp_path / "b", graph, store)
+    publish_to(first, tmp_path / "inline", graph, None)
+    (stored,) = store.iterdir()  # one file for both individuals
+    table_path = next(v.path for v in weights_by_hash(first)[EMBEDDING_HASH] if not v.trainable)
+    for name in ("a", "b"):
+        (entry,) = read_manifest(tmp_path / name)["external"]
+        assert entry["path"] == table_path and entry["sha256"] == stored.stem
+        assert (checkpoint_dir(tmp_path / name) / entry["file"]).resolve() == stored.resolve()
+    import h5py
+    with h5py.File(checkpoint_dir(tmp_path / "a") / "weights.h5") as f:
+        assert table_path not in f[EMBEDDING_HASH] and len(f[EMBEDDING_HASH]) > 0  # char layers stay
+    small = read_manifest(tmp_path / "a")["weights"]["bytes"]
+    assert small + VOCAB * GLOVE_DIM * 4 <= read_manifest(tmp_path / "inline")["weights"]["bytes"]
+    child = make(graph, 9)  # a random, trainable table: inherits the stored one
+    report = load_shared(child, tmp_path / "b", graph.weight_ids(), data_fingerprint=DATA_FP)
+    assert report.warm_start and report.fresh_params == 0
+    assert same(values(child)[EMBEDDING_HASH], values(second)[EMBEDDING_HASH])
+
+
+def test_damaged_or_missing_stored_table_means_cold_start(tmp_path, caplog) -> None:
+    graph, store = base_reader(), tmp_path / "embeddings"
+    publish_to(frozen(graph, 1), tmp_path / "a", graph, store)
+    (stored,) = store.iterdir()
+    stored.write_bytes(stored.read_bytes()[:-8] + bytes(8))
+    with pytest.raises(CheckpointCorrupt, match="digest"):
+        read_checkpoint(tmp_path / "a")
+    read_checkpoint(tmp_path / "a", ids=set(graph.weight_ids()) - {EMBEDDING_HASH})  # not asked: not read
+    publish_to(frozen(graph, 2), tmp_path / "b", graph, store)  # the next publish repairs it
+    assert read_checkpoint(tmp_path / "a")[1][EMBEDDING_HASH]
+    stored.unlink()
+    with caplog.at_level(logging.WARNING):
+        report = load_shared(make(graph, 3), tmp_path / "a", graph.weight_ids())
+    assert not report.warm_start and "cold start" in caplog.text
+
+
+def test_old_format_checkpoint_with_the_table_inside_still_loads(tmp_path) -> None:
+    import h5py
+    graph = base_reader()
+    parent = frozen(graph, 1)
+    publish_to(parent, tmp_path / "old", graph, None)
+    # Rewrite it exactly as format 1 wrote it: version 1 everywhere, no "external" list.
+    where = checkpoint_dir(tmp_path / "old")
+    with h5py.File(where / "weights.h5", "r+") as f:
+        f.attrs["format_version"] = 1
+    manifest = json.loads((where / "manifest.json").read_text(encoding="utf-8"))
+    del manifest["external"]
+    manifest["format_version"] = 1
+    manifest["weights"] = {"file": "weights.h5", "bytes": (where / "weights.h5").stat().st_size,
+                           "sha256": file_digest(where / "weights.h5")}
+    (where / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    child = frozen(graph, 5)
+    report = load_shared(child, tmp_path / "old", graph.weight_ids(), data_fingerprint=DATA_FP)
+    assert report.warm_start and report.fresh_params == 0
+    assert all(same(values(child)[h], values(parent)[h]) for h in values(parent))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing as mp
 import shutil
@@ -17,6 +18,7 @@ from ga_squad.reader.arrays import BATCH_KEYS, iterate_batches, num_batches
 from ga_squad.reader.data_cache import cache_key, load_dataset
 from ga_squad.reader.dataset import DataConfig, build_dataset
 from ga_squad.reader.evaluation import evaluate
+from ga_squad.reader.squad import read_squad, split_by_article
 from ga_squad.reader.vocab import PAD, UNK, Vocab, build_char_vocab, build_vocab, build_word_vocab
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny_squad.json"
@@ -27,13 +29,13 @@ SAMPLE_GLOVE = REPO / "data" / "glove.sample.50d.txt"
 
 
 def tiny_cfg(**kw) -> DataConfig:
-    base = {"train_path": str(FIXTURE), "dev_path": str(FIXTURE), "max_word_len": 6}
+    base = {"train_path": str(FIXTURE), "dev_path": str(FIXTURE), "max_word_len": 6, "val_fraction": 0.0}
     return DataConfig(**{**base, **kw})
 
 
 def sample_cfg(**kw) -> DataConfig:
     base = {"train_path": str(SAMPLE_TRAIN), "dev_path": str(SAMPLE_DEV),
-            "glove_path": str(SAMPLE_GLOVE), "train_limit": 300, "dev_limit": 150}
+            "glove_path": str(SAMPLE_GLOVE), "train_limit": 300, "dev_limit": 150, "val_limit": 60}
     return DataConfig(**{**base, **kw})
 
 
@@ -84,6 +86,8 @@ def test_config_validation_and_dict_round_trip():
         tiny_cfg(max_passage_len=0)
     with pytest.raises(ValueError, match="dev_limit"):
         tiny_cfg(dev_limit=0)
+    with pytest.raises(ValueError, match="val_fraction"):
+        tiny_cfg(val_fraction=1.0)
 
 
 # ----------------------------------------------------------------- arrays
@@ -139,7 +143,39 @@ def test_limits_and_glove_embeddings(sample):
     np.testing.assert_array_equal(sample.embeddings[sample.word_vocab.id(first[0])], the)
     assert 0.3 < sample.coverage.vocab_fraction < 1
     assert 0.7 < sample.coverage.token_fraction < 1
-    assert sample.train.stats.questions == 1588
+    assert len(sample.val) == 60
+    assert sample.train.stats.questions + sample.val.stats.questions == 1588
+
+
+def test_validation_split_is_whole_unseen_articles():
+    full = build_dataset(sample_cfg(train_limit=None, val_limit=None, dev_limit=10))
+    assert 0.05 * 1588 <= len(full.val) < 0.25 * 1588  # one article of the 7, seeded
+    assert set(full.train.contexts).isdisjoint(full.val.contexts)
+    assert len(full.train) + len(full.val) == 1588
+    train_read, val_read = split_by_article(read_squad(SAMPLE_TRAIN), 0.05)
+    words = lambda exs: {w.lower() for ex in exs for t in (ex.context, ex.question)  # noqa: E731
+                         for w in dataset_mod.tokenize(t).words}
+    val_only = words(val_read.examples) - words(train_read.examples)
+    assert val_only and all(full.word_vocab.id(w) == UNK for w in val_only)  # vocab from train only
+    other = build_dataset(sample_cfg(train_limit=10, val_limit=None, dev_limit=10, val_seed=1))
+    assert set(other.val.qids) != set(full.val.qids)
+
+
+def test_dev_scores_every_question_even_without_a_located_span(tmp_path):
+    doc = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    # q2's only answer is not at its answer_start: no training span, still a dev question.
+    doc["data"][0]["paragraphs"][0]["qas"][1]["answers"][0]["answer_start"] = 3
+    path = tmp_path / "squad.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    ds = build_dataset(tiny_cfg(train_path=str(path), dev_path=str(path)))
+    assert "q2-budget" not in ds.train.qids and ds.train.stats.dropped_unaligned == 1
+    questions = sum(len(p["qas"]) for a in doc["data"] for p in a["paragraphs"])
+    assert len(ds.dev) == ds.dev.stats.questions == questions
+    gold = ds.dev.gold_answers()
+    assert gold["q2-budget"] == ["$30 million"]
+    assert gold["q5-misplaced"] == ["1995", "1990\u20131995"]  # misplaced answers still count
+    perfect = {q: a[0] for q, a in gold.items()}
+    assert evaluate(perfect, gold) == {"exact_match": 100.0, "f1": 100.0}
 
 
 # --------------------------------------------------------------- batching
@@ -198,7 +234,7 @@ class _CountingTokenizer:
 
 
 def _same(a, b) -> None:
-    for split in ("train", "dev"):
+    for split in ("train", "val", "dev"):
         x, y = getattr(a, split), getattr(b, split)
         for name in (*BATCH_KEYS, "passage_spans", "context_index"):
             np.testing.assert_array_equal(getattr(x, name), getattr(y, name))
@@ -229,6 +265,8 @@ def test_cache_key_follows_content_and_settings_not_paths(tmp_path):
     assert cache_key(cfg) == cache_key(tiny_cfg(train_path=str(copy), dev_path=str(copy)))
     assert cache_key(cfg) != cache_key(tiny_cfg(max_passage_len=50))
     assert cache_key(cfg) != cache_key(tiny_cfg(seed=1))
+    assert len({cache_key(cfg), cache_key(tiny_cfg(val_fraction=0.1)), cache_key(tiny_cfg(val_seed=1)),
+                cache_key(tiny_cfg(val_limit=1))}) == 4
     copy.write_text(copy.read_text(encoding="utf-8").replace("Woody", "W."), encoding="utf-8")
     assert cache_key(cfg) != cache_key(tiny_cfg(train_path=str(copy)))
 

@@ -15,6 +15,7 @@ from ga_squad.reader.squad import (
     SquadFormatError,
     load_squad,
     read_squad,
+    split_by_article,
     text_to_example,
     write_squad_subset,
 )
@@ -34,7 +35,7 @@ def _write(tmp_path: Path, doc: Any, name: str = "squad.json") -> Path:
     return path
 
 
-def test_fixture_reads_all_questions_and_drops_the_misplaced_answer(caplog):
+def test_fixture_reads_all_questions_and_keeps_the_misplaced_answer_for_scoring_only(caplog):
     with caplog.at_level(logging.WARNING, logger="ga_squad.reader.squad"):
         result = read_squad(FIXTURE)
     assert result.questions_seen == 5
@@ -43,13 +44,14 @@ def test_fixture_reads_all_questions_and_drops_the_misplaced_answer(caplog):
     assert [e.qid for e in result.examples] == [
         "q1-quotes", "q2-budget", "q3-unicode", "q4-end", "q5-misplaced"]
     q5 = result.examples[-1]
-    assert q5.answers == ("1990\u20131995",)
+    assert q5.answers == ("1990\u20131995",) and q5.answer_starts == (57,)
+    assert q5.gold_answers == ("1995", "1990\u20131995")  # the official script scores both texts
     for ex in result.examples:
         for text, start in zip(ex.answers, ex.answer_starts):
             assert ex.context[start:start + len(text)] == text
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
-    assert "skipped 1 answer" in warnings[0].getMessage()
+    assert "1 answer(s) are not at their answer_start" in warnings[0].getMessage()
 
 
 def test_examples_are_frozen_and_keep_unicode():
@@ -66,15 +68,18 @@ def test_strict_mode_raises_naming_the_answer_path():
         read_squad(FIXTURE, strict=True)
 
 
-def test_question_without_valid_answer_is_skipped_and_counted(tmp_path, caplog):
+def test_question_without_located_answer_is_kept_and_one_without_answers_skipped(tmp_path, caplog):
     doc = _doc()
-    doc["data"][0]["paragraphs"][0]["qas"][1]["answers"] = [{"text": "nowhere", "answer_start": 0}]
+    doc["data"][0]["paragraphs"][0]["qas"][1]["answers"] = [{"text": "$30 million", "answer_start": 3}]
+    doc["data"][1]["paragraphs"][0]["qas"][0]["answers"] = []
     with caplog.at_level(logging.WARNING, logger="ga_squad.reader.squad"):
         result = read_squad(_write(tmp_path, doc))
-    assert result.skipped_questions == 1
+    assert result.skipped_questions == 1 and result.unlocated_questions == 1
     assert result.bad_answers == 2
-    assert "q2-budget" not in {e.qid for e in result.examples}
-    assert "1 question(s) had no valid answer" in caplog.text
+    by_id = {e.qid: e for e in result.examples}
+    assert "q3-unicode" not in by_id  # no answer at all: nothing to score against
+    assert by_id["q2-budget"].answers == () and by_id["q2-budget"].gold_answers == ("$30 million",)
+    assert "1 question(s) have no locatable answer" in caplog.text
 
 
 def test_limit_keeps_first_examples():
@@ -87,6 +92,7 @@ def test_text_to_example_is_pure():
     ex, bad = text_to_example(raw)
     assert bad == 1
     assert ex is not None and ex.answers == ("def",) and ex.answer_starts == (4,)
+    assert ex.gold_answers == ("def", "abc")
     none, bad = text_to_example(RawQuestion("w", "T", "abc", "id2", "q?", ()))
     assert none is None and bad == 0
 
@@ -211,3 +217,35 @@ def test_shared_train_subset_loads():
     result = read_squad(SHARED / "train.json")
     assert len(result.examples) == 11877
     assert len({e.title for e in result.examples}) == 44
+
+
+def _articles(n: int, per: int) -> dict[str, Any]:
+    return {"version": "1.1", "data": [
+        {"title": f"A{a}", "paragraphs": [{"context": f"text {a}", "qas": [
+            {"id": f"a{a}q{q}", "question": "?", "answers": [{"text": "text", "answer_start": 0}]}
+            for q in range(per)]}]} for a in range(n)]}
+
+
+def test_split_by_article_holds_out_whole_articles_seeded(tmp_path):
+    read = read_squad(_write(tmp_path, _articles(40, 5)))
+    train, val = split_by_article(read, 0.05, seed=1)
+    assert len(val.examples) == 10 and len(train.examples) == 190  # 5 % of 200 = 2 articles of 5
+    assert {e.title for e in train.examples}.isdisjoint({e.title for e in val.examples})
+    assert train.questions_seen + val.questions_seen == read.questions_seen
+    assert split_by_article(read, 0.05, seed=1) == (train, val)
+    other = split_by_article(read, 0.05, seed=2)[1]
+    assert {e.title for e in other.examples} != {e.title for e in val.examples}
+    assert [e.qid for e in val.examples] == sorted((e.qid for e in val.examples),
+                                                   key=[e.qid for e in read.examples].index)
+    none_train, none_val = split_by_article(read, 0.0)
+    assert none_train == read and none_val.examples == ()
+
+
+def test_split_by_article_keeps_one_article_for_training_and_rejects_bad_input(tmp_path):
+    two = read_squad(_write(tmp_path, _articles(2, 3)))
+    train, val = split_by_article(two, 0.9)
+    assert len(train.examples) == len(val.examples) == 3
+    with pytest.raises(ValueError, match="at least 2 articles"):
+        split_by_article(read_squad(_write(tmp_path, _articles(1, 3), "one.json")), 0.1)
+    with pytest.raises(ValueError, match="fraction"):
+        split_by_article(two, 1.0)

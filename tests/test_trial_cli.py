@@ -21,7 +21,8 @@ from ga_squad.search.paths import UnsafePathError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "trial" / "trial.py"
-SMALL_DATA = ["--size", "tiny", "--train-limit", "24", "--dev-limit", "12", "--max-passage-len", "80",
+SMALL_DATA = ["--size", "tiny", "--train-limit", "24", "--dev-limit", "12", "--val-limit", "12",
+              "--max-passage-len", "80",
               "--glove", str(REPO / "data" / "glove.sample.50d.txt")]
 
 
@@ -53,6 +54,21 @@ def test_flags_become_frozen_configs() -> None:
     assert under_nni.standalone is None
     forced = trial.config_from_args(trial.parse_args(["--standalone"]), env={"NNI_PLATFORM": "local"})
     assert forced.standalone is not None
+    assert cfg.data.val_fraction == 0.05 and cfg.train.mixed_precision is False and cfg.embedding_store is None
+    more = trial.config_from_args(trial.parse_args([
+        "--val-fraction", "0.1", "--val-seed", "3", "--val-limit", "9", "--mixed-precision",
+        "--storage-root", "root"]), env={})
+    assert (more.data.val_fraction, more.data.val_seed, more.data.val_limit) == (0.1, 3, 9)
+    assert more.train.mixed_precision is True and more.embedding_store == str(Path("root") / "embeddings")
+    inline = trial.parse_args(["--storage-root", "root", "--embedding-store", ""])
+    assert trial.config_from_args(inline, env={}).embedding_store is None
+
+
+@pytest.mark.parametrize("bad", ["0", "1", "-0.1", "x"])
+def test_bad_val_fraction_is_a_one_line_error(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        trial.parse_args(["--val-fraction", bad])
+    assert "--val-fraction" in capsys.readouterr().err
 
 
 def test_standalone_params_share_all_and_read_the_parent_id(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -103,8 +119,12 @@ def test_under_nni_reads_the_contract_and_reports(tmp_path: Path, monkeypatch: p
                              "--storage-root", str(root)])
     result = trial.main(trial.config_from_args(args, env={"NNI_PLATFORM": "local"}))
     assert len(fake.intermediate) == 1 and len(fake.final) == 1
-    assert fake.final[0]["default"] == result["default"] == fake.intermediate[0]
-    assert read_manifest(params.save_dir)["indiv_id"] == 3
+    assert fake.final[0]["default"] == result["default"] == result["val_f1"] == fake.intermediate[0]
+    assert {"dev_f1", "dev_em", "val_f1", "val_em", "device"} <= set(fake.final[0])
+    manifest = read_manifest(params.save_dir)
+    assert manifest["indiv_id"] == 3
+    (entry,) = manifest["external"]  # the GloVe table lives once under the storage root
+    assert (checkpoint_dir(params.save_dir) / entry["file"]).resolve().parent == (root / "embeddings").resolve()
 
     escaping = dict(params.to_dict(), save_dir=str(tmp_path / "elsewhere"))
     fake.params = escaping

@@ -2,9 +2,12 @@
 
 Under NNI (``NNI_PLATFORM`` is set) the parameters come from
 ``nni.get_next_parameter()`` and are parsed with
-:meth:`ga_squad.search.contract.TrialParams.from_dict`; each epoch's dev F1 goes to
-``nni.report_intermediate_result`` and the result dict (``default`` = dev F1)
-to ``nni.report_final_result``, after the checkpoint is published.
+:meth:`ga_squad.search.contract.TrialParams.from_dict`; each epoch's validation
+F1 goes to ``nni.report_intermediate_result`` and the result dict (``default``
+= validation F1, ``dev_f1``/``dev_em`` = the dev set scored once on the
+published weights) to ``nni.report_final_result``, after the checkpoint is
+published. The validation split is ``--val-fraction`` of the training file,
+by whole articles.
 
 Standalone (for debugging), the same trial runs from the command line::
 
@@ -77,6 +80,8 @@ class TrialConfig:
     Attributes:
         data: Data settings.
         cache_dir: Shared cache folder for preprocessed arrays (None: no cache).
+        embedding_store: Folder where frozen embedding tables are stored once
+            for all checkpoints (None: inside each checkpoint).
         model: Architecture options (``word_dim`` follows the GloVe file).
         train: Optimiser options.
         storage_root: If set, contract paths must stay inside it.
@@ -92,9 +97,17 @@ class TrialConfig:
     train: TrainConfig
     storage_root: str | None
     standalone: StandaloneSpec | None
+    embedding_store: str | None = None
     intra_threads: int = 1
     inter_threads: int = 1
     deterministic: bool = True
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -118,6 +131,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     d.add_argument("--train-limit", type=int)
     d.add_argument("--dev-limit", type=int)
     d.add_argument("--max-passage-len", type=int, default=400)
+    d.add_argument("--val-fraction", type=_fraction, default=0.05,
+                   help="share of the training questions held out (whole articles) for early stopping "
+                        "and the fitness; the dev set is scored once at the end (default 0.05)")
+    d.add_argument("--val-seed", type=int, default=0, help="seed of the validation article choice")
+    d.add_argument("--val-limit", type=int, help="use only the first N validation questions")
     m = p.add_argument_group("model and training")
     m.add_argument("--size", choices=MODEL_SIZES, default="small")
     m.add_argument("--epochs", type=int)
@@ -126,8 +144,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     m.add_argument("--lr", type=float, help="learning rate")
     m.add_argument("--inherited-lr-scale", type=float)
     m.add_argument("--train-embeddings", action="store_true", help="fine-tune GloVe vectors")
+    m.add_argument("--mixed-precision", action="store_true",
+                   help="float16 compute, float32 variables/logits/loss (for GPUs with tensor cores)")
     r = p.add_argument_group("runtime")
     r.add_argument("--storage-root", help="contract paths must stay inside this folder")
+    r.add_argument("--embedding-store",
+                   help="folder where frozen GloVe tables are stored once for all checkpoints "
+                        "(default: <storage-root>/embeddings with --storage-root, else inside each "
+                        "checkpoint; '' keeps them inside)")
     r.add_argument("--threads", type=int, default=1,
                    help="TensorFlow intra-op threads (1 per trial when trials share the cores)")
     r.add_argument("--inter-threads", type=int, default=1)
@@ -142,7 +166,8 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
     overrides = {"epochs": args.epochs, "patience": args.patience, "batch_size": args.batch_size,
                  "learning_rate": args.lr, "inherited_lr_scale": args.inherited_lr_scale}
     train = train.override(**{k: v for k, v in overrides.items() if v is not None},
-                           fix_embeddings=not args.train_embeddings, seed=args.seed)
+                           fix_embeddings=not args.train_embeddings, seed=args.seed,
+                           mixed_precision=args.mixed_precision)
     under_nni = bool(env.get("NNI_PLATFORM")) and not args.standalone
     standalone = None
     if not under_nni:
@@ -152,16 +177,24 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
     return TrialConfig(
         data=DataConfig(train_path=args.train, dev_path=args.dev, glove_path=args.glove or None,
                         max_passage_len=args.max_passage_len,
-                        train_limit=args.train_limit, dev_limit=args.dev_limit),
+                        train_limit=args.train_limit, dev_limit=args.dev_limit,
+                        val_fraction=args.val_fraction, val_seed=args.val_seed, val_limit=args.val_limit),
         cache_dir=args.cache_dir or None,
         model=ModelConfig.preset(args.size),
         train=train,
         storage_root=args.storage_root,
         standalone=standalone,
+        embedding_store=_embedding_store(args),
         intra_threads=args.threads,
         inter_threads=args.inter_threads,
         deterministic=not args.nondeterministic,
     )
+
+
+def _embedding_store(args: argparse.Namespace) -> str | None:
+    if args.embedding_store is not None:
+        return args.embedding_store or None
+    return str(Path(args.storage_root) / "embeddings") if args.storage_root else None
 
 
 def standalone_params(spec: StandaloneSpec) -> TrialParams:
@@ -220,9 +253,10 @@ def main(cfg: TrialConfig) -> dict[str, Any]:
 
     def on_epoch(epoch: int, metrics: Mapping[str, float]) -> None:
         if cfg.standalone is None:
-            nni.report_intermediate_result(float(metrics["f1"]))
+            nni.report_intermediate_result(float(metrics["val_f1"]))
 
-    result = _json_ready(run_trial(params, data, model_cfg, cfg.train, on_epoch=on_epoch))
+    result = _json_ready(run_trial(params, data, model_cfg, cfg.train, on_epoch=on_epoch,
+                                   embedding_store=cfg.embedding_store))
     # Which machine trained it: with several machines (NNI's remote training
     # service) the journal then tells where each individual and its parent ran.
     result["host"] = socket.gethostname()

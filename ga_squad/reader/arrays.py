@@ -31,9 +31,11 @@ class SplitStats:
     Attributes:
         questions: Questions in the file.
         examples: Rows in the arrays.
-        bad_answers: Answers skipped because their text is not at answer_start.
-        skipped_questions: Questions with no valid answer left.
-        dropped_unaligned: Training questions whose answer maps to no token.
+        bad_answers: Answers whose text is not at answer_start (scored, never
+            used as a training span).
+        skipped_questions: Questions without any answer (cannot be scored).
+        dropped_unaligned: Training questions whose answer maps to no token
+            (including those with no answer at its answer_start).
         dropped_truncated: Training questions whose answer lies beyond
             ``max_passage_len``.
         no_span: Dev rows with no reference answer inside the kept tokens;

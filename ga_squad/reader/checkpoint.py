@@ -15,6 +15,14 @@ metrics, the architecture and data fingerprints that make weights compatible,
 and the size and sha256 of ``weights.h5`` (so a truncated or swapped file is
 detected, not trusted).
 
+**Frozen arrays stored once.** Given an ``embedding_store``, non-trainable
+variables (the fixed GloVe table) are not written into ``weights.h5`` but
+stored once per content in :mod:`ga_squad.reader.embedding_store`; the
+manifest's ``external`` list names each one (hash id, variable path, file
+relative to the checkpoint directory, sha256, shape). Readers load them as if
+they were in ``weights.h5``. Version-1 checkpoints (everything inside
+``weights.h5``, no ``external``) still load.
+
 **Atomic publish.** Everything is written into a private temporary sibling
 directory, each file fsynced, then published through
 :func:`ga_squad.search.checkpoint_store.publishing`: the directory becomes a
@@ -53,6 +61,7 @@ import numpy as np
 
 from ga_squad.files import file_digest, fsync_path
 from ga_squad.search import checkpoint_store
+from ga_squad.reader.embedding_store import StoreError, load_array, store_array
 from ga_squad.search.graph import Graph
 from ga_squad.reader.model import count_params, weights_by_hash
 
@@ -70,7 +79,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: frozen arrays may live in the embedding store ("external")
+_READABLE_VERSIONS = (1, 2)
 CHECKPOINT_NAME = checkpoint_store.CHECKPOINT_NAME
 MANIFEST_NAME = checkpoint_store.MANIFEST_NAME
 WEIGHTS_NAME = "weights.h5"
@@ -113,7 +123,8 @@ def checkpoint_dir(save_dir: str | os.PathLike[str]) -> Path:
 
 
 # --- writing --------------------------------------------------------------------
-def _write_weights(path: Path, groups: Mapping[str, list[keras.Variable]]) -> dict[str, int]:
+def _write_weights(path: Path, groups: Mapping[str, list[keras.Variable]],
+                   external: Collection[str] = ()) -> dict[str, int]:
     counts: dict[str, int] = {}
     with h5py.File(path, "w") as f:
         f.attrs["format_version"] = FORMAT_VERSION
@@ -124,12 +135,27 @@ def _write_weights(path: Path, groups: Mapping[str, list[keras.Variable]]) -> di
                 if var.path in seen:
                     raise CheckpointError(f"two variables share the path {var.path!r} in layer {h}")
                 seen.add(var.path)
-                group.create_dataset(var.path, data=np.asarray(var.numpy()))
+                if var.path not in external:
+                    group.create_dataset(var.path, data=np.asarray(var.numpy()))
             counts[h] = count_params(groups[h])
             group.attrs["param_count"] = counts[h]
         f.flush()
     fsync_path(path)
     return counts
+
+
+def _store_frozen(groups: Mapping[str, list[keras.Variable]], store: str | os.PathLike[str],
+                  final: Path) -> list[dict[str, Any]]:
+    """Put every non-trainable variable into the embedding store; manifest entries for them."""
+    entries = []
+    for h in sorted(groups):
+        for var in groups[h]:
+            if var.trainable:
+                continue
+            path, sha = store_array(store, np.asarray(var.numpy()))
+            entries.append({"hash_id": h, "path": var.path, "file": os.path.relpath(path, final),
+                            "sha256": sha, "shape": list(var.shape), "dtype": str(var.dtype)})
+    return entries
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -151,6 +177,7 @@ def publish_checkpoint(
     data_fingerprint: str,
     metrics: Mapping[str, Any],
     extra: Mapping[str, Any] | None = None,
+    embedding_store: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write the model's weights per hash id plus a manifest, atomically.
 
@@ -166,15 +193,19 @@ def publish_checkpoint(
             refer to (:func:`ga_squad.reader.training.data_fingerprint`).
         metrics: The trial's result (F1, EM, losses...), JSON-serialisable.
         extra: More JSON-serialisable fields (train config, timings...).
+        embedding_store: Folder shared by the checkpoints of a search where
+            non-trainable variables (the fixed GloVe table) are stored once
+            by content; None writes them into ``weights.h5``.
 
     Returns:
         The published checkpoint directory.
     """
     final = checkpoint_dir(save_dir)
     groups = weights_by_hash(model)
+    external = [] if embedding_store is None else _store_frozen(groups, embedding_store, final)
     with checkpoint_store.publishing(save_dir) as tmp:
         weights_path = tmp / WEIGHTS_NAME
-        counts = _write_weights(weights_path, groups)
+        counts = _write_weights(weights_path, groups, {e["path"] for e in external})
         manifest = {
             "format_version": FORMAT_VERSION,
             "indiv_id": indiv_id,
@@ -190,6 +221,7 @@ def publish_checkpoint(
             "data_fingerprint": data_fingerprint,
             "weights": {"file": WEIGHTS_NAME, "bytes": weights_path.stat().st_size,
                         "sha256": file_digest(weights_path)},
+            "external": external,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": {"keras": keras.__version__, "h5py": h5py.__version__},
             **(dict(extra) if extra else {}),
@@ -206,8 +238,9 @@ def _parse_manifest(text: str, where: Path) -> dict[str, Any]:
         manifest = json.loads(text)
     except ValueError as exc:
         raise CheckpointCorrupt(f"unreadable manifest {where}: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
-        raise CheckpointCorrupt(f"{where}: not a version-{FORMAT_VERSION} checkpoint manifest")
+    if not isinstance(manifest, dict) or manifest.get("format_version") not in _READABLE_VERSIONS:
+        raise CheckpointCorrupt(f"{where}: not a version-{'/'.join(map(str, _READABLE_VERSIONS))} "
+                                "checkpoint manifest")
     return manifest
 
 
@@ -283,6 +316,17 @@ def read_checkpoint(
                 arrays[h] = group
     except (OSError, KeyError, ValueError) as exc:
         raise CheckpointCorrupt(f"unreadable weights file {where / WEIGHTS_NAME}: {exc}") from None
+    for entry in manifest.get("external", []):
+        if ids is not None and entry["hash_id"] not in ids:
+            continue
+        try:
+            value = load_array(where / entry["file"], entry["sha256"])
+        except StoreError as exc:
+            raise CheckpointCorrupt(f"{where}: {exc}") from None
+        if list(value.shape) != entry["shape"]:
+            raise CheckpointCorrupt(f"{where}: stored array {entry['file']} has shape {value.shape}, "
+                                    f"the manifest says {entry['shape']}")
+        arrays.setdefault(entry["hash_id"], {})[entry["path"]] = value
     return manifest, arrays
 
 

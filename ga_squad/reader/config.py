@@ -137,6 +137,9 @@ class TrainConfig:
         clipnorm: Global gradient-norm clip (0 disables it).
         fix_embeddings: Keep pre-trained (GloVe) word vectors fixed. Random
             word embeddings (no GloVe) are always trained.
+        mixed_precision: Compute in float16 with float32 variables, logits
+            and loss (Keras ``mixed_float16``; worth it on GPUs with tensor
+            cores, slower on CPUs). Opt-in.
     """
 
     learning_rate: float = 1e-3
@@ -149,6 +152,7 @@ class TrainConfig:
     seed: int = 0
     clipnorm: float = 5.0
     fix_embeddings: bool = True
+    mixed_precision: bool = False
 
     def __post_init__(self) -> None:
         if self.learning_rate <= 0:

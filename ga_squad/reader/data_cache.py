@@ -32,12 +32,16 @@ __all__ = ["cache_key", "load_dataset"]
 
 logger = logging.getLogger(__name__)
 
+_SPLITS = ("train", "val", "dev")
+
 
 def cache_key(cfg: DataConfig) -> str:
     """Hash of the input files' content, the settings and the format version.
 
     Paths are deliberately not part of the key: the same files anywhere hit
-    the same cache entry, while an edited file misses it.
+    the same cache entry, while an edited file misses it. Every other
+    :class:`DataConfig` field is, the validation split's (``val_fraction``,
+    ``val_seed``, ``val_limit``) included.
     """
     settings = {k: v for k, v in cfg.to_dict().items() if not k.endswith("_path")}
     blob = {
@@ -68,15 +72,14 @@ def _write_cache(path: Path, key: str, ds: Dataset) -> None:
         "word_vocab": ds.word_vocab.to_dict(),
         "char_vocab": ds.char_vocab.to_dict(),
         "coverage": None if ds.coverage is None else asdict(ds.coverage),
-        "train": _split_meta(ds.train),
-        "dev": _split_meta(ds.dev),
+        **{name: _split_meta(getattr(ds, name)) for name in _SPLITS},
     }
     payload: dict[str, np.ndarray] = {
         "meta": np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
     }
-    for name, split in (("train", ds.train), ("dev", ds.dev)):
+    for name in _SPLITS:
         for f in ARRAY_FIELDS:
-            payload[f"{name}/{f}"] = getattr(split, f)
+            payload[f"{name}/{f}"] = getattr(getattr(ds, name), f)
     if ds.embeddings is not None:
         payload["embeddings"] = ds.embeddings
     with atomic_write(path) as f:
@@ -90,7 +93,7 @@ def _read_cache(path: Path, key: str, cfg: DataConfig) -> Dataset:
         if meta.get("format") != FORMAT_VERSION or meta.get("key") != key:
             raise ValueError("cache key or format version does not match")
         splits = {}
-        for name in ("train", "dev"):
+        for name in _SPLITS:
             m = meta[name]
             splits[name] = SquadArrays(
                 **{f: z[f"{name}/{f}"] for f in ARRAY_FIELDS},
@@ -108,7 +111,7 @@ def _read_cache(path: Path, key: str, cfg: DataConfig) -> Dataset:
     coverage = None if meta["coverage"] is None else GloveCoverage(**meta["coverage"])
     return Dataset(cfg, splits["train"], splits["dev"], word_vocab,
                    Vocab.from_dict(meta["char_vocab"]), embeddings, coverage,
-                   cache_path=str(path), from_cache=True)
+                   cache_path=str(path), from_cache=True, val=splits["val"])
 
 
 def load_dataset(cfg: DataConfig, cache_dir: str | os.PathLike[str] | None = None) -> Dataset:
@@ -140,4 +143,4 @@ def load_dataset(cfg: DataConfig, cache_dir: str | os.PathLike[str] | None = Non
     _write_cache(path, key, ds)
     logger.info("wrote SQuAD array cache %s", path)
     return Dataset(ds.config, ds.train, ds.dev, ds.word_vocab, ds.char_vocab,
-                   ds.embeddings, ds.coverage, cache_path=str(path), from_cache=False)
+                   ds.embeddings, ds.coverage, cache_path=str(path), from_cache=False, val=ds.val)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ import numpy as np
 from ga_squad.reader.arrays import SplitStats, SquadArrays
 from ga_squad.reader.config import config_from_dict
 from ga_squad.reader.glove import GloveCoverage, build_embedding_matrix, read_glove
-from ga_squad.reader.squad import SquadExample, SquadReadResult, read_squad
+from ga_squad.reader.squad import SquadExample, SquadReadResult, read_squad, split_by_article
 from ga_squad.reader.tokenize import Tokens, answer_token_span, tokenize
 from ga_squad.reader.vocab import Vocab, build_char_vocab, build_word_vocab
 
@@ -27,7 +27,8 @@ __all__ = ["FORMAT_VERSION", "DataConfig", "Dataset", "build_dataset"]
 logger = logging.getLogger(__name__)
 
 # Bump whenever tokenisation or the array layout changes: old caches then miss.
-FORMAT_VERSION = 1
+# 2: validation split carved from train; dev keeps questions without a located span.
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,8 @@ class DataConfig:
     """Everything that determines the preprocessed arrays.
 
     Attributes:
-        train_path: SQuAD v1.1 training file (the vocabulary comes from it).
+        train_path: SQuAD v1.1 training file (the vocabulary comes from its
+            training part, i.e. without the validation articles).
         dev_path: SQuAD v1.1 dev file (scored with the official metric).
         glove_path: GloVe text file, or None for no pre-trained embeddings.
         max_passage_len: Passages are cut to this many tokens; training
@@ -44,9 +46,16 @@ class DataConfig:
         max_word_len: Characters kept per token for the char arrays.
         min_word_count: Words seen fewer times in train map to UNK.
         max_vocab: Cap on the word-vocabulary size (PAD and UNK included).
-        train_limit: Use only the first N training questions (tests, CI).
+        train_limit: Use only the first N training questions (tests, CI),
+            counted after the validation articles are taken out.
         dev_limit: Use only the first N dev questions.
         seed: Seed for the random rows of the embedding matrix.
+        val_fraction: Share of the training file's questions held out as the
+            validation split, by whole articles (0 holds out nothing); early
+            stopping and the search's fitness use it, so the dev set stays
+            unseen until the final score.
+        val_seed: Seed of the article shuffle that picks the validation articles.
+        val_limit: Use only the first N validation questions.
     """
 
     train_path: str
@@ -60,12 +69,17 @@ class DataConfig:
     train_limit: int | None = None
     dev_limit: int | None = None
     seed: int = 0
+    val_fraction: float = 0.05
+    val_seed: int = 0
+    val_limit: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_passage_len", "max_question_len", "max_word_len", "min_word_count"):
             if getattr(self, name) < 1:
                 raise ValueError(f"DataConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("train_limit", "dev_limit"):
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"DataConfig.val_fraction must be in [0, 1), got {self.val_fraction}")
+        for name in ("train_limit", "dev_limit", "val_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"DataConfig.{name} must be None or >= 1, got {value}")
@@ -86,8 +100,8 @@ class Dataset:
 
     Attributes:
         config: The settings it was built with.
-        train: Training split.
-        dev: Dev split (scored on all reference answers).
+        train: Training split (without the validation articles).
+        dev: Dev split (every question, scored on all reference answers).
         word_vocab: Lowercased word vocabulary from train.
         char_vocab: Character vocabulary from train.
         embeddings: ``float32 [len(word_vocab), dim]`` initial word vectors
@@ -106,6 +120,13 @@ class Dataset:
     coverage: GloveCoverage | None
     cache_path: str | None = None
     from_cache: bool = False
+    val: SquadArrays | None = None
+
+    def __post_init__(self) -> None:
+        if self.val is None:  # no validation split: an empty one, so callers need no None checks
+            object.__setattr__(self, "val", _build_split(
+                SquadReadResult(self.config.train_path, (), 0, 0, 0), ({}, []), None, self.config,
+                is_train=False))
 
 
 # --------------------------------------------------------------- building
@@ -235,22 +256,25 @@ def _build_split(
         **arr,
         contexts=tuple(ctx_ids),
         qids=tuple(ex.qid for ex in kept),
-        answers=tuple(ex.answers for ex in kept),
+        answers=tuple(ex.gold_answers for ex in kept),
         stats=stats,
     )
 
 
 def build_dataset(cfg: DataConfig) -> Dataset:
-    """Read, tokenise and encode both splits (no caching).
+    """Read, tokenise and encode the training, validation and dev splits (no caching).
 
     Args:
         cfg: Data settings.
 
     Returns:
         The dataset; the vocabularies and embedding matrix come from the
-        training split only.
+        training split only (not the validation articles, which stand in
+        for unseen text as dev does).
     """
-    train_read = read_squad(cfg.train_path, limit=cfg.train_limit)
+    train_read, val_read = split_by_article(read_squad(cfg.train_path), cfg.val_fraction, cfg.val_seed)
+    train_read = _limited(train_read, cfg.train_limit)
+    val_read = _limited(val_read, cfg.val_limit)
     dev_read = read_squad(cfg.dev_path, limit=cfg.dev_limit)
     train_tok = _tokenize_split(train_read.examples)
     train_text = [t.words for t in train_tok[0].values()] + [q.words for q in train_tok[1]]
@@ -258,6 +282,7 @@ def build_dataset(cfg: DataConfig) -> Dataset:
     char_vocab = build_char_vocab(train_text)
     enc = _Encoder(word_vocab, char_vocab, cfg.max_word_len)
     train = _build_split(train_read, train_tok, enc, cfg, is_train=True)
+    val = _build_split(val_read, _tokenize_split(val_read.examples), enc, cfg, is_train=False)
     dev = _build_split(dev_read, _tokenize_split(dev_read.examples), enc, cfg, is_train=False)
 
     embeddings = coverage = None
@@ -266,8 +291,12 @@ def build_dataset(cfg: DataConfig) -> Dataset:
         counts = Counter(w.lower() for words in train_text for w in words)
         embeddings, coverage = build_embedding_matrix(
             word_vocab, glove, seed=cfg.seed, token_counts=counts)
-    logger.info("built SQuAD arrays: %d train rows, %d dev rows, %d words, %d chars",
-                len(train), len(dev), len(word_vocab), len(char_vocab))
-    return Dataset(cfg, train, dev, word_vocab, char_vocab, embeddings, coverage)
+    logger.info("built SQuAD arrays: %d train rows, %d validation rows, %d dev rows, %d words, %d chars",
+                len(train), len(val), len(dev), len(word_vocab), len(char_vocab))
+    return Dataset(cfg, train, dev, word_vocab, char_vocab, embeddings, coverage, val=val)
+
+
+def _limited(read: SquadReadResult, limit: int | None) -> SquadReadResult:
+    return read if limit is None else replace(read, examples=read.examples[:limit])
 
 

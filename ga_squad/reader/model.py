@@ -182,7 +182,7 @@ class OutputBlock(_Block):
 
     def __init__(self, cfg: ModelConfig, **kwargs: object) -> None:
         super().__init__(**kwargs)
-        self.pointer = keras.layers.Dense(1, name="pointer")
+        self.pointer = keras.layers.Dense(1, name="pointer", dtype=self.dtype_policy)
 
     def call(self, x, x_mask):
         logits = ops.squeeze(self.pointer(x), axis=-1)
@@ -264,7 +264,8 @@ def build_model(
             outputs[layer_id] = AttentionBlock(cfg, name=name)(
                 x, outputs[memory.id], mask, masks[memory.stream.value])
         elif layer.type is LayerType.OUTPUT:
-            outputs[layer_id] = OutputBlock(cfg, name=name)(x, mask)
+            # float32 even under mixed precision: NEG_INF and the loss need float32 logits.
+            outputs[layer_id] = OutputBlock(cfg, name=name, dtype="float32")(x, mask)
         else:  # pragma: no cover - the graph validates its layer types
             raise ValueError(f"layer {layer_id!r}: unsupported type {layer.type}")
     model = keras.Model(inputs=inputs, outputs={"begin": outputs["begin"], "end": outputs["end"]},

@@ -4,8 +4,15 @@ A trial that trains for an hour on a file with a typo in it is an expensive
 way to find the typo, so reading is strict about structure and names the exact
 JSON path of any problem (``data[3].paragraphs[0].qas[2].answers``). Answers
 whose text is not where ``answer_start`` says are a data-quality problem, not
-a structural one: they are counted, skipped and reported once (or raised with
-``strict=True``).
+a structural one: they are counted and reported once (or raised with
+``strict=True``). Such an answer cannot give a training span, but it is still
+a reference text: the official v1.1 script scores against every answer text
+and never looks at ``answer_start``, so every question with an answer is kept
+(:attr:`SquadExample.gold_answers`) and only training drops the ones whose
+span cannot be located.
+
+:func:`split_by_article` carves a validation split out of a training file by
+whole articles, so no article is seen both in training and in validation.
 
 Walking the file (:func:`iter_raw_questions`) is kept apart from turning one
 question into an example (:func:`text_to_example`), as in AllenNLP's
@@ -23,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ga_squad.files import write_json_atomic
 
 __all__ = [
@@ -34,6 +43,7 @@ __all__ = [
     "load_squad",
     "read_squad",
     "read_squad_json",
+    "split_by_article",
     "text_to_example",
     "write_json_atomic",
     "write_squad_subset",
@@ -55,8 +65,11 @@ class SquadExample:
         title: Title of the article the passage comes from.
         context: The passage, unchanged.
         question: The question text, unchanged.
-        answers: Reference answer texts whose spans were verified.
+        answers: Reference answer texts whose spans were verified (the
+            ones training can use; may be empty).
         answer_starts: Character offsets into ``context``, one per answer.
+        gold_answers: Every reference answer text in the file, in file order,
+            verified or not: what the official script scores against.
     """
 
     qid: str
@@ -65,6 +78,7 @@ class SquadExample:
     question: str
     answers: tuple[str, ...]
     answer_starts: tuple[int, ...]
+    gold_answers: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -96,8 +110,12 @@ class SquadReadResult:
         path: The file read.
         examples: Examples in file order.
         questions_seen: Questions in the file (before skipping).
-        bad_answers: Answers whose text was not at ``answer_start``.
-        skipped_questions: Questions left with no valid answer, hence dropped.
+        bad_answers: Answers whose text was not at ``answer_start`` (kept
+            for scoring, unusable for training).
+        skipped_questions: Questions without any answer, hence dropped (they
+            cannot be scored).
+        unlocated_questions: Kept questions none of whose answers is at its
+            ``answer_start`` (scored on their texts, not trainable).
     """
 
     path: str
@@ -105,6 +123,7 @@ class SquadReadResult:
     questions_seen: int
     bad_answers: int
     skipped_questions: int
+    unlocated_questions: int = 0
 
 
 def read_squad_json(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -197,7 +216,7 @@ def iter_raw_questions(doc: dict[str, Any], source: str = "<squad>") -> Iterator
 
 
 def text_to_example(raw: RawQuestion, *, strict: bool = False) -> tuple[SquadExample | None, int]:
-    """Turn one raw question into an example, keeping only verified answers.
+    """Turn one raw question into an example; only verified answers give spans.
 
     Args:
         raw: The question as read from the file.
@@ -205,8 +224,9 @@ def text_to_example(raw: RawQuestion, *, strict: bool = False) -> tuple[SquadExa
             ``answer_start``.
 
     Returns:
-        ``(example, n_bad)``: the example (``None`` if no answer survived) and
-        how many of its answers were dropped.
+        ``(example, n_bad)``: the example (``None`` only if the question has
+        no answer at all) and how many of its answers are not at their
+        ``answer_start`` (those stay in ``gold_answers`` only).
 
     Raises:
         SquadFormatError: with ``strict=True``, on the first misplaced answer.
@@ -226,7 +246,7 @@ def text_to_example(raw: RawQuestion, *, strict: bool = False) -> tuple[SquadExa
                 f"(context has {found!r} there)"
             )
         bad += 1
-    if not texts:
+    if not raw.answers:
         return None, bad
     return (
         SquadExample(
@@ -236,6 +256,7 @@ def text_to_example(raw: RawQuestion, *, strict: bool = False) -> tuple[SquadExa
             question=raw.question,
             answers=tuple(texts),
             answer_starts=tuple(starts),
+            gold_answers=tuple(text for text, _ in raw.answers),
         ),
         bad,
     )
@@ -249,8 +270,8 @@ def read_squad(
     Args:
         path: The JSON file.
         strict: Raise on an answer whose text is not at ``answer_start``
-            instead of skipping it (one warning reports the count).
-        limit: Keep only the first ``limit`` valid examples (the whole file is
+            instead of keeping it for scoring only (one warning reports the count).
+        limit: Keep only the first ``limit`` examples (the whole file is
             still validated).
 
     Returns:
@@ -263,22 +284,86 @@ def read_squad(
     src = str(path)
     doc = read_squad_json(path)
     examples: list[SquadExample] = []
-    seen = bad = skipped = 0
+    seen = bad = skipped = unlocated = 0
     for raw in iter_raw_questions(doc, src):
         seen += 1
         example, n_bad = text_to_example(raw, strict=strict)
         bad += n_bad
         if example is None:
             skipped += 1
-        elif limit is None or len(examples) < limit:
+            continue
+        unlocated += not example.answers
+        if limit is None or len(examples) < limit:
             examples.append(example)
     if bad or skipped:
         logger.warning(
-            "%s: skipped %d answer(s) whose text is not at answer_start; "
-            "%d question(s) had no valid answer left and were skipped",
-            src, bad, skipped,
+            "%s: %d answer(s) are not at their answer_start (scored on text, not trained on; "
+            "%d question(s) have no locatable answer); %d question(s) without answers were skipped",
+            src, bad, unlocated, skipped,
         )
-    return SquadReadResult(src, tuple(examples), seen, bad, skipped)
+    return SquadReadResult(src, tuple(examples), seen, bad, skipped, unlocated)
+
+
+def _part(read: SquadReadResult, examples: Sequence[SquadExample], questions: int, skipped: int) -> SquadReadResult:
+    return SquadReadResult(
+        read.path, tuple(examples), questions,
+        bad_answers=sum(len(ex.gold_answers) - len(ex.answers) for ex in examples),
+        skipped_questions=skipped, unlocated_questions=sum(not ex.answers for ex in examples))
+
+
+def split_by_article(
+    read: SquadReadResult, fraction: float, seed: int = 0
+) -> tuple[SquadReadResult, SquadReadResult]:
+    """Carve a validation split out of a training file, by whole articles.
+
+    Articles (grouped by title) are shuffled with ``seed`` and, in that
+    order, each is held out when it brings the held-out question count
+    closer to ``fraction`` of the questions (so one big article does not
+    overshoot the target); at least one article goes to validation and at
+    least one stays in training. Whole articles
+    keep the two apart the way train and dev are apart: no passage, and no
+    article, is in both.
+
+    Args:
+        read: The whole training file (call before applying any limit).
+        fraction: Share of the questions to hold out, in ``[0, 1)``; 0 holds
+            out nothing (the validation part is empty).
+        seed: Seed of the article shuffle; same file, fraction and seed,
+            same split.
+
+    Returns:
+        ``(train, validation)``, each in file order, with its own counts.
+
+    Raises:
+        ValueError: if ``fraction`` is out of range, or positive while the
+            file has fewer than two articles.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
+    if fraction == 0.0:
+        return read, _part(read, (), 0, 0)
+    sizes: dict[str, int] = {}
+    for ex in read.examples:
+        sizes[ex.title] = sizes.get(ex.title, 0) + 1
+    if len(sizes) < 2:
+        raise ValueError(f"{read.path}: a validation split by article needs at least 2 articles, "
+                         f"found {len(sizes)}")
+    titles = list(sizes)
+    order = np.random.default_rng(seed).permutation(len(titles))
+    held: set[str] = set()
+    count = 0
+    target = fraction * len(read.examples)
+    for i in order:
+        if len(held) == len(titles) - 1:
+            break
+        size = sizes[titles[i]]
+        if not held or abs(count + size - target) < abs(count - target):
+            held.add(titles[i])
+            count += size
+    train = [ex for ex in read.examples if ex.title not in held]
+    val = [ex for ex in read.examples if ex.title in held]
+    return (_part(read, train, read.questions_seen - len(val), read.skipped_questions),
+            _part(read, val, len(val), 0))
 
 
 def load_squad(

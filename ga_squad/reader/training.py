@@ -1,5 +1,10 @@
 """Train one individual: build, warm-start, train with early stopping, score, publish.
 
+Three splits, three jobs: the model trains on ``train``, early stopping and
+the search's fitness use ``val`` (articles held out of the training file),
+and the dev set is scored exactly once, on the published weights, so the dev
+score the leaderboard shows is never one the search selected on.
+
 :func:`run_trial` is the whole trial on the TensorFlow side; the NNI adapter
 (``trial/trial.py``) only parses the contract and reports what comes back.
 
@@ -13,6 +18,9 @@ Inherited layers may learn at a different rate
 gradients, so scaling gradients would change almost nothing; instead the
 inherited and fresh variables get two Adam optimizers with different learning
 rates, after one global-norm clip over all gradients.
+
+Mixed precision (opt-in, for GPUs with float16 tensor cores) is in
+:mod:`ga_squad.reader.precision`.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from ga_squad.reader.dataset import Dataset
 from ga_squad.reader.evaluation import decode_best_span, evaluate, write_predictions
 from ga_squad.search.graph import canonical_hash
 from ga_squad.reader.model import INPUT_KEYS, build_model, count_params, weights_by_hash
+from ga_squad.reader.precision import LossScale, dtype_policy, training_device
 
 __all__ = [
     "PREDICTIONS_NAME",
@@ -145,17 +154,25 @@ def make_steps(
     for optimizer, idx in groups:
         optimizer.build([variables[i] for i in idx])
     clipnorm = cfg.clipnorm
+    scaler = LossScale() if cfg.mixed_precision else None
+
+    def apply(grads):
+        if clipnorm > 0:
+            grads, _ = tf.clip_by_global_norm(grads, clipnorm)
+        for optimizer, idx in groups:
+            optimizer.apply_gradients([(grads[i], variables[i]) for i in idx])
 
     @tf.function(input_signature=[_INPUT_SPEC, _LABEL_SPEC, _LABEL_SPEC], jit_compile=False, autograph=False)
     def train_step(inputs, begin, end):
         with tf.GradientTape() as tape:
             out = model(inputs, training=True)
             loss = tf.reduce_mean(_span_loss(begin, end, out))
-        grads = tape.gradient(loss, variables)
-        if clipnorm > 0:
-            grads, _ = tf.clip_by_global_norm(grads, clipnorm)
-        for optimizer, idx in groups:
-            optimizer.apply_gradients([(grads[i], variables[i]) for i in idx])
+            scaled = loss if scaler is None else loss * scaler.scale
+        grads = tape.gradient(scaled, variables)
+        if scaler is None:
+            apply(grads)
+        else:
+            scaler.apply_if_finite(grads, apply)
         return loss
 
     @tf.function(input_signature=[_INPUT_SPEC, _LABEL_SPEC, _LABEL_SPEC], jit_compile=False, autograph=False)
@@ -229,42 +246,67 @@ def _warm_start(model: keras.Model, params: TrialParams, model_cfg: ModelConfig,
                        data_fingerprint=fingerprint, model_fingerprint=model_cfg.fingerprint())
 
 
+def _better(new: EvalResult, old: EvalResult) -> bool:
+    """Higher validation F1 wins; an equal F1 wins only with a lower loss."""
+    return new.f1 > old.f1 or (new.f1 == old.f1 and new.loss < old.loss)
+
+
+def _snapshot(model: keras.Model) -> list[np.ndarray]:
+    return [np.array(v.numpy()) for v in model.weights]
+
+
 def run_trial(
     params: TrialParams,
     data: Dataset,
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
     on_epoch: EpochCallback | None = None,
+    embedding_store: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train one individual and publish its checkpoint and dev predictions.
 
     The per-trial seed is ``params.seed`` (it replaces ``train_cfg.seed``):
-    same parameters, same data, same result. Training keeps the weights of
-    the epoch with the best dev F1 (early stopping after ``patience``
-    epochs without improvement); those are the published weights and the
-    reported metrics, so a child that continues this individual starts from
-    exactly this ``dev_loss``.
+    same parameters, same data, same result. The starting point (inherited
+    or fresh weights) is scored on the validation split first, and training
+    keeps whichever of it and the epochs scores best there (early stopping
+    after ``patience`` epochs without improvement). So a child never
+    publishes weights worse on validation than those it started from, and a
+    child that continues this individual starts from exactly this
+    ``val_loss``. The dev set is scored once, on the published weights.
 
     Args:
         params: The contract from the tuner.
-        data: The preprocessed dataset.
+        data: The preprocessed dataset; it must have a validation split.
         model_cfg: Architecture options (a child must keep its parent's).
         train_cfg: Optimiser options.
         on_epoch: Called after each epoch with ``(epoch, metrics)`` where
-            metrics has ``f1``, ``em``, ``dev_loss``, ``train_loss``.
+            metrics has ``val_f1``, ``val_em``, ``val_loss``, ``train_loss``.
+        embedding_store: Folder for frozen embedding tables shared by all
+            checkpoints (see :func:`~ga_squad.reader.checkpoint.publish_checkpoint`);
+            None keeps them inside this checkpoint.
 
     Returns:
-        The result dict (``default`` = dev F1; see the README of the trial).
+        The result dict (``default`` = validation F1; keys in the README's
+        contract section).
 
     Raises:
+        ValueError: if ``data`` has no validation split.
         ga_squad.reader.checkpoint.CheckpointError: if the parent checkpoint is
             incompatible (a missing or damaged one only means a cold start).
     """
+    if len(data.val) == 0:
+        raise ValueError("the dataset has no validation split (DataConfig.val_fraction is 0 or "
+                         "val_limit cut it away); early stopping and the fitness need one")
     started = time.perf_counter()
     train_cfg = dataclasses.replace(train_cfg, seed=params.seed)
     keras.utils.set_random_seed(params.seed)
-    model = build_model(params.graph, model_cfg, len(data.word_vocab), len(data.char_vocab),
-                        embeddings=data.embeddings, fix_embeddings=train_cfg.fix_embeddings)
+    device = training_device()
+    logger.info("individual %d trains on %s%s (logical devices: %s)", params.indiv_id, device,
+                " with mixed precision" if train_cfg.mixed_precision else "",
+                ", ".join(d.name for d in tf.config.list_logical_devices()))
+    with dtype_policy(train_cfg.mixed_precision):
+        model = build_model(params.graph, model_cfg, len(data.word_vocab), len(data.char_vocab),
+                            embeddings=data.embeddings, fix_embeddings=train_cfg.fix_embeddings)
     fingerprint = data_fingerprint(data)
 
     t0 = time.perf_counter()
@@ -274,67 +316,86 @@ def run_trial(
     groups = weights_by_hash(model)
     inherited_paths = {v.path for h in report.loaded_ids for v in groups[h]}
     steps = make_steps(model, train_cfg, inherited=inherited_paths)
-    best = initial = evaluate_split(steps, data.dev, train_cfg.eval_batch_size, train_cfg.max_answer_len)
-    logger.info("individual %d before training: dev loss %.4f, F1 %.2f, EM %.2f",
+    eval_args = (train_cfg.eval_batch_size, train_cfg.max_answer_len)
+    best = initial = evaluate_split(steps, data.val, *eval_args)
+    logger.info("individual %d before training: val loss %.4f, F1 %.2f, EM %.2f",
                 params.indiv_id, initial.loss, initial.f1, initial.em)
 
     t0 = time.perf_counter()
     best_epoch = epochs_run = 0
-    best_weights: list[np.ndarray] | None = None
+    best_weights = _snapshot(model)  # the starting point competes with every epoch
     for epoch in range(1, train_cfg.epochs + 1):
         train_loss, _ = train_epoch(steps, data.train, train_cfg.batch_size, seed=params.seed * 1000 + epoch)
-        result = evaluate_split(steps, data.dev, train_cfg.eval_batch_size, train_cfg.max_answer_len)
+        result = evaluate_split(steps, data.val, *eval_args)
         epochs_run = epoch
-        metrics = {"f1": result.f1, "em": result.em, "dev_loss": result.loss, "train_loss": train_loss}
-        logger.info("individual %d epoch %d: train loss %.4f, dev loss %.4f, F1 %.2f, EM %.2f",
+        metrics = {"val_f1": result.f1, "val_em": result.em, "val_loss": result.loss, "train_loss": train_loss}
+        logger.info("individual %d epoch %d: train loss %.4f, val loss %.4f, F1 %.2f, EM %.2f",
                     params.indiv_id, epoch, train_loss, result.loss, result.f1, result.em)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
-        if best_weights is None or result.f1 > best.f1:
+        if _better(result, best):
             best, best_epoch = result, epoch
-            best_weights = [np.array(v.numpy()) for v in model.weights]
+            best_weights = _snapshot(model)
         elif epoch - best_epoch >= train_cfg.patience:
-            logger.info("early stop after epoch %d (best F1 %.2f at epoch %d)", epoch, best.f1, best_epoch)
+            logger.info("early stop after epoch %d (best val F1 %.2f at epoch %d)", epoch, best.f1, best_epoch)
             break
-    if best_weights is not None:
+    if best_epoch != epochs_run:
+        if best_epoch == 0:
+            logger.info("individual %d: no epoch beat its starting point (val F1 %.2f); publishing "
+                        "the starting weights", params.indiv_id, initial.f1)
         for var, value in zip(model.weights, best_weights):
             var.assign(value)
+    del best_weights
     train_seconds = time.perf_counter() - t0
 
+    t0 = time.perf_counter()
+    dev = evaluate_split(steps, data.dev, *eval_args)
+    dev_seconds = time.perf_counter() - t0
     total = count_params(groups)
     result_dict: dict[str, Any] = {
         "default": best.f1,
-        "f1": best.f1,
-        "em": best.em,
-        "dev_loss": best.loss,
-        "initial_dev_loss": initial.loss,
-        "initial_f1": initial.f1,
+        "val_f1": best.f1,
+        "val_em": best.em,
+        "val_loss": best.loss,
+        "initial_val_f1": initial.f1,
+        "initial_val_em": initial.em,
+        "initial_val_loss": initial.loss,
+        "dev_f1": dev.f1,
+        "dev_em": dev.em,
+        "dev_loss": dev.loss,
+        "f1": dev.f1,
+        "em": dev.em,
+        "val_questions": len(data.val),
+        "dev_questions": len(data.dev),
         "inherited_params": report.inherited_params,
         "fresh_params": report.fresh_params,
         "total_params": total,
         "epochs": epochs_run,
         "best_epoch": best_epoch,
         "train_seconds": train_seconds,
+        "dev_seconds": dev_seconds,
         "warm_start": report.warm_start,
         "warm_start_seconds": warm_start_seconds,
+        "device": device,
+        "mixed_precision": train_cfg.mixed_precision,
         "indiv_id": params.indiv_id,
         "parent_id": params.parent_id,
     }
     save_dir = Path(params.save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
-    write_predictions(save_dir / PREDICTIONS_NAME, best.predictions)
+    write_predictions(save_dir / PREDICTIONS_NAME, dev.predictions)
     result_dict["trial_seconds"] = time.perf_counter() - started
     publish_checkpoint(
         model, save_dir, indiv_id=params.indiv_id, parent_id=params.parent_id, graph=params.graph,
         model_config=model_cfg.to_dict(), model_fingerprint=model_cfg.fingerprint(),
-        data_fingerprint=fingerprint, metrics=result_dict,
+        data_fingerprint=fingerprint, metrics=result_dict, embedding_store=embedding_store,
         extra={"train_config": train_cfg.to_dict(), "data_config": data.config.to_dict(),
                "mutation": params.mutation,
                "warm_start": {"loaded_ids": list(report.loaded_ids),
                               "missing_ids": list(report.missing_ids), "reason": report.reason}},
     )
     result_dict["trial_seconds"] = time.perf_counter() - started
-    logger.info("individual %d done: F1 %.2f EM %.2f (%d epochs, %.1f s, warm start %s)",
-                params.indiv_id, best.f1, best.em, epochs_run, result_dict["trial_seconds"],
-                report.warm_start)
+    logger.info("individual %d done: val F1 %.2f, dev F1 %.2f EM %.2f (%d epochs, best %d, %.1f s, "
+                "warm start %s)", params.indiv_id, best.f1, dev.f1, dev.em, epochs_run, best_epoch,
+                result_dict["trial_seconds"], report.warm_start)
     return result_dict

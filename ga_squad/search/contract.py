@@ -20,9 +20,13 @@ A trial loads exactly the layers in ``shared_ids`` from ``restore_dir`` and
 initialises every other layer fresh. ``restore_dir`` and ``shared_ids`` are
 both null or both set.
 
-The trial's final result is a dict with ``default`` (dev F1) that also names
-the individual it ran (``indiv_id``, read back by :func:`result_indiv_id`),
-because NNI 3.0's local service may hand a trial another trial's parameters.
+The trial's final result is a dict with ``default`` (the fitness: F1 on the
+validation articles held out of the training file), ``val_f1``/``val_em``,
+``dev_f1``/``dev_em`` (the dev set, scored once on the published weights and
+never selected on; ``f1``/``em`` repeat them) and more (the README's contract
+section lists every key). It also names the individual it ran (``indiv_id``,
+read back by :func:`result_indiv_id`), because NNI 3.0's local service may
+hand a trial another trial's parameters.
 """
 
 from __future__ import annotations

@@ -83,11 +83,13 @@ class TrialSummary:
         mutation: How its graph was derived (for humans).
         seed: The trial seed the tuner gave it.
         succeeded: Whether the trial reported a result.
-        f1: Best dev F1 (None if it failed).
-        em: Dev EM at that epoch.
-        initial_f1: Dev F1 before training (the inherited weights' score).
-        dev_loss: Dev loss at the reported epoch.
-        initial_dev_loss: Dev loss before training.
+        f1: Validation F1 of its published weights, the fitness (None if it failed).
+        em: Validation EM of those weights.
+        initial_f1: Validation F1 before training (the inherited weights' score).
+        val_loss: Validation loss of the published weights.
+        initial_val_loss: Validation loss before training.
+        dev_f1: Dev F1 of the published weights (scored once, never selected on).
+        dev_em: Dev EM of the published weights.
         epochs: Epochs trained.
         warm_start: Whether it really loaded weights from its parent.
         inherited_params: Parameters loaded from the parent.
@@ -111,8 +113,10 @@ class TrialSummary:
     fresh_params: int
     seconds: float
     error: str | None = None
-    dev_loss: float | None = None
-    initial_dev_loss: float | None = None
+    val_loss: float | None = None
+    initial_val_loss: float | None = None
+    dev_f1: float | None = None
+    dev_em: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -219,7 +223,7 @@ def tiny_config(save_dir_root: str, experiment_id: str, **changes: Any) -> Local
                                   initial_mutations=1, seed=0),
         max_trials=4,
         data=DataConfig(str(DEFAULT_TRAIN), str(DEFAULT_DEV), glove_path=None,
-                        max_passage_len=120, train_limit=200, dev_limit=100),
+                        max_passage_len=120, train_limit=200, dev_limit=100, val_limit=100),
         model=ModelConfig.tiny(),
         train=TrainConfig(epochs=1, batch_size=32),
     )
@@ -269,7 +273,8 @@ def run_local_search(
             params = dataclasses.replace(params, restore_dir=None, shared_ids=None)
         t0 = time.perf_counter()
         try:
-            result = run_trial(params, data, config.model, config.train)
+            result = run_trial(params, data, config.model, config.train,
+                               embedding_store=Path(config.save_dir_root) / "embeddings")
         except Exception as exc:
             _record(params, None, time.perf_counter() - t0, repr(exc))
             raise
@@ -282,15 +287,17 @@ def run_local_search(
             summary = TrialSummary(
                 index=len(summaries), indiv_id=params.indiv_id, parent_id=params.parent_id,
                 mutation=params.mutation, seed=params.seed, succeeded=ok,
-                f1=float(result["f1"]) if ok else None, em=float(result["em"]) if ok else None,
-                initial_f1=float(result["initial_f1"]) if ok else None,
+                f1=float(result["val_f1"]) if ok else None, em=float(result["val_em"]) if ok else None,
+                initial_f1=float(result["initial_val_f1"]) if ok else None,
                 epochs=int(result["epochs"]) if ok else 0,
                 warm_start=bool(result["warm_start"]) if ok else False,
                 inherited_params=int(result["inherited_params"]) if ok else 0,
                 fresh_params=int(result["fresh_params"]) if ok else 0,
                 seconds=seconds, error=error,
-                dev_loss=float(result["dev_loss"]) if ok else None,
-                initial_dev_loss=float(result["initial_dev_loss"]) if ok else None,
+                val_loss=float(result["val_loss"]) if ok else None,
+                initial_val_loss=float(result["initial_val_loss"]) if ok else None,
+                dev_f1=float(result["dev_f1"]) if ok else None,
+                dev_em=float(result["dev_em"]) if ok else None,
             )
             summaries.append(summary)
         _logger.info("trial %d (individual %d, parent %s): F1 %s, %d epochs, warm %s, %.1f s",
