@@ -38,8 +38,15 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # --- hand-written journals ------------------------------------------------------
 def _result(indiv_id: int, parent_id: int | None, f1: float, *, warm: bool, epochs: int = 1,
             initial_f1: float = 1.0) -> dict[str, Any]:
-    return {"default": f1, "f1": f1, "em": f1 / 2, "dev_loss": 5.0, "initial_dev_loss": 6.0,
-            "initial_f1": initial_f1, "inherited_params": 300 if warm else 0, "fresh_params": 100 if warm else 400,
+    """A trial's result as trials report it: fitness = validation F1; the dev set scored once.
+
+    The dev scores run opposite to the validation ones (``100 - f1``), so a
+    leaderboard that ranked by the dev set would come out reversed.
+    """
+    dev = 100.0 - f1
+    return {"default": f1, "val_f1": f1, "val_em": f1 / 2, "val_loss": 5.0, "initial_val_loss": 6.0,
+            "initial_val_f1": initial_f1, "dev_f1": dev, "dev_em": dev / 2, "f1": dev, "em": dev / 2,
+            "inherited_params": 300 if warm else 0, "fresh_params": 100 if warm else 400,
             "total_params": 400, "epochs": epochs, "train_seconds": 1.5, "warm_start": warm,
             "indiv_id": indiv_id, "parent_id": parent_id}
 
@@ -115,6 +122,31 @@ def _cells(line: str) -> list[str]:
     return [c.strip() for c in line.strip().strip("|").split("|")]
 
 
+def test_leaderboard_ranks_by_validation_and_shows_the_dev_set_apart(hand_search: Search) -> None:
+    rows = leaderboard(hand_search)
+    assert [r.indiv_id for r in rows] == [2, 1, 4, 0, 5]  # by validation F1; the dev F1s run the other way
+    assert [(r.f1, r.em, r.dev_f1, r.dev_em) for r in rows[:2]] == [(40.0, 20.0, 60.0, 30.0), (30.0, 15.0, 70.0, 35.0)]
+
+
+def test_results_from_before_the_validation_split_rank_by_their_dev_f1(tmp_path: Path) -> None:
+    """Old journals reported only the dev F1 (``f1`` = ``default``): it is their fitness and their dev score."""
+    root = write_journal(tmp_path, "old", [(0, None, 10.0, False), (1, 0, 30.0, True)])
+    events = read_events(root / "lineage.jsonl")
+    old = {"inherited_params", "fresh_params", "epochs", "train_seconds", "warm_start", "indiv_id", "parent_id"}
+    lines = []
+    for event in events:
+        if event["event"] == "reported":
+            value = event["value"]
+            event["result"] = {**{k: v for k, v in event["result"].items() if k in old},
+                               "default": value, "f1": value, "em": value / 2, "initial_f1": 1.0}
+        lines.append(json.dumps(event))
+    (root / "lineage.jsonl").write_text("\n".join(lines) + "\n")
+    rows = leaderboard(load_search(root))
+    assert [(r.indiv_id, r.f1, r.em, r.dev_f1, r.dev_em) for r in rows] == [(1, 30.0, 15.0, 30.0, 15.0),
+                                                                            (0, 10.0, 5.0, 10.0, 5.0)]
+    assert warm_vs_cold(load_search(root)).groups[0].warm_initial_f1 == 1.0
+
+
 def test_leaderboard_markdown_is_one_aligned_table(hand_search: Search) -> None:
     rows = leaderboard(hand_search)
     rows[0] = dataclasses.replace(rows[0], hidden_layers=3, layer_order=("rnn", "attention", "self_attention"),
@@ -123,10 +155,11 @@ def test_leaderboard_markdown_is_one_aligned_table(hand_search: Search) -> None:
     table = text.split("\n\n")[0].splitlines()
     assert len({len(line) for line in table}) == 1  # padded: the columns line up in a terminal
     head, rule, *body = table
-    assert _cells(head)[:6] == ["rank", "id", "parent", "F1", "EM", "hidden layers"]
+    assert _cells(head)[:8] == ["rank", "id", "parent", "val F1", "val EM", "dev F1", "dev EM", "hidden layers"]
     assert set(rule) <= set("|-:") and rule.count("|") == head.count("|")
     assert [_cells(line)[1] for line in body] == ["2", "1", "4"]
-    assert _cells(body[0])[5] == "3: rnn>att>sa, 2 skips" and _cells(body[0])[6] == "1,234,567"
+    assert _cells(body[0])[3:7] == ["40.00", "20.00", "60.00", "30.00"]  # validation ranks; dev is shown
+    assert _cells(body[0])[7] == "3: rnn>att>sa, 2 skips" and _cells(body[0])[8] == "1,234,567"
     assert "top 3 of 5" in text
     assert "top " not in leaderboard_markdown(rows) and len(leaderboard_markdown(rows).split("\n\n")[0].splitlines()) == 7
     assert leaderboard_markdown([]) == "No trial has reported yet."

@@ -13,21 +13,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ga_squad.analysis.search_dir import Search, record_f1, result_number
+from ga_squad.analysis.search_dir import Search, record_dev_scores, record_f1, result_number
 
 __all__ = ["LeaderboardRow", "TrialPoint", "f1_by_id", "inherited_fraction", "leaderboard", "trial_curve"]
 
 
 @dataclass(frozen=True)
 class LeaderboardRow:
-    """One reported individual, as ranked by dev F1.
+    """One reported individual, as ranked by its fitness (validation F1).
 
     Attributes:
         rank: 1 = best.
         indiv_id: The individual.
         parent_id: Its parent, or None for a cold start.
-        f1: Dev F1 it reported (the journal's ``result["f1"]``, else ``value``).
-        em: Dev EM it reported (None if absent).
+        f1: Validation F1, the fitness the search selected on (dev F1 for runs
+            made before the validation split; see :func:`record_f1`).
+        em: Validation EM (dev EM for older runs; None if absent).
+        dev_f1: Official dev-set F1 of the published weights (never selected on).
+        dev_em: Official dev-set EM.
         hidden_layers: Hidden layers of its graph.
         layer_types: ``{type: count}`` of its hidden layers.
         layer_order: Types of its hidden layers, in topological order from the inputs.
@@ -47,6 +50,8 @@ class LeaderboardRow:
     parent_id: int | None
     f1: float
     em: float | None
+    dev_f1: float | None
+    dev_em: float | None
     hidden_layers: int
     layer_types: Mapping[str, int]
     layer_order: tuple[str, ...]
@@ -74,7 +79,7 @@ def inherited_fraction(inherited: int, fresh: int) -> float:
 
 
 def leaderboard(search: Search) -> list[LeaderboardRow]:
-    """Reported individuals, best F1 first (earlier id first among ties)."""
+    """Reported individuals, best fitness (validation F1) first (earlier id first among ties)."""
     rows = []
     for rank, rec in enumerate(search.ranked(), start=1):
         res = rec.result
@@ -86,9 +91,10 @@ def leaderboard(search: Search) -> list[LeaderboardRow]:
             types[layer.type.value] = types.get(layer.type.value, 0) + 1
         epochs = result_number(res, "epochs")
         nni = search.nni.get(rec.indiv_id)
+        dev_f1, dev_em = record_dev_scores(rec)
         rows.append(LeaderboardRow(
             rank=rank, indiv_id=rec.indiv_id, parent_id=rec.parent_id, f1=record_f1(rec),
-            em=result_number(res, "em"), hidden_layers=len(hidden), layer_types=types,
+            em=result_number(res, "val_em", result_number(res, "em")), dev_f1=dev_f1, dev_em=dev_em, hidden_layers=len(hidden), layer_types=types,
             layer_order=tuple(layer.type.value for layer in hidden),
             skips=sum(len(layer.skips) for layer in rec.graph.layers),
             inherited_params=inherited, fresh_params=fresh, inherited_fraction=inherited_fraction(inherited, fresh),
@@ -100,7 +106,7 @@ def leaderboard(search: Search) -> list[LeaderboardRow]:
 
 
 def f1_by_id(search: Search) -> dict[int, float]:
-    """Dev F1 of every reported individual."""
+    """Fitness F1 (validation) of every reported individual."""
     return {r.indiv_id: record_f1(r) for r in search.reported()}
 
 
@@ -111,7 +117,7 @@ class TrialPoint:
     Attributes:
         position: 1-based position in trial order (order results arrived).
         indiv_id: The individual.
-        f1: Its dev F1.
+        f1: Its fitness F1 (validation).
         best_so_far: Best F1 among the first ``position`` trials.
         warm_start: Whether it loaded weights from a parent.
         parent_id: Its parent, or None.
@@ -126,7 +132,7 @@ class TrialPoint:
 
 
 def trial_curve(search: Search) -> list[TrialPoint]:
-    """Dev F1 of every reported trial in trial order, with the running best."""
+    """Fitness F1 of every reported trial in trial order, with the running best."""
     points: list[TrialPoint] = []
     best = -math.inf
     for n, rec in enumerate(search.reported(), start=1):

@@ -78,17 +78,18 @@ def leaderboard_markdown(rows: Sequence[LeaderboardRow], limit: int | None = Non
         return NO_RESULT
     shown = list(rows[:limit])
     nni = any(r.nni_trial for r in shown)
-    head = ["rank", "id", "parent", "F1", "EM", "hidden layers", "inherited", "fresh", "inherited %",
+    head = ["rank", "id", "parent", "val F1", "val EM", "dev F1", "dev EM", "hidden layers", "inherited", "fresh", "inherited %",
             "epochs", "train s", "mutation"] + (["NNI trial"] if nni else [])
-    right = [True] * 5 + [False] + [True] * 5 + [False] + ([False] if nni else [])
+    right = [True] * 7 + [False] + [True] * 5 + [False] + ([False] if nni else [])
     body = [[str(r.rank), str(r.indiv_id), "-" if r.parent_id is None else str(r.parent_id),
-             _fmt(r.f1), _fmt(r.em), describe_layers(r), f"{r.inherited_params:,}", f"{r.fresh_params:,}",
+             _fmt(r.f1), _fmt(r.em), _fmt(r.dev_f1), _fmt(r.dev_em), describe_layers(r), f"{r.inherited_params:,}", f"{r.fresh_params:,}",
              _fmt(100 * r.inherited_fraction, ".0f"), "-" if r.epochs is None else str(r.epochs),
              _fmt(r.train_seconds, ".1f"), r.mutation.replace("|", "/")] + ([r.nni_trial or "-"] if nni else [])
             for r in shown]
     lines = _aligned_table(head, body, right)
     top = f"top {len(shown)} of {len(rows)}; " if len(shown) < len(rows) else ""
-    lines += ["", f"{top}hidden layers in order from the inputs ({LAYER_LEGEND})"]
+    lines += ["", f"{top}ranked by validation F1 (the fitness); dev F1/EM: the official dev set, scored once "
+                  f"and never selected on; hidden layers in order from the inputs ({LAYER_LEGEND})"]
     return "\n".join(lines)
 
 
@@ -102,8 +103,8 @@ def overview_markdown(search: Search) -> str:
     rows = leaderboard(search)
     if rows:
         best = rows[0]
-        text += (f"\n\n**Best:** individual {best.indiv_id}, dev F1 {best.f1:.2f}, EM {_fmt(best.em)}, "
-                 f"{best.hidden_layers} hidden layers.")
+        text += (f"\n\n**Best:** individual {best.indiv_id}, validation F1 {best.f1:.2f} (EM {_fmt(best.em)}), "
+                 f"dev F1 {_fmt(best.dev_f1)} (EM {_fmt(best.dev_em)}), {best.hidden_layers} hidden layers.")
     return text
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ga_squad.analysis.search_dir import Search, record_f1, result_number
+from ga_squad.analysis.search_dir import Search, record_f1, record_initial_f1, result_number
 from ga_squad.search.evolution import Status
 from ga_squad.search.journal import IndividualRecord
 
@@ -28,7 +28,7 @@ class EpochGroup:
         epochs: Epochs trained.
         warm_ids, cold_ids: The individuals in each group.
         warm_f1, cold_f1: Mean final dev F1 (None for an empty group).
-        warm_initial_f1, cold_initial_f1: Mean dev F1 before training.
+        warm_initial_f1, cold_initial_f1: Mean fitness F1 (validation) before training.
     """
 
     epochs: int
@@ -62,7 +62,7 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def _mean_initial_f1(records: Sequence[IndividualRecord]) -> float | None:
-    return _mean([v for r in records if (v := result_number(r.result, "initial_f1")) is not None])
+    return _mean([v for r in records if (v := record_initial_f1(r)) is not None])
 
 
 def warm_vs_cold(search: Search) -> WarmColdComparison:
@@ -100,7 +100,7 @@ class PairedChild:
         parent_id: Its parent.
         epochs: Epochs trained (equal in both).
         warm_f1, cold_f1: Final dev F1 with and without inherited weights.
-        warm_initial_f1, cold_initial_f1: Dev F1 before training.
+        warm_initial_f1, cold_initial_f1: Fitness F1 (validation) before training.
     """
 
     indiv_id: int
@@ -133,5 +133,5 @@ def paired_children(warm: Search, cold: Search) -> list[PairedChild]:
         if epochs is None or epochs != other_epochs:
             continue
         pairs.append(PairedChild(rec.indiv_id, rec.parent_id, int(epochs), record_f1(rec), record_f1(other),
-                                 result_number(rec.result, "initial_f1"), result_number(other.result, "initial_f1")))
+                                 record_initial_f1(rec), record_initial_f1(other)))
     return pairs
