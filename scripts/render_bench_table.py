@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -47,13 +46,27 @@ def _train_speed(f: Mapping[str, Any]) -> str:
 
 
 def _weight_sharing(f: Mapping[str, Any]) -> str:
-    ratios = f["ratio"]
-    met = sum(r <= f["goal_ratio"] for r in ratios)
-    return (f"sharing reaches the cold search's final best F1 with "
-            f"{' / '.join(f'{r:.3f}' for r in ratios)} of its trial-epochs (median {statistics.median(ratios):.3f}; "
-            f"the 1/3 goal met on {met} of {len(ratios)} seed(s)); final best F1 "
-            f"{'/'.join(f'{x:.1f}' for x in f['sharing_final_best'])} vs "
-            f"{'/'.join(f'{x:.1f}' for x in f['cold_final_best'])} cold")
+    def fmt(v: float | None, unit: str = "") -> str:
+        return "not reached" if v is None else f"{v:.1f}{unit}"
+
+    seeds = "/".join(str(s) for s in f["seeds"])
+    multiples = f["min_multiple"]
+    met = sum(m is None or m >= f["goal_multiple"] for m in multiples)
+    beats = sum(s > b for s, b in zip(f["sharing_final_best"], f["baseline_at_budget"]))
+    cold = "; ".join(f"{k} ep/trial {'/'.join(fmt(v) for v in vs)}" for k, vs in f["cold_epochs_to_target"].items())
+    near = [g for g in f["growing_within_half_f1"] if g is not None]
+    text = (f"seeds {seeds}: sharing best F1 {'/'.join(f'{x:.1f}' for x in f['sharing_final_best'])} after "
+            f"{'/'.join(str(b) for b in f['budget'])} trial-epochs vs the base reader trained alone for as many "
+            f"{'/'.join(f'{x:.1f}' for x in f['baseline_at_budget'])} (beaten on {beats} of {len(multiples)}); "
+            f"trial-epochs a no-sharing search needs to reach it: {cold} (fewest = "
+            f"{'/'.join(fmt(m, 'x') for m in multiples)} the sharing search's; goal >= "
+            f"{f['goal_multiple']:.0f}x met on {met} of {len(multiples)}); warm children start a median "
+            f"{'/'.join(fmt(g) for g in f['warm_median_gap'])} F1 below their parent")
+    if near:
+        text += f" ({'/'.join(f'{100 * g:.0f}' for g in near)} % of growing-mutation children within 0.5 F1)"
+    if "ratio" in f:
+        text += f"; old replay ratio {'/'.join('not reached' if r is None else f'{r:.3f}' for r in f['ratio'])}"
+    return text
 
 
 # (results file stem, script, what it measures, figures -> text), in table order
