@@ -234,7 +234,7 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
         entry["figures"] = seed_figures(entry, budget)
         per_seed.append(entry)
 
-    report = {"config": dataclasses.asdict(cfg), "command": " ".join(sys.argv), "seeds": per_seed,
+    report = {"config": shown_config(cfg), "command": " ".join(sys.argv), "seeds": per_seed,
               "wall_seconds": time.perf_counter() - started}
     print_report(cfg, per_seed)
     json_path = out / "weight_sharing.json"
@@ -248,6 +248,15 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
     if not cfg.keep_runs:
         shutil.rmtree(runs_root, ignore_errors=True)
     return report
+
+
+def shown_config(cfg: BenchConfig) -> dict[str, Any]:
+    """The settings as recorded: paths inside the repository relative to it (no machine's paths in results/)."""
+    shown = dataclasses.asdict(cfg)
+    for key in ("out", "cache_root"):
+        path = Path(shown[key]).resolve()
+        shown[key] = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+    return shown
 
 
 def seed_figures(entry: dict[str, Any], budget: int) -> dict[str, Any]:

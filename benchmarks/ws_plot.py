@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,9 @@ def _seed_report(e: dict[str, Any]) -> None:
     kinds = f["warm_starts_by_kind"]
     if kinds:
         print("  (a) warm children, F1 before training vs their parent's final F1:")
-        print(f"      {'mutation':18s} {'n':>3s} {'before':>7s} {'parent':>7s} {'median gap':>11s} {'within 0.5':>11s}")
+        print(f"      {'mutation':22s} {'n':>3s} {'before':>7s} {'parent':>7s} {'median gap':>11s} {'within 0.5':>11s}")
         for kind, k in kinds.items():
-            print(f"      {kind:18s} {k['n']:3d} {k['mean_initial_f1']:7.2f} {k['mean_parent_f1']:7.2f} "
+            print(f"      {kind:22s} {k['n']:3d} {k['mean_initial_f1']:7.2f} {k['mean_parent_f1']:7.2f} "
                   f"{k['median_gap']:11.2f} {100 * k['within_half_f1']:10.0f}%")
     else:
         print("  (a) no warm children")
@@ -121,7 +122,7 @@ def plot(per_seed: Sequence[dict[str, Any]], cfg: Any, path: Path) -> None:
         ax.set_title(f"seed {e['seed']}: warm children at birth", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper left")
-    fig.suptitle(cfg.settings_line(), fontsize=7)
+    fig.suptitle(textwrap.fill(cfg.settings_line(), 95 * n), fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
