@@ -77,7 +77,7 @@ ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str], str], ...] = (
     ("dispatch", "simulated search at concurrency 8; tuner latency", _dispatch, "benchmarks/dispatch.py"),
     ("train_speed", "graph-compiled vs hand-written Keras reader", _train_speed, "benchmarks/train_speed.py"),
     ("weight_sharing", "search with vs without inheritance, and vs the base reader trained alone", _weight_sharing, "benchmarks/weight_sharing.py"),
-    ("weight_sharing_quick", "the same, `--quick` (tiny model, 6 trials, one seed)", _weight_sharing,
+    ("weight_sharing_quick", "search with vs without inheritance, vs the base reader alone; `--quick` (tiny model, 6 trials, one seed)", _weight_sharing,
      "benchmarks/weight_sharing.py"),
 )
 
