@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -47,13 +46,30 @@ def _train_speed(f: Mapping[str, Any]) -> str:
 
 
 def _weight_sharing(f: Mapping[str, Any]) -> str:
-    ratios = f["ratio"]
-    met = sum(r <= f["goal_ratio"] for r in ratios)
-    return (f"sharing reaches the cold search's final best F1 with "
-            f"{' / '.join(f'{r:.3f}' for r in ratios)} of its trial-epochs (median {statistics.median(ratios):.3f}; "
-            f"the 1/3 goal met on {met} of {len(ratios)} seed(s)); final best F1 "
-            f"{'/'.join(f'{x:.1f}' for x in f['sharing_final_best'])} vs "
-            f"{'/'.join(f'{x:.1f}' for x in f['cold_final_best'])} cold")
+    def fmt(v: float | None, unit: str = "") -> str:
+        return "not reached" if v is None else f"{v:.1f}{unit}"
+
+    def epochs(v: float | None) -> str:
+        return "not reached" if v is None else f"{v:.0f}"
+
+    seeds = ("seed " if len(f["seeds"]) == 1 else "seeds ") + "/".join(str(s) for s in f["seeds"])
+    multiples = f["min_multiple"]
+    met = sum(m is None or m >= f["goal_multiple"] for m in multiples)
+    beats = sum(s > b for s, b in zip(f["sharing_final_best"], f["baseline_at_budget"]))
+    cold = "; ".join(f"{k} ep/trial {'/'.join(epochs(v) for v in vs)}" for k, vs in f["cold_epochs_to_target"].items())
+    near = [g for g in f["growing_within_half_f1"] if g is not None]
+    text = (f"{seeds}: sharing best F1 {'/'.join(f'{x:.1f}' for x in f['sharing_final_best'])} after "
+            f"{'/'.join(str(b) for b in f['budget'])} trial-epochs vs the base reader trained alone for as many "
+            f"{'/'.join(f'{x:.1f}' for x in f['baseline_at_budget'])} (beaten on {beats} of {len(multiples)}); "
+            f"trial-epochs a no-sharing search needs to reach it: {cold} (fewest = "
+            f"{'/'.join(fmt(m, 'x') for m in multiples)} the sharing search's; goal >= "
+            f"{f['goal_multiple']:.0f}x met on {met} of {len(multiples)}); warm children before training: median "
+            f"{'/'.join(fmt(g) for g in f['warm_median_gap'])} F1 below their parent's final F1")
+    if near:
+        text += f" ({'/'.join(f'{100 * g:.0f}' for g in near)} % of growing-mutation children within 0.5 F1)"
+    if "ratio" in f:
+        text += f"; old replay ratio {'/'.join('not reached' if r is None else f'{r:.3f}' for r in f['ratio'])}"
+    return text
 
 
 def _remote(f: Mapping[str, Any]) -> str:
@@ -84,12 +100,14 @@ def _full_data(f: Mapping[str, Any]) -> str:
 ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str], str], ...] = (
     ("dispatch", "simulated search at concurrency 8; tuner latency", _dispatch, "benchmarks/dispatch.py"),
     ("train_speed", "graph-compiled vs hand-written Keras reader", _train_speed, "benchmarks/train_speed.py"),
-    ("weight_sharing", "same search with and without inheritance", _weight_sharing, "benchmarks/weight_sharing.py"),
+    ("weight_sharing", "search with vs without inheritance, and vs the base reader trained alone", _weight_sharing,
+     "benchmarks/weight_sharing.py"),
     ("full_data", "train / eval examples/s, checkpoint bytes (table inside -> stored once), time per trial-epoch",
      _full_data, "benchmarks/full_data.py"),
     ("remote", "NNI remote training service, sshd workers in namespaces on loopback", _remote,
      "benchmarks/remote.py"),
-    ("weight_sharing_quick", "the same, `--quick` (tiny model, few trials)", _weight_sharing,
+    ("weight_sharing_quick", "search with vs without inheritance, vs the base reader alone; `--quick` "
+     "(tiny model, 6 trials, one seed)", _weight_sharing,
      "benchmarks/weight_sharing.py"),
 )
 

@@ -13,7 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ga_squad.analysis.search_dir import Search, record_dev_scores, record_f1, result_number
+from ga_squad.analysis.search_dir import (
+    Search,
+    record_dev_scores,
+    record_f1,
+    result_number,
+)
+from ga_squad.search.contract import result_score
 
 __all__ = ["LeaderboardRow", "TrialPoint", "f1_by_id", "inherited_fraction", "leaderboard", "trial_curve"]
 
@@ -94,7 +100,7 @@ def leaderboard(search: Search) -> list[LeaderboardRow]:
         dev_f1, dev_em = record_dev_scores(rec)
         rows.append(LeaderboardRow(
             rank=rank, indiv_id=rec.indiv_id, parent_id=rec.parent_id, f1=record_f1(rec),
-            em=result_number(res, "val_em", result_number(res, "em")), dev_f1=dev_f1, dev_em=dev_em, hidden_layers=len(hidden), layer_types=types,
+            em=result_score(res, "em", split="val"), dev_f1=dev_f1, dev_em=dev_em, hidden_layers=len(hidden), layer_types=types,
             layer_order=tuple(layer.type.value for layer in hidden),
             skips=sum(len(layer.skips) for layer in rec.graph.layers),
             inherited_params=inherited, fresh_params=fresh, inherited_fraction=inherited_fraction(inherited, fresh),

@@ -33,10 +33,19 @@ from ga_squad.reader.checkpoint import CheckpointError, load_shared, read_manife
 from ga_squad.reader.config import ModelConfig, TrainConfig
 from ga_squad.reader.data_cache import load_dataset
 from ga_squad.reader.dataset import DataConfig, Dataset
-from ga_squad.reader.evaluation import exact_match_score, f1_score, metric_max_over_ground_truths
+from ga_squad.reader.evaluation import (
+    exact_match_score,
+    f1_score,
+    metric_max_over_ground_truths,
+)
 from ga_squad.reader.model import build_model, weights_by_hash
 from ga_squad.reader.squad import read_squad
-from ga_squad.reader.training import PREDICTIONS_NAME, data_fingerprint, evaluate_split, make_steps
+from ga_squad.reader.training import (
+    PREDICTIONS_NAME,
+    data_fingerprint,
+    evaluate_split,
+    make_steps,
+)
 from ga_squad.search.graph import Graph
 
 __all__ = [

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ga_squad.analysis.nni_trials import NniTrial
+from ga_squad.search.contract import result_score
 from ga_squad.search.evolution import Status
 from ga_squad.search.journal import IndividualRecord, read_events, replay, report_order
 from ga_squad.search.paths import INDIVIDUALS_DIR, JOURNAL_NAME
@@ -50,40 +51,23 @@ def result_number(result: Mapping[str, Any], key: str, default: float | None = N
 
 
 def record_f1(record: IndividualRecord) -> float:
-    """The F1 the search ranks an individual by (its fitness).
+    """The F1 the search ranks an individual by: its fitness (validation F1; the dev F1 of older runs).
 
-    Trials hold out a validation split and report ``default`` = ``val_f1``;
-    that is what the tuner selected on, so it is what the leaderboard ranks
-    by. Runs made before the validation split reported only the dev F1
-    (``f1``), which then is the fitness.
+    That is what the tuner selected on (``default``), so it is what the
+    leaderboard ranks by (:func:`ga_squad.search.contract.result_score`).
     """
-    for key in ("val_f1", "f1"):
-        f1 = result_number(record.result, key)
-        if f1 is not None:
-            return f1
-    return float(record.value)  # type: ignore[arg-type]
+    f1 = result_score(record.result, "f1", split="val")
+    return float(record.value if f1 is None else f1)  # type: ignore[arg-type]
 
 
 def record_initial_f1(record: IndividualRecord) -> float | None:
     """The fitness F1 of a trial's starting weights (inherited or fresh), before training."""
-    for key in ("initial_val_f1", "initial_f1"):
-        f1 = result_number(record.result, key)
-        if f1 is not None:
-            return f1
-    return None
+    return result_score(record.result, "f1", split="val", initial=True)
 
 
 def record_dev_scores(record: IndividualRecord) -> tuple[float | None, float | None]:
-    """``(dev F1, dev EM)``: the official dev set, scored once on the published weights.
-
-    Never used for selection. ``f1``/``em`` are the dev scores in results of
-    every version (``dev_f1``/``dev_em`` name them explicitly since the
-    validation split).
-    """
-    res = record.result
-    f1 = result_number(res, "dev_f1")
-    em = result_number(res, "dev_em")
-    return (result_number(res, "f1") if f1 is None else f1, result_number(res, "em") if em is None else em)
+    """``(dev F1, dev EM)``: the official dev set, scored once on the published weights, never selected on."""
+    return result_score(record.result, "f1", split="dev"), result_score(record.result, "em", split="dev")
 
 
 def _is_search_dir(path: Path) -> bool:

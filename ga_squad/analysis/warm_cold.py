@@ -13,7 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ga_squad.analysis.search_dir import Search, record_f1, record_initial_f1, result_number
+from ga_squad.analysis.search_dir import (
+    Search,
+    record_f1,
+    record_initial_f1,
+    result_number,
+)
 from ga_squad.search.evolution import Status
 from ga_squad.search.journal import IndividualRecord
 

@@ -31,6 +31,7 @@ hand a trial another trial's parameters.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,6 +52,41 @@ def result_indiv_id(value: Any) -> int | None:
     """
     claimed = value.get("indiv_id") if isinstance(value, Mapping) else None
     return claimed if isinstance(claimed, int) and not isinstance(claimed, bool) else None
+
+
+RESULT_SPLITS = ("val", "dev")
+
+
+def result_score(result: Mapping[str, Any], metric: str = "f1", *, split: str = "val",
+                 initial: bool = False) -> float | None:
+    """One score of a trial's result, whichever generation of result keys it uses.
+
+    Trials hold out a validation split: ``val_f1``/``val_em`` (also
+    ``default``) are what the search selects on, ``dev_f1``/``dev_em`` the
+    official dev set scored once for reporting, ``initial_val_f1``... the
+    start before training. Results from before the split carry one set
+    (``f1``, ``em``, ``initial_f1``: the dev scores, which were also the
+    fitness); they answer both splits with it. Every reader of results (the
+    analysis, the simulations, the benchmarks) goes through here.
+
+    Args:
+        result: A trial result, per-epoch metrics or trial summary dict.
+        metric: Base name: ``"f1"``, ``"em"``, ``"loss"``.
+        split: ``"val"`` (the fitness) or ``"dev"`` (held out).
+        initial: The score before training (``initial_...``).
+
+    Returns:
+        The value as a float; None when absent, not a number (a bool is not
+        one) or NaN.
+    """
+    if split not in RESULT_SPLITS:
+        raise ValueError(f"split must be one of {RESULT_SPLITS}, got {split!r}")
+    prefix = "initial_" if initial else ""
+    for key in (f"{prefix}{split}_{metric}", f"{prefix}{metric}"):
+        value = result.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return None if math.isnan(value) else float(value)
+    return None
 
 
 class ContractError(ValueError):
