@@ -12,7 +12,9 @@ Use it in an NNI experiment config (the repository root as code directory)::
         min_layers: 1
         max_layers: 12
         seed: 0
-        # optional: tournament_size, initial_mutations, aging, experiment_id, fsync
+        # optional: tournament_size, initial_mutations, aging, experiment_id, fsync,
+        # search_space (presets to seed from, layer types, features, pointers,
+        # mutation weights: see ga_squad.search.space)
 
 (``codeDirectory: .../tuner`` with ``className: ga_tuner.GaSquadTuner`` works
 too: this file puts the repository root on ``sys.path`` itself.)
@@ -51,6 +53,7 @@ from ga_squad.search.evolution import EvolutionConfig  # noqa: E402
 from ga_squad.search.journal import Journal  # noqa: E402
 from ga_squad.search.paths import SearchLayout  # noqa: E402
 from ga_squad.search.protocol import EngineProtocol  # noqa: E402
+from ga_squad.search.space import SearchSpace  # noqa: E402
 
 _logger = logging.getLogger(__name__)
 
@@ -109,6 +112,10 @@ class GaSquadTuner(EngineProtocol, Tuner):
         aging: Regularized evolution (True) or remove-the-worst (False).
         experiment_id: Override of the experiment id (default: from NNI).
         fsync: fsync the journal (leave on; off only for simulations).
+        search_space: Optional :class:`ga_squad.search.space.SearchSpace`
+            mapping (seed presets, allowed layer types, features, pointers,
+            mutation weights); without it cold starts are mutated base
+            readers and every mutation is in use.
     """
 
     def __init__(
@@ -124,6 +131,7 @@ class GaSquadTuner(EngineProtocol, Tuner):
         aging: bool = True,
         experiment_id: str | None = None,
         fsync: bool = True,
+        search_space: dict | None = None,
     ) -> None:
         self.config = EvolutionConfig(
             population_size=population_size,
@@ -137,7 +145,9 @@ class GaSquadTuner(EngineProtocol, Tuner):
         )
         self.experiment_id = resolve_experiment_id(experiment_id)
         self.layout = SearchLayout.for_experiment(resolve_storage_root(save_dir_root), self.experiment_id)
-        engine = SearchEngine(self.config, self.layout, Journal(self.layout.journal_path, fsync=fsync))
+        strategy = None if search_space is None else SearchSpace.from_dict(search_space).strategy(self.config)
+        engine = SearchEngine(self.config, self.layout, Journal(self.layout.journal_path, fsync=fsync),
+                              strategy=strategy)
         EngineProtocol.__init__(self, engine, no_trial_error=nni.NoMoreTrialError)
         _logger.info(
             "GaSquadTuner: experiment %s, journal %s, %s (session %d)",
