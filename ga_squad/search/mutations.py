@@ -324,7 +324,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "identity": 0.5, "add_skip": 1.0, "remove_skip": 1.0, "switch_cell": 0.5,
     **{f"insert_{k.value}": 1.0 for k in (LayerType.RNN, LayerType.ATTENTION, LayerType.SELF_ATTENTION)},
     **{f"remove_{k.value}": 1.0 for k in (LayerType.RNN, LayerType.ATTENTION, LayerType.SELF_ATTENTION)},
-    "insert_bidaf": 0.5, "remove_bidaf": 0.5,
+    "insert_bidaf": 1.0, "remove_bidaf": 1.0,
     **{f"feature_{f}": 0.25 for f in FEATURES},
     **{f"pointer_{k}": 0.25 for k in POINTERS},
 }
