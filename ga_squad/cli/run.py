@@ -27,7 +27,8 @@ from typing import TextIO
 
 import yaml
 
-from ga_squad.search.graph import Graph, LayerType
+from ga_squad.search.graph import Graph, LayerType, layer_label
+from ga_squad.search.vocabulary import SHORT
 from ga_squad.launch.experiment import Experiment, ExperimentSpec, Progress
 from ga_squad.search.paths import SearchLayout
 from ga_squad.analysis.report import LeaderboardRow, Search, leaderboard, load_search
@@ -125,11 +126,19 @@ def progress_line(progress: Progress, rows: Sequence[LeaderboardRow], total: int
 
 
 def describe_layers(graph: Graph) -> str:
-    """Hidden layers in topological order, e.g. ``rnn>att>sa | 2 skips``."""
-    short = {LayerType.RNN: "rnn", LayerType.ATTENTION: "att", LayerType.SELF_ATTENTION: "sa"}
-    text = ">".join(short[layer.type] for layer in graph.hidden_layers)
+    """Hidden layers in topological order, then inputs' features and pointer kinds.
+
+    E.g. ``rnn>att>sa | 2 skips`` or ``rnn:lstm>bidaf>rnn | +em+tf | end:conditioned``.
+    """
+    short = {LayerType.ATTENTION: "att", LayerType.SELF_ATTENTION: "sa"}
+    text = ">".join(short.get(layer.type, layer_label(layer)) for layer in graph.hidden_layers)
     skips = sum(len(layer.skips) for layer in graph.layers)
-    return text + (f" | {skips} skip{'s' if skips != 1 else ''}" if skips else "")
+    parts = [text] + ([f"{skips} skip{'s' if skips != 1 else ''}"] if skips else [])
+    features = sorted({f for name in ("question", "passage") for f in graph[name].features})
+    if features:
+        parts.append("+" + "+".join(SHORT.get(f, f) for f in features))
+    parts += [f"{o}:{graph[o].pointer}" for o in ("begin", "end") if graph[o].pointer != "linear"]
+    return " | ".join(parts)
 
 
 def leaderboard_table(search: Search, top: int) -> str:
