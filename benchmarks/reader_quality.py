@@ -9,8 +9,9 @@ the 50-d GloVe subset, ``--size small``) it:
    2016 and the best-overlap sentence);
 2. trains each preset graph (``base``, ``drqa``, ``bidaf``;
    :mod:`ga_squad.search.presets`) from scratch for ``--epochs`` epochs and
-   records dev F1/EM after every epoch, training examples/s and the
-   parameter count;
+   records dev F1/EM after every epoch, training examples/s (the first
+   epoch includes tracing the TensorFlow graph) and the parameter count
+   (all, and trained: the fixed GloVe table is most of the former);
 3. with ``--journal PATH``, takes the best reported graph of a recorded
    search (its ``journal.jsonl``) and retrains it from scratch the same way.
 
@@ -192,9 +193,13 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, rec in summary["readers"].items():
         xs = [e["epoch"] for e in rec["epochs"]]
-        ax.plot(xs, [e["f1"] for e in rec["epochs"]], marker="o", label=f"{name} ({rec['params']:,} params)")
+        ax.plot(xs, [e["f1"] for e in rec["epochs"]], marker="o",
+                label=f"{name} ({rec['trainable_params']:,} trained params)")
     for i, (name, base) in enumerate(summary.get("baselines", {}).items()):
         ax.axhline(base["f1"], linestyle="--", color=f"C{7 + i}", label=f"{name} baseline")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("dev F1 (official metric)")
     ax.set_title(f"Readers on {summary['data']['dev_questions']} dev questions, size {summary['size']}")
@@ -246,13 +251,14 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
             summary["readers"][rec["name"]] = rec
     write_json_atomic(summary_path, summary)
     plot(summary, out / "reader_quality.png")
-    print(f"\n{'reader':>14} {'best F1':>8} {'EM':>6} {'epoch':>5} {'ex/s':>7} {'params':>9}")
+    print(f"\n{'reader':>14} {'best F1':>8} {'EM':>6} {'epoch':>5} {'ex/s':>7} {'params':>10} {'trainable':>9}")
     for name, b in summary["baselines"].items():
-        print(f"{name:>14} {b['f1']:8.2f} {b['em']:6.2f} {'-':>5} {'-':>7} {'-':>9}")
+        print(f"{name:>14} {b['f1']:8.2f} {b['em']:6.2f} {'-':>5} {'-':>7} {'-':>10} {'-':>9}")
     for name, rec in summary["readers"].items():
         best = max(rec["epochs"], key=lambda e: e["f1"])
         speed = sum(e["examples_per_s"] for e in rec["epochs"]) / len(rec["epochs"])
-        print(f"{name:>14} {best['f1']:8.2f} {best['em']:6.2f} {best['epoch']:>5} {speed:7.1f} {rec['params']:>9,}")
+        print(f"{name:>14} {best['f1']:8.2f} {best['em']:6.2f} {best['epoch']:>5} {speed:7.1f} "
+              f"{rec['params']:>10,} {rec['trainable_params']:>9,}")
     print(f"\nwrote {summary_path} and {out / 'reader_quality.png'}")
     return summary
 
