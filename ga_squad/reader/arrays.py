@@ -5,8 +5,10 @@ Conventions that the model code relies on:
 * id 0 is padding in every id array, so ``mask = ids != 0``;
 * ``begin``/``end`` are inclusive token indices into the passage;
 * batches from :func:`iterate_batches` have exactly the keys
-  ``question_words, question_chars, passage_words, passage_chars, begin,
-  end`` plus ``index`` (rows into the split, to recover qid and text).
+  ``question_words, question_chars, passage_words, passage_chars,
+  question_features, passage_features, begin, end`` plus ``index`` (rows
+  into the split, to recover qid and text); the feature arrays are float32
+  (one column per :data:`~ga_squad.search.vocabulary.FEATURE_COLUMNS` name).
 """
 
 from __future__ import annotations
