@@ -13,7 +13,7 @@ the 50-d GloVe subset, ``--size small``) it:
    epoch includes tracing the TensorFlow graph) and the parameter count
    (all, and trained: the fixed GloVe table is most of the former);
 3. with ``--journal PATH``, takes the best reported graph of a recorded
-   search (its ``journal.jsonl``) and retrains it from scratch the same way.
+   search (its ``lineage.jsonl``) and retrains it from scratch the same way.
 
 Every reader's record is written to ``<out>/readers/<name>.json`` as soon as
 each epoch ends, and a reader whose record already holds the requested
@@ -26,7 +26,7 @@ Usage::
 
     .venv/bin/python benchmarks/reader_quality.py --quick                 # bundled sample, minutes
     .venv/bin/python benchmarks/reader_quality.py --presets drqa,base --epochs 2
-    .venv/bin/python benchmarks/reader_quality.py --journal runs/<exp>/journal.jsonl
+    .venv/bin/python benchmarks/reader_quality.py --journal runs/<exp>/lineage.jsonl
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     p.add_argument("--quick", action="store_true", help="bundled sample, tiny model, 2 epochs")
     p.add_argument("--presets", default="base,drqa,bidaf", help="comma-separated preset names ('' for none)")
     p.add_argument("--epochs", type=int, help="epochs per reader (default 8; 2 with --quick)")
-    p.add_argument("--journal", help="journal.jsonl of a recorded search: retrain its best graph")
+    p.add_argument("--journal", help="lineage.jsonl of a recorded search: retrain its best graph")
     p.add_argument("--size", help="model size (default small; tiny with --quick)")
     p.add_argument("--train", help="SQuAD training file")
     p.add_argument("--dev", help="SQuAD dev file")
