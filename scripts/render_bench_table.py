@@ -96,6 +96,16 @@ def _full_data(f: Mapping[str, Any]) -> str:
             f"peak RSS {f['peak_rss_mb'] / 1e3:.1f} GB")
 
 
+def _reader_quality(f: Mapping[str, Any]) -> str:
+    readers = "; ".join(
+        f"`{name}` " + ", ".join(f"{f1:.1f}/{em:.1f}" for f1, em in zip(r["f1"], r["em"]))
+        + f" ({r['examples_per_s']:.0f} ex/s, {r['trainable_params']:,} trained parameters)"
+        for name, r in sorted(f["readers"].items(), key=lambda kv: -max(kv[1]["f1"])))
+    base = "; ".join(f"{name.replace('_', ' ')} {b['f1']:.1f}/{b['em']:.1f}" for name, b in f["baselines"].items())
+    return (f"dev F1/EM after each epoch on the first {f['dev_questions']:,} dev questions "
+            f"({f['train_questions']:,} training questions): {readers}; baselines {base}")
+
+
 # (results file stem, script, what it measures, figures -> text), in table order
 ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str], str], ...] = (
     ("dispatch", "simulated search at concurrency 8; tuner latency", _dispatch, "benchmarks/dispatch.py"),
@@ -104,6 +114,8 @@ ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str], str], ...] = (
      "benchmarks/weight_sharing.py"),
     ("full_data", "train / eval examples/s, checkpoint bytes (table inside -> stored once), time per trial-epoch",
      _full_data, "benchmarks/full_data.py"),
+    ("reader_quality", "presets trained from scratch vs two baselines, shared data, `--size small`",
+     _reader_quality, "benchmarks/reader_quality.py"),
     ("remote", "NNI remote training service, sshd workers in namespaces on loopback", _remote,
      "benchmarks/remote.py"),
     ("weight_sharing_quick", "search with vs without inheritance, vs the base reader alone; `--quick` "

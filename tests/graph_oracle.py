@@ -10,7 +10,8 @@ def structure_ids(graph: Graph, table: dict[tuple, int]) -> dict[str, int]:
 
     Two layers (in the same or different graphs sharing ``table``) get the same
     number iff they have the same type, stream and name-if-input/output, the
-    same inputs in order and the same multiset of skips, recursively.
+    same inputs in order and the same multiset of skips, the same attributes
+    (features, cell, pointer kind), recursively.
     """
     ids: dict[str, int] = {}
     for layer_id in graph.topological_order:
@@ -21,6 +22,11 @@ def structure_ids(graph: Graph, table: dict[tuple, int]) -> dict[str, int]:
             tuple(ids[r] for r in layer.inputs),
             tuple(sorted(ids[r] for r in layer.skips)),
             layer.id if layer.type in (LayerType.INPUT, LayerType.OUTPUT) else None,
+            tuple(sorted(layer.features)),
+            layer.cell,
+            layer.pointer,
+            # A conditioned end reads the begin pointer: its structure is part of end's.
+            ids["begin"] if layer.pointer == "conditioned" else None,
         )
         ids[layer_id] = table.setdefault(key, len(table))
     return ids

@@ -101,7 +101,10 @@ def test_tiny_arrays_shapes_masks_and_spans():
     assert tr.passage_chars.shape == (n, lp, 6) and tr.passage_spans.shape == (n, lp, 2)
     assert tr.question_chars.shape[:2] == tr.question_words.shape
     for name in BATCH_KEYS:
-        assert getattr(tr, name).dtype == np.int32
+        assert getattr(tr, name).dtype == (np.float32 if name.endswith("_features") else np.int32)
+    # Feature rows are zero exactly where the tokens pad (term_freq > 0 on every real token).
+    assert np.array_equal(tr.passage_words != 0, tr.passage_features[:, :, -1] > 0)
+    assert np.array_equal(tr.question_words != 0, tr.question_features[:, :, -1] > 0)
     # mask = ids != 0 gives the token counts, and chars pad where words pad.
     assert (tr.passage_words != 0).sum(1).tolist() == [21, 21, 22, 22, 22]
     assert np.array_equal(tr.passage_words != 0, tr.passage_chars[:, :, 0] != 0)

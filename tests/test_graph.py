@@ -73,7 +73,7 @@ def renamed(graph: Graph, mapping: dict[str, str]) -> Graph:
     """The same graph with hidden layers renamed by ``mapping`` (inputs/outputs keep names)."""
     name = lambda i: mapping.get(i, i)  # noqa: E731
     return Graph(tuple(
-        Layer(name(l.id), l.type, l.stream, tuple(map(name, l.inputs)), tuple(map(name, l.skips)))
+        l.replace(id=name(l.id), inputs=tuple(map(name, l.inputs)), skips=tuple(map(name, l.skips)))
         for l in graph.layers
     ))
 
@@ -167,7 +167,7 @@ INVALID = {
     ),
     "output_with_no_input": (
         _replace(minimal_layers(), Layer("end", OUTPUT, P)),
-        "layer 'end' (output) takes 1 input(s), got 0",
+        "pointer 'end' (linear) takes 1 input(s) (a passage layer), got 0",
     ),
     "input_with_an_input": (
         _replace(minimal_layers(), Layer("passage", INPUT, P, ("question",))),
@@ -560,7 +560,7 @@ def _edited_layer_with_stale_hashes() -> dict:
 BAD_DOCUMENTS = {
     "not_an_object": ([], "graph must be a JSON object, got list"),
     "wrong_format": (_with(format="keras-model"), "not a ga-squad graph: format 'keras-model'"),
-    "unsupported_version": (_with(version=2), "graph format version 2 is not supported (this is version 1)"),
+    "unsupported_version": (_with(version=3), "graph format version 3 is not supported (this reads versions 1, 2)"),
     "no_layers": ({"format": GRAPH_FORMAT, "version": 1}, "graph lacks a 'layers' list"),
     "layers_not_a_list": (_with(layers={"h0": {}}), "graph lacks a 'layers' list"),
     "layer_not_an_object": (_with(layers=["h0"]), "layer must be a JSON object, got str"),
@@ -569,10 +569,10 @@ BAD_DOCUMENTS = {
     "unknown_type": (
         _layer_patch(2, type="conv"),
         "layer 'h0' has unknown type 'conv'; expected one of "
-        "['input', 'output', 'attention', 'self_attention', 'rnn']"),
+        "['input', 'output', 'attention', 'self_attention', 'rnn', 'bidaf', 'pool']"),
     "unknown_stream": (
         _layer_patch(2, stream="answer"),
-        "layer 'h0' has unknown stream 'answer'; expected one of ['question', 'passage']"),
+        "layer 'h0' has unknown stream 'answer'; expected one of ['question', 'passage', 'summary']"),
     "inputs_not_a_list": (_layer_patch(2, inputs="question"), "layer 'h0': inputs must be a list of layer ids"),
     "skips_not_strings": (_layer_patch(2, skips=[1]), "layer 'h0': skips must be a list of layer ids"),
     "invalid_graph": (_layer_patch(2, inputs=["ghost"]), "layer 'h0' refers to unknown layer 'ghost'"),

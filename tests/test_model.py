@@ -20,11 +20,14 @@ from ga_squad.reader.config import ModelConfig  # noqa: E402
 from ga_squad.search.graph import EMBEDDING_HASH, Graph, Layer, LayerType, Stream, base_reader  # noqa: E402
 from ga_squad.reader.model import NEG_INF, build_model, count_params, hash_of_layer, weights_by_hash  # noqa: E402
 from ga_squad.search.mutations import Mutator  # noqa: E402
+from ga_squad.search.presets import PRESETS, preset  # noqa: E402
+from ga_squad.search.vocabulary import FEATURE_COLUMNS  # noqa: E402
 
 VOCAB, CHARS = 50, 20
 CFG = ModelConfig.tiny()
 DATA = Path(__file__).resolve().parents[1] / "data"
 Q, P = Stream.QUESTION, Stream.PASSAGE
+PRESET_GRAPHS = [preset(name) for name in PRESETS]
 
 
 def every_type_reader() -> Graph:
@@ -51,7 +54,11 @@ def batch(rng: np.random.Generator, q_lens: list[int], p_lens: list[int], width:
         "passage_words": rng.integers(1, VOCAB, (b, lp)).astype(np.int32),
         "passage_chars": rng.integers(1, CHARS, (b, lp, width)).astype(np.int32),
     }
+    out["question_features"] = rng.random((b, lq, len(FEATURE_COLUMNS))).astype(np.float32)
+    out["passage_features"] = rng.random((b, lp, len(FEATURE_COLUMNS))).astype(np.float32)
     for i, (q, p) in enumerate(zip(q_lens, p_lens)):
+        out["question_features"][i, q:] = 0
+        out["passage_features"][i, p:] = 0
         out["question_words"][i, q:] = 0
         out["question_chars"][i, q:] = 0
         out["passage_words"][i, p:] = 0
@@ -79,10 +86,12 @@ def built(graph: Graph) -> keras.Model:
 
 def mutated_graphs(n: int) -> list[Graph]:
     mutator = Mutator(max_layers=6)
-    return [mutator.mutate_many(base_reader(), random.Random(seed), steps=4).graph for seed in range(n)]
+    seeds = [base_reader(), *PRESET_GRAPHS]
+    return [mutator.mutate_many(seeds[seed % len(seeds)], random.Random(seed), steps=4).graph for seed in range(n)]
 
 
-@pytest.mark.parametrize("graph", [base_reader(), every_type_reader()], ids=["base", "every_type"])
+@pytest.mark.parametrize("graph", [base_reader(), every_type_reader(), *PRESET_GRAPHS],
+                         ids=["base", "every_type", *(f"preset_{n}" for n in PRESETS)])
 def test_every_graph_layer_has_a_keras_layer_named_by_its_hash(graph: Graph) -> None:
     model = built(graph)
     names = [layer.name for layer in model.layers]
@@ -108,7 +117,7 @@ def test_variable_paths_are_the_same_in_every_build() -> None:
     assert len(set(first)) == len(first)
 
 
-@pytest.mark.parametrize("graph", mutated_graphs(3), ids=lambda g: g.fingerprint()[:8])
+@pytest.mark.parametrize("graph", mutated_graphs(5), ids=lambda g: g.fingerprint()[:8])
 def test_random_mutated_graphs_compile_and_mask_padding(graph: Graph) -> None:
     model = built(graph)
     inputs = batch(np.random.default_rng(0), q_lens=[4, 2, 5], p_lens=[9, 3, 7])
@@ -120,7 +129,8 @@ def test_random_mutated_graphs_compile_and_mask_padding(graph: Graph) -> None:
         assert np.all(logits[~real] <= NEG_INF / 2)
 
 
-@pytest.mark.parametrize("graph", [every_type_reader(), base_reader()], ids=["every_type", "base"])
+@pytest.mark.parametrize("graph", [every_type_reader(), base_reader(), *PRESET_GRAPHS],
+                         ids=["every_type", "base", *(f"preset_{n}" for n in PRESETS)])
 def test_padding_does_not_change_logits(graph: Graph) -> None:
     """Wider padding, and junk chars under padded words, leave real positions' logits alone."""
     model = built(graph)
@@ -182,3 +192,43 @@ def test_model_without_chars_and_with_lstm_builds() -> None:
     begin, _ = forward(model, batch(np.random.default_rng(0), [3, 2], [5, 4]))
     assert begin.shape == (2, 5)
     assert not any("char" in v.path for v in model.weights)
+
+
+# --- graph vocabulary v2: features, pointers ------------------------------------
+def test_feature_columns_reach_only_the_graphs_that_use_them() -> None:
+    """Changing a token's feature values moves drqa's logits (it reads them) and not base's."""
+    inputs = batch(np.random.default_rng(5), q_lens=[4, 3], p_lens=[8, 6])
+    flipped = dict(inputs, passage_features=inputs["passage_features"][:, ::-1].copy())
+    flipped["passage_features"][inputs["passage_words"] == 0] = 0
+    for graph, moves in ((preset("drqa"), True), (base_reader(), False)):
+        before, _ = forward(built(graph), inputs)
+        after, _ = forward(built(graph), flipped)
+        real = inputs["passage_words"] != 0
+        assert (not np.allclose(before[real], after[real], atol=1e-6)) is moves, graph.fingerprint()
+
+
+def test_graph_using_a_feature_the_data_lacks_is_rejected_naming_the_layer() -> None:
+    from ga_squad.search.graph import GraphError
+
+    with pytest.raises(GraphError, match=r"^input 'passage' uses feature 'term_freq', but the data was not "
+                                         r"prepared with column\(s\) \['term_freq'\]"):
+        build_model(preset("drqa"), CFG, VOCAB, CHARS, data_features=FEATURE_COLUMNS[:5])
+    # The aligned embedding is computed by the model: no data column needed.
+    aligned_only = Graph(tuple(l.replace(features=("aligned",)) if l.id == "passage" else l
+                               for l in preset("drqa").layers))
+    build_model(aligned_only, CFG, VOCAB, CHARS, data_features=())
+
+
+@pytest.mark.parametrize("end_pointer, moves", [("conditioned", True), ("linear", False)])
+def test_conditioned_end_pointer_reads_the_begin_distribution(end_pointer: str, moves: bool) -> None:
+    """Changing only the begin pointer's weights changes a conditioned end's logits, never a linear end's."""
+    graph = Graph(tuple(l.replace(pointer=end_pointer) if l.id == "end" else l for l in preset("bidaf").layers))
+    model = build_model(graph, CFG, VOCAB, CHARS)
+    inputs = batch(np.random.default_rng(6), q_lens=[4], p_lens=[8])
+    _, end = forward(model, inputs)
+    begin_layer = model.get_layer(f"{graph.hash_id('begin')}_output")
+    rng = np.random.default_rng(7)
+    for v in begin_layer.weights:  # a sharply different begin distribution
+        v.assign(rng.normal(0.0, 10.0, v.shape).astype(np.float32))
+    _, end2 = forward(model, inputs)
+    assert bool(np.max(np.abs(end - end2)) > 0) is moves

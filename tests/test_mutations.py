@@ -29,8 +29,12 @@ from ga_squad.search.mutations import (
     Mutator,
     RemoveLayer,
     RemoveSkip,
+    SetPointer,
+    SwitchCell,
+    ToggleFeature,
     default_operators,
 )
+from ga_squad.search.presets import PRESETS, preset
 
 Q, P = Stream.QUESTION, Stream.PASSAGE
 INPUT, OUTPUT = LayerType.INPUT, LayerType.OUTPUT
@@ -56,11 +60,12 @@ def minimal_reader() -> Graph:
 def sample_graphs() -> tuple[Graph, ...]:
     """Tiny literal graphs plus random readers of various sizes (deterministic)."""
     mutator = Mutator(max_layers=10)
+    seeds = [preset(name) for name in PRESETS]
     chains = tuple(
-        mutator.mutate_many(base_reader(), random.Random(seed), 1 + seed % 12).graph
+        mutator.mutate_many(seeds[seed % len(seeds)], random.Random(seed), 1 + seed % 12).graph
         for seed in range(48)
     )
-    return (minimal_reader(), base_reader()) + chains
+    return (minimal_reader(), *seeds) + chains
 
 
 def assert_valid_reader(graph: Graph) -> None:
@@ -71,15 +76,28 @@ def assert_valid_reader(graph: Graph) -> None:
     assert graph["passage"].type is INPUT and graph["passage"].stream is P
     assert {l.id for l in graph.layers if l.type is INPUT} == {"question", "passage"}
     assert {l.id for l in graph.layers if l.type is OUTPUT} == {"begin", "end"}
-    arity = {INPUT: 0, OUTPUT: 1, ATT: 2, SELF: 1, RNN: 1}
+    arity = {INPUT: 0, OUTPUT: 1, ATT: 2, SELF: 1, RNN: 1, LayerType.BIDAF: 2, LayerType.POOL: 1}
+    pointer_arity = {"linear": 1, "bilinear": 2, "conditioned": 1}
     position = {layer_id: i for i, layer_id in enumerate(graph.topological_order)}
     assert set(position) == set(ids)
     readers: dict[str, set[str]] = {i: set() for i in ids}
     for layer in graph.layers:
-        assert len(layer.inputs) == arity[layer.type], layer
+        want = pointer_arity[layer.pointer] if layer.type is OUTPUT else arity[layer.type]
+        assert len(layer.inputs) == want, layer
         if layer.type is OUTPUT:
             assert layer.stream is P
-        if layer.inputs:
+            assert layer.pointer != "conditioned" or layer.id == "end"
+            if layer.pointer == "conditioned":
+                assert position["begin"] < position["end"]
+                readers["begin"].add("end")
+        summaries = [r for r in layer.inputs if graph[r].stream is Stream.SUMMARY]
+        if layer.type is OUTPUT and layer.pointer == "bilinear":
+            assert summaries == [layer.inputs[1]] and graph[layer.inputs[1]].type is LayerType.POOL
+        else:
+            assert not summaries, layer
+        if layer.type is LayerType.POOL:
+            assert layer.stream is Stream.SUMMARY and graph[layer.inputs[0]].stream is Q
+        elif layer.inputs:
             assert graph[layer.inputs[0]].stream is layer.stream, layer
         assert len(set(layer.skips)) == len(layer.skips)
         assert not layer.inputs or layer.inputs[0] not in layer.skips
@@ -97,7 +115,9 @@ def assert_valid_reader(graph: Graph) -> None:
     assert feeds == set(ids)
     sees_question = {"question"}
     for layer_id in graph.topological_order:
-        if set(graph[layer_id].inputs + graph[layer_id].skips) & sees_question:
+        layer = graph[layer_id]
+        conditioned = ("begin",) if layer.pointer == "conditioned" else ()
+        if set(layer.inputs + layer.skips + conditioned) & sees_question:
             sees_question.add(layer_id)
     assert {"begin", "end"} <= sees_question
 
@@ -139,6 +159,19 @@ def edit_points(operator: MutationOperator, parent: Graph, mutation: Mutation) -
         assert victim in parent and victim not in child
         assert parent[victim].type is operator.kind
         return set(parent.consumers(victim))
+    if isinstance(operator, ToggleFeature):
+        sign, feature, target = re.fullmatch(r"([+-])(\w+)@(\w+)", detail).groups()
+        assert feature == operator.feature
+        assert (feature in child[target].features) is (sign == "+") is (feature not in parent[target].features)
+        return {target}
+    if isinstance(operator, SwitchCell):
+        target, cell = detail.split(":")
+        assert child[target].cell == cell != (parent[target].cell or "gru")
+        return {target}
+    if isinstance(operator, SetPointer):
+        target, old, new = re.fullmatch(r"(\w+):(\w+)->(\w+)", detail).groups()
+        assert parent[target].pointer == old != new == child[target].pointer == operator.kind
+        return {target}
     source, target = re.fullmatch(r"(\w+)->(\w+)", detail).groups()
     if isinstance(operator, AddSkip):
         assert source not in parent[target].skips and source in child[target].skips
@@ -188,7 +221,12 @@ def test_graph_diff_is_exactly_the_described_edit(operator: MutationOperator) ->
         assert redefined == points
         added = {l.id for l in child.layers} - common
         removed = {l.id for l in parent.layers} - common
-        assert len(added) == max(operator.delta, 0) and len(removed) == max(-operator.delta, 0)
+        if isinstance(operator, SetPointer):  # a pointer brings or takes its question summary
+            assert all(l.type is LayerType.POOL for l in (*map(child.__getitem__, added),
+                                                           *map(parent.__getitem__, removed)))
+            assert len(added) + len(removed) <= 1
+        else:
+            assert len(added) == max(operator.delta, 0) and len(removed) == max(-operator.delta, 0)
 
 
 def test_mutation_changes_exactly_the_hash_ids_downstream_of_its_edit(operator: MutationOperator) -> None:
@@ -219,7 +257,7 @@ def test_shared_ids_are_the_unchanged_layers_plus_embeddings(operator: MutationO
         }
         expected = {parent.hash_id(i) for i in unchanged} | {EMBEDDING_HASH} | recreated
         assert parent.shared_ids(child) == child.shared_ids(parent) == expected
-        assert {"question", "passage"} <= unchanged
+        assert {"question", "passage"} - edit_points(operator, parent, mutation) <= unchanged
 
 
 def test_identity_returns_the_parent_itself() -> None:
@@ -231,7 +269,7 @@ def test_identity_returns_the_parent_itself() -> None:
 
 def test_every_operator_has_a_distinct_name_and_positive_weight() -> None:
     ops = default_operators()
-    assert len(set(OPERATOR_NAMES)) == len(OPERATOR_NAMES) == 9
+    assert len(set(OPERATOR_NAMES)) == len(OPERATOR_NAMES) == 21
     assert all(weight > 0 for weight in ops.values())
     assert {op.delta for op in ops if isinstance(op, InsertLayer)} == {1}
     assert {op.delta for op in ops if isinstance(op, RemoveLayer)} == {-1}
@@ -391,7 +429,8 @@ def test_equal_bounds_allow_only_edge_edits() -> None:
         seen[mutation.operator] += 1
         graph = mutation.graph
         assert len(graph.hidden_layers) == 4
-    assert set(seen) <= {"identity", "add_skip", "remove_skip"}
+    # Edits that keep the layer count: edges and attributes, never a layer.
+    assert all(not name.startswith(("insert_", "remove_")) or name == "remove_skip" for name in seen)
     assert seen["add_skip"] > 0 and seen["remove_skip"] > 0
 
 
@@ -488,8 +527,9 @@ def test_different_seeds_explore_different_readers() -> None:
 
 def test_random_chains_exercise_every_operator() -> None:
     mutator, seen = Mutator(), Counter()
-    for seed in range(100):
-        rng, graph = random.Random(seed), base_reader()
+    starts = [preset(name) for name in PRESETS]
+    for seed in range(120):
+        rng, graph = random.Random(seed), starts[seed % len(starts)]
         for _ in range(8):
             mutation = mutator.mutate(graph, rng)
             seen[mutation.operator] += 1

@@ -244,19 +244,24 @@ def test_architecture_drawing_of_every_layer_type() -> None:
     from ga_squad.analysis.plots import architecture_layout, plot_architecture, png_bytes
 
     graph = Graph.from_dict({
-        "format": "ga-squad-graph", "version": 1, "layers": [
+        "format": "ga-squad-graph", "version": 2, "layers": [
             {"id": "question", "type": "input", "stream": "question"},
-            {"id": "passage", "type": "input", "stream": "passage"},
-            {"id": "q1", "type": "rnn", "stream": "question", "inputs": ["question"]},
-            {"id": "p1", "type": "attention", "stream": "passage", "inputs": ["passage", "q1"]},
+            {"id": "passage", "type": "input", "stream": "passage", "features": ["exact_match", "aligned"]},
+            {"id": "q1", "type": "rnn", "stream": "question", "inputs": ["question"], "cell": "lstm"},
+            {"id": "qs", "type": "pool", "stream": "summary", "inputs": ["q1"]},
+            {"id": "p0", "type": "bidaf", "stream": "passage", "inputs": ["passage", "q1"]},
+            {"id": "p1", "type": "attention", "stream": "passage", "inputs": ["p0", "q1"]},
             {"id": "p2", "type": "self_attention", "stream": "passage", "inputs": ["p1"]},
             {"id": "p3", "type": "rnn", "stream": "passage", "inputs": ["p2"], "skips": ["p1"]},
-            {"id": "begin", "type": "output", "stream": "passage", "inputs": ["p3"]},
-            {"id": "end", "type": "output", "stream": "passage", "inputs": ["p3"], "skips": ["p2"]},
+            {"id": "begin", "type": "output", "stream": "passage", "inputs": ["p3", "qs"], "pointer": "bilinear"},
+            {"id": "end", "type": "output", "stream": "passage", "inputs": ["p3"], "skips": ["p2"],
+             "pointer": "conditioned"},
         ]})
     pos = architecture_layout(graph)
     assert pos["p3"][1] < pos["p2"][1] < pos["p1"][1] < pos["passage"][1]
     assert pos["q1"][0] < pos["p1"][0]  # question stream left of the passage stream
+    assert pos["q1"][0] < pos["qs"][0] < pos["p1"][0]  # the question summary in between
+    assert pos["end"][1] < pos["begin"][1]  # a conditioned end is drawn after begin
     assert {graph[i].type for i in pos} == set(LayerType)
     assert png_bytes(plot_architecture(graph, title="all types")).startswith(PNG_SIGNATURE)
 

@@ -194,6 +194,7 @@ def test_no_validation_split_is_a_clear_error(parent, data, tmp_path) -> None:
 def test_mixed_precision_trains_a_step_without_nan(data, tmp_path) -> None:
     """float16 compute with float32 logits and loss; variables stay float32."""
     from ga_squad.reader.arrays import iterate_batches
+    from ga_squad.reader.model import INPUT_KEYS
     from ga_squad.reader.precision import dtype_policy
     from ga_squad.reader.training import make_steps
 
@@ -204,7 +205,7 @@ def test_mixed_precision_trains_a_step_without_nan(data, tmp_path) -> None:
     assert all(v.dtype == "float32" for v in model.weights)
     steps = make_steps(model, TRAIN.override(mixed_precision=True))
     batch = next(iterate_batches(data.train, 8))
-    inputs = {k: batch[k] for k in ("question_words", "question_chars", "passage_words", "passage_chars")}
+    inputs = {k: batch[k] for k in INPUT_KEYS}
     out = model(inputs)
     assert out["begin"].dtype == "float32"
     before = [np.array(v.numpy()) for v in model.trainable_variables]

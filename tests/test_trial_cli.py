@@ -87,6 +87,18 @@ def test_standalone_params_share_all_and_read_the_parent_id(tmp_path: Path, capl
     assert cold.graph == base_reader() and cold.restore_dir is None and cold.shared_ids is None
 
 
+def test_preset_flag_trains_a_preset_graph(capsys: pytest.CaptureFixture[str]) -> None:
+    from ga_squad.search.presets import preset
+
+    cfg = trial.config_from_args(trial.parse_args(["--preset", "drqa"]), env={})
+    assert trial.standalone_params(cfg.standalone).graph == preset("drqa")
+    with pytest.raises(SystemExit):
+        trial.parse_args(["--preset", "drqa", "--graph", "g.json"])
+    with pytest.raises(SystemExit):
+        trial.parse_args(["--preset", "qanet"])
+    assert "invalid choice: 'qanet'" in capsys.readouterr().err
+
+
 class FakeNni:
     """Records what the trial reports; hands out one parameter set."""
 

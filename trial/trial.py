@@ -12,6 +12,7 @@ by whole articles.
 Standalone (for debugging), the same trial runs from the command line::
 
     .venv/bin/python trial/trial.py --size tiny --epochs 1 --save-dir runs/debug/000000
+    .venv/bin/python trial/trial.py --preset drqa --epochs 1 --save-dir runs/debug/drqa
     .venv/bin/python trial/trial.py --size tiny --epochs 1 --save-dir runs/debug/000001 \\
         --restore-dir runs/debug/000000 --shared-ids all --indiv-id 1
 
@@ -42,6 +43,7 @@ from ga_squad.search.claims import claim  # noqa: E402
 from ga_squad.search.contract import TrialParams  # noqa: E402
 from ga_squad.reader.dataset import DataConfig  # noqa: E402
 from ga_squad.search.graph import Graph, base_reader  # noqa: E402
+from ga_squad.search.presets import PRESETS, preset  # noqa: E402
 
 logger = logging.getLogger("ga_squad.trial")
 
@@ -55,13 +57,14 @@ class StandaloneSpec:
     """What the command line asks for when no tuner hands out parameters.
 
     Attributes:
-        graph_file: A graph JSON file, or None for the base reader.
+        graph_file: A graph JSON file, or None for ``preset`` (default: the base reader).
         save_dir: Where to publish.
         restore_dir: A parent's save_dir, or None for a cold start.
         shared_ids: ``"all"`` or hash ids to inherit.
         indiv_id: This individual's id.
         parent_id: The parent's id (None: read from the parent's manifest).
         seed: The trial seed.
+        preset: A preset graph's name (see :mod:`ga_squad.search.presets`).
     """
 
     graph_file: str | None
@@ -71,6 +74,7 @@ class StandaloneSpec:
     indiv_id: int
     parent_id: int | None
     seed: int
+    preset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,9 @@ def _fraction(text: str) -> float:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Train one ga-squad individual (NNI trial or standalone).")
     g = p.add_argument_group("standalone parameters (ignored under NNI)")
-    g.add_argument("--graph", help="graph JSON file (default: the base reader)")
+    which = g.add_mutually_exclusive_group()
+    which.add_argument("--graph", help="graph JSON file (default: the base reader)")
+    which.add_argument("--preset", choices=sorted(PRESETS), help="train a preset reader")
     g.add_argument("--save-dir", default="runs/standalone/000000", help="where to publish the checkpoint")
     g.add_argument("--restore-dir", help="parent's save dir to warm-start from")
     g.add_argument("--shared-ids", default="all",
@@ -173,7 +179,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
     if not under_nni:
         shared = tuple(s for s in args.shared_ids.split(",") if s.strip())
         standalone = StandaloneSpec(args.graph, args.save_dir, args.restore_dir, shared,
-                                    args.indiv_id, args.parent_id, args.seed)
+                                    args.indiv_id, args.parent_id, args.seed, args.preset)
     return TrialConfig(
         data=DataConfig(train_path=args.train, dev_path=args.dev, glove_path=args.glove or None,
                         max_passage_len=args.max_passage_len,
@@ -199,8 +205,10 @@ def _embedding_store(args: argparse.Namespace) -> str | None:
 
 def standalone_params(spec: StandaloneSpec) -> TrialParams:
     """Trial parameters from the command line, shaped exactly like the tuner's."""
-    graph = base_reader() if spec.graph_file is None else Graph.from_json(
-        Path(spec.graph_file).read_text(encoding="utf-8"))
+    if spec.graph_file is not None:
+        graph = Graph.from_json(Path(spec.graph_file).read_text(encoding="utf-8"))
+    else:
+        graph = preset(spec.preset) if spec.preset else base_reader()
     restore_dir = shared = parent_id = None
     if spec.restore_dir is not None:
         from ga_squad.reader.checkpoint import CheckpointCorrupt, read_manifest

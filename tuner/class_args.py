@@ -18,6 +18,8 @@ from typing import Any
 from nni import ClassArgsValidator
 from schema import And, Optional, Schema, SchemaError
 
+from ga_squad.search.space import SearchSpace
+
 __all__ = ["ClassArgsError", "GaSquadClassArgsValidator", "REPO_ROOT", "resolve_storage_root",
            "validate_class_args"]
 
@@ -49,6 +51,19 @@ def _boolean(key: str) -> And:
     return And(bool, error=f"{key}: must be true or false")
 
 
+def _valid_search_space(value: Any) -> bool:
+    """``SearchSpace.from_dict`` accepts it (its own message names the bad entry)."""
+    if value is None:
+        return True
+    if not isinstance(value, dict):
+        raise SchemaError("search_space: must be a mapping (presets, layer_types, features, pointers, mutations)")
+    try:
+        SearchSpace.from_dict(value)
+    except (TypeError, ValueError) as exc:
+        raise SchemaError(f"search_space: {exc}") from None
+    return True
+
+
 class GaSquadClassArgsValidator(ClassArgsValidator):
     """NNI's validator pattern (see ``nni/algorithms/hpo/evolution_tuner.py``) for GaSquadTuner.
 
@@ -70,6 +85,7 @@ class GaSquadClassArgsValidator(ClassArgsValidator):
         Optional("experiment_id"): And(lambda v: v is None or (isinstance(v, str) and v != ""),
                                        error="experiment_id: must be a non-empty string"),
         Optional("fsync"): _boolean("fsync"),
+        Optional("search_space"): _valid_search_space,  # raises naming the bad entry
         Optional("keep"): And(lambda v: v is None or v == "all" or (isinstance(v, int) and not isinstance(v, bool)
                                                                     and v >= 0),
                               error="keep: must be 'all' or a whole number >= 0 (top-k kept besides the "
@@ -87,7 +103,8 @@ class GaSquadClassArgsValidator(ClassArgsValidator):
         try:
             self.SCHEMA.validate(kwargs)
         except SchemaError as exc:
-            messages = [m for m in exc.errors if m] or [m for m in exc.autos if m]
+            # our own messages first; else schema's innermost one (a validator that raised)
+            messages = [m for m in exc.errors if m] or [m for m in exc.autos if m][-1:]
             raise ClassArgsError(messages[0] if messages else str(exc)) from None
         low, high = kwargs.get("min_layers", 1), kwargs.get("max_layers", 12)
         if high < low:

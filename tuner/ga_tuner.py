@@ -14,6 +14,9 @@ Use it in an NNI experiment config (the repository root as code directory)::
         seed: 0
         keep: all                           # or k: keep population + parents in use + top-k weights
         # optional: tournament_size, initial_mutations, aging, experiment_id, fsync
+        # optional: tournament_size, initial_mutations, aging, experiment_id, fsync,
+        # search_space (presets to seed from, layer types, features, pointers,
+        # mutation weights: see ga_squad.search.space)
 
 (``codeDirectory: .../tuner`` with ``className: ga_tuner.GaSquadTuner`` works
 too: this file puts the repository root on ``sys.path`` itself.)
@@ -53,6 +56,7 @@ from ga_squad.search.paths import SearchLayout  # noqa: E402
 from ga_squad.search.protocol import EngineProtocol, open_engine  # noqa: E402
 from ga_squad.search.retention import RetentionConfig  # noqa: E402
 from tuner.class_args import resolve_storage_root, validate_class_args  # noqa: E402
+from ga_squad.search.space import SearchSpace  # noqa: E402
 
 _logger = logging.getLogger(__name__)
 
@@ -125,6 +129,10 @@ class GaSquadTuner(EngineProtocol, Tuner):
         aging: Regularized evolution (True) or remove-the-worst (False).
         experiment_id: Override of the experiment id (default: from NNI).
         fsync: fsync the journal (leave on; off only for simulations).
+        search_space: Optional :class:`ga_squad.search.space.SearchSpace`
+            mapping (seed presets, allowed layer types, features, pointers,
+            mutation weights); without it cold starts are mutated base
+            readers and every mutation is in use.
         keep: Checkpoint retention: ``all`` (default) keeps every checkpoint;
             an integer k deletes the weights of individuals that can no longer
             be parents, keeping the population, parents of running children
@@ -148,6 +156,7 @@ class GaSquadTuner(EngineProtocol, Tuner):
         experiment_id: str | None = None,
         fsync: bool = True,
         keep: int | str | None = "all",
+        search_space: dict | None = None,
     ) -> None:
         # The same check `python -m ga_squad run` makes before launching; here it
         # covers `nnictl create` too (the message lands in dispatcher.log).
@@ -156,6 +165,7 @@ class GaSquadTuner(EngineProtocol, Tuner):
             "population_size": population_size, "min_layers": min_layers, "max_layers": max_layers,
             "seed": seed, "tournament_size": tournament_size, "initial_mutations": initial_mutations,
             "aging": aging, "experiment_id": experiment_id, "fsync": fsync, "keep": keep,
+            "search_space": search_space,
         })
         self.config = EvolutionConfig(
             population_size=population_size,
@@ -170,7 +180,8 @@ class GaSquadTuner(EngineProtocol, Tuner):
         self.experiment_id = resolve_experiment_id(experiment_id)
         self.layout = SearchLayout.for_experiment(resolve_storage_root(save_dir_root), self.experiment_id)
         self.retention = RetentionConfig.from_arg(keep)
-        engine = open_engine(self.config, self.layout, fsync=fsync, retention=self.retention)
+        strategy = None if search_space is None else SearchSpace.from_dict(search_space).strategy(self.config)
+        engine = open_engine(self.config, self.layout, fsync=fsync, strategy=strategy, retention=self.retention)
         EngineProtocol.__init__(self, engine, no_trial_error=nni.NoMoreTrialError)
         _logger.info(
             "GaSquadTuner: experiment %s, journal %s, %s (session %d)",

@@ -20,6 +20,8 @@ from ga_squad.analysis.search_dir import (
     result_number,
 )
 from ga_squad.search.contract import result_score
+from ga_squad.search.graph import layer_label
+from ga_squad.search.vocabulary import LINEAR, SHORT
 
 __all__ = ["LeaderboardRow", "TrialPoint", "f1_by_id", "inherited_fraction", "leaderboard", "trial_curve"]
 
@@ -39,8 +41,11 @@ class LeaderboardRow:
         dev_em: Official dev-set EM.
         hidden_layers: Hidden layers of its graph.
         layer_types: ``{type: count}`` of its hidden layers.
-        layer_order: Types of its hidden layers, in topological order from the inputs.
+        layer_order: Labels of its hidden layers (type, plus a non-default
+            cell: ``rnn:lstm``), in topological order from the inputs.
         skips: Skip edges in its graph (outputs' included).
+        features: Input features its question/passage inputs use (short names).
+        pointers: Its non-linear pointer heads, e.g. ``("end:conditioned",)``.
         inherited_params: Parameters loaded from its parent.
         fresh_params: Parameters initialised fresh.
         inherited_fraction: ``inherited / (inherited + fresh)`` (0 without counts).
@@ -62,6 +67,8 @@ class LeaderboardRow:
     layer_types: Mapping[str, int]
     layer_order: tuple[str, ...]
     skips: int
+    features: tuple[str, ...]
+    pointers: tuple[str, ...]
     inherited_params: int
     fresh_params: int
     inherited_fraction: float
@@ -75,6 +82,8 @@ class LeaderboardRow:
         d = dataclasses.asdict(self)
         d["layer_types"] = dict(self.layer_types)
         d["layer_order"] = list(self.layer_order)
+        d["features"] = list(self.features)
+        d["pointers"] = list(self.pointers)
         return d
 
 
@@ -101,7 +110,11 @@ def leaderboard(search: Search) -> list[LeaderboardRow]:
         rows.append(LeaderboardRow(
             rank=rank, indiv_id=rec.indiv_id, parent_id=rec.parent_id, f1=record_f1(rec),
             em=result_score(res, "em", split="val"), dev_f1=dev_f1, dev_em=dev_em, hidden_layers=len(hidden), layer_types=types,
-            layer_order=tuple(layer.type.value for layer in hidden),
+            layer_order=tuple(layer_label(layer) for layer in hidden),
+            features=tuple(sorted({SHORT.get(f, f) for name in ("question", "passage")
+                                   for f in rec.graph[name].features})),
+            pointers=tuple(f"{o}:{rec.graph[o].pointer}" for o in ("begin", "end")
+                           if rec.graph[o].pointer != LINEAR),
             skips=sum(len(layer.skips) for layer in rec.graph.layers),
             inherited_params=inherited, fresh_params=fresh, inherited_fraction=inherited_fraction(inherited, fresh),
             warm_start=bool(res.get("warm_start", False)), epochs=None if epochs is None else int(epochs),

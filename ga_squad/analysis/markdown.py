@@ -39,7 +39,9 @@ __all__ = [
 NO_RESULT = "No trial has reported yet."
 # Short names of hidden layer types in the leaderboard's "hidden layers" column.
 LAYER_SHORT = {"rnn": "rnn", "attention": "att", "self_attention": "sa"}
-LAYER_LEGEND = "rnn = bidirectional GRU, att = attention, sa = self-attention"
+LAYER_LEGEND = ("rnn = bidirectional GRU (rnn:lstm: LSTM), att = attention, sa = self-attention, "
+                "bidaf = bidirectional attention flow, pool = question summary; +em/eml/ems/flags/tf/align: "
+                "input features; begin/end:kind: pointer heads other than linear")
 
 
 def _fmt(value: float | None, spec: str = ".2f") -> str:
@@ -58,12 +60,19 @@ def _aligned_table(head: Sequence[str], body: Sequence[Sequence[str]], right: Se
 
 
 def describe_layers(row: LeaderboardRow) -> str:
-    """Hidden layers as ``count: types from the inputs, skips``, e.g. ``3: rnn>att>sa, 2 skips``."""
+    """Hidden layers from the inputs, skips, input features and pointer kinds.
+
+    E.g. ``3: rnn>att>sa, 2 skips`` or ``3: rnn:lstm>bidaf>rnn | +align+em | end:conditioned``.
+    """
     text = str(row.hidden_layers)
     if row.layer_order:
         text += ": " + ">".join(LAYER_SHORT.get(t, t) for t in row.layer_order)
     if row.skips:
         text += f", {row.skips} skip{'s' if row.skips != 1 else ''}"
+    if row.features:
+        text += " | +" + "+".join(row.features)
+    if row.pointers:
+        text += " | " + " ".join(row.pointers)
     return text
 
 

@@ -26,7 +26,7 @@ from ga_squad.analysis.leaderboard import TrialPoint, f1_by_id
 from ga_squad.analysis.lineage import lineage_edges
 from ga_squad.analysis.search_dir import Search
 from ga_squad.analysis.warm_cold import PairedChild, WarmColdComparison
-from ga_squad.search.graph import Graph, LayerType, Stream
+from ga_squad.search.graph import Graph, LayerType, Stream, layer_label
 
 __all__ = [
     "architecture_layout",
@@ -48,6 +48,8 @@ LAYER_COLORS = {
     LayerType.RNN: "#9ecae1",
     LayerType.SELF_ATTENTION: "#a1d99b",
     LayerType.ATTENTION: "#bcbddc",
+    LayerType.BIDAF: "#dadaeb",
+    LayerType.POOL: "#fee391",
 }
 
 
@@ -175,17 +177,29 @@ def architecture_layout(graph: Graph) -> dict[str, tuple[float, float]]:
     depth: dict[str, int] = {}
     for layer_id in graph.topological_order:
         layer = graph[layer_id]
-        preds = (*layer.inputs, *layer.skips)
+        preds = (*layer.inputs, *layer.skips, *(("begin",) if layer.pointer == "conditioned" else ()))
         depth[layer_id] = 1 + max((depth[p] for p in preds), default=-1)
     cells: dict[tuple[int, Stream], list[str]] = {}
     for layer_id in graph.topological_order:
         cells.setdefault((depth[layer_id], graph[layer_id].stream), []).append(layer_id)
-    base = {Stream.QUESTION: 0.0, Stream.PASSAGE: 2.0}
+    base = {Stream.QUESTION: 0.0, Stream.PASSAGE: 2.0, Stream.SUMMARY: 1.0}
     pos: dict[str, tuple[float, float]] = {}
     for (d, stream), members in cells.items():
         for k, layer_id in enumerate(sorted(members)):
             pos[layer_id] = (base[stream] + (k - (len(members) - 1) / 2.0) * 0.9, -float(d))
     return pos
+
+
+def _wrapped_label(layer) -> str:
+    """A layer's label, long feature lists broken over lines of about 14 characters."""
+    lines, current = [], ""
+    for i, part in enumerate(layer_label(layer).split("+")):
+        piece = part if i == 0 else "+" + part
+        if current and len(current) + len(piece) > 14:
+            lines.append(current)
+            current = ""
+        current += piece
+    return "\n".join([*lines, current])
 
 
 def plot_architecture(graph: Graph, title: str = "") -> Figure:
@@ -202,7 +216,7 @@ def plot_architecture(graph: Graph, title: str = "") -> Figure:
         x1, y1 = pos[layer_id]
         for k, src in enumerate(layer.inputs):
             x0, y0 = pos[src]
-            memory = layer.type is LayerType.ATTENTION and k == 1
+            memory = layer.type in (LayerType.ATTENTION, LayerType.BIDAF, LayerType.OUTPUT) and k == 1
             ax.add_patch(FancyArrowPatch((x0, y0 - box_h / 2), (x1, y1 + box_h / 2), arrowstyle="-|>",
                                          mutation_scale=10, color="0.25", lw=1.1,
                                          linestyle=":" if memory else "-", zorder=1))
@@ -215,7 +229,7 @@ def plot_architecture(graph: Graph, title: str = "") -> Figure:
         layer = graph[layer_id]
         ax.add_patch(FancyBboxPatch((x - box_w / 2, y - box_h / 2), box_w, box_h,
                                     boxstyle="round,pad=0.02", fc=LAYER_COLORS[layer.type], ec="black", zorder=2))
-        ax.text(x, y, f"{layer.type.value}\n{layer_id}", ha="center", va="center", fontsize=7, zorder=3)
+        ax.text(x, y, f"{_wrapped_label(layer)}\n{layer_id}", ha="center", va="center", fontsize=7, zorder=3)
     for stream, x in ((Stream.QUESTION, 0.0), (Stream.PASSAGE, 2.0)):
         ax.text(x, 0.55, f"{stream.value} stream", ha="center", va="bottom", fontsize=9, style="italic")
     handles = [Patch(fc=c, ec="black", label=t.value) for t, c in LAYER_COLORS.items()]

@@ -5,8 +5,10 @@ Conventions that the model code relies on:
 * id 0 is padding in every id array, so ``mask = ids != 0``;
 * ``begin``/``end`` are inclusive token indices into the passage;
 * batches from :func:`iterate_batches` have exactly the keys
-  ``question_words, question_chars, passage_words, passage_chars, begin,
-  end`` plus ``index`` (rows into the split, to recover qid and text).
+  ``question_words, question_chars, passage_words, passage_chars,
+  question_features, passage_features, begin, end`` plus ``index`` (rows
+  into the split, to recover qid and text); the feature arrays are float32
+  (one column per :data:`~ga_squad.search.vocabulary.FEATURE_COLUMNS` name).
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ga_squad.reader.evaluation import spans_to_texts
+from ga_squad.search.vocabulary import FEATURE_COLUMNS
 
 __all__ = ["ARRAY_FIELDS", "BATCH_KEYS", "SplitStats", "SquadArrays", "iterate_batches", "num_batches"]
 
-BATCH_KEYS = ("question_words", "question_chars", "passage_words", "passage_chars", "begin", "end")
+BATCH_KEYS = ("question_words", "question_chars", "passage_words", "passage_chars",
+              "question_features", "passage_features", "begin", "end")
 ARRAY_FIELDS = (*BATCH_KEYS, "passage_spans", "context_index")
 
 
@@ -72,6 +76,11 @@ class SquadArrays:
         qids: Question id per row.
         answers: Reference answers per row (all of them, for scoring).
         stats: Counts of what was dropped or approximate.
+        question_features: ``float32 [N, Lq, F]`` per-token features (columns
+            :data:`ga_squad.reader.features.FEATURE_COLUMNS`).
+        passage_features: ``float32 [N, Lp, F]``.
+        feature_names: The columns the feature arrays hold: what a graph's
+            input features may use.
     """
 
     question_words: np.ndarray
@@ -86,8 +95,20 @@ class SquadArrays:
     qids: tuple[str, ...]
     answers: tuple[tuple[str, ...], ...]
     stats: SplitStats
+    question_features: np.ndarray | None = None
+    passage_features: np.ndarray | None = None
+    feature_names: tuple[str, ...] = FEATURE_COLUMNS
 
     def __post_init__(self) -> None:
+        for name, words in (("question_features", self.question_words), ("passage_features", self.passage_words)):
+            if getattr(self, name) is None:  # built without features: zero columns
+                object.__setattr__(self, name, np.zeros((*words.shape, 0), np.float32))
+                object.__setattr__(self, "feature_names", ())
+        for name, words in (("question_features", self.question_words), ("passage_features", self.passage_words)):
+            a = getattr(self, name)
+            if a.dtype != np.float32 or a.shape[:2] != words.shape or a.shape[2] != len(self.feature_names):
+                raise ValueError(f"{name}: expected float32 {(*words.shape, len(self.feature_names))}, "
+                                 f"got {a.dtype} {a.shape}")
         n = len(self.qids)
         expect = {
             "question_words": 2, "question_chars": 3, "passage_words": 2,
@@ -195,6 +216,8 @@ def iterate_batches(
             "question_chars": arrays.question_chars[idx, :lq],
             "passage_words": arrays.passage_words[idx, :lp],
             "passage_chars": arrays.passage_chars[idx, :lp],
+            "question_features": arrays.question_features[idx, :lq],
+            "passage_features": arrays.passage_features[idx, :lp],
             "begin": arrays.begin[idx],
             "end": arrays.end[idx],
             "index": idx.astype(np.int64),

@@ -17,6 +17,7 @@ import numpy as np
 
 from ga_squad.reader.arrays import SplitStats, SquadArrays
 from ga_squad.reader.config import config_from_dict
+from ga_squad.reader.features import FEATURE_COLUMNS, TokenFeaturizer
 from ga_squad.reader.glove import GloveCoverage, build_embedding_matrix, read_glove
 from ga_squad.reader.squad import SquadExample, SquadReadResult, read_squad, split_by_article
 from ga_squad.reader.tokenize import Tokens, answer_token_span, tokenize
@@ -28,7 +29,8 @@ logger = logging.getLogger(__name__)
 
 # Bump whenever tokenisation or the array layout changes: old caches then miss.
 # 2: validation split carved from train; dev keeps questions without a located span.
-FORMAT_VERSION = 2
+# 3: per-token feature arrays (reader/features.py).
+FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,7 @@ def _build_split(
     lp_max, lq_max = cfg.max_passage_len, cfg.max_question_len
     ctx_ids: dict[str, int] = {}
     ctx_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    ctx_words: list[tuple[str, ...]] = []
     rows: list[tuple[int, int, Tokens, tuple[int, int]]] = []
     unaligned = truncated = no_span = inexact = 0
     for i, ex in enumerate(examples):
@@ -216,6 +219,7 @@ def _build_split(
         if ex.context not in ctx_ids:
             ctx_ids[ex.context] = len(ctx_rows)
             words = toks.words[:lp_max]
+            ctx_words.append(tuple(words))
             ctx_rows.append((enc.words(words), enc.chars(words),
                              np.asarray(toks.spans[:lp_max], dtype=np.int32).reshape(-1, 2)))
         rows.append((i, ctx_ids[ex.context], questions[i], span))
@@ -232,7 +236,10 @@ def _build_split(
         "begin": np.zeros(n, np.int32),
         "end": np.zeros(n, np.int32),
         "context_index": np.zeros(n, np.int32),
+        "passage_features": np.zeros((n, lp, len(FEATURE_COLUMNS)), np.float32),
+        "question_features": np.zeros((n, lq, len(FEATURE_COLUMNS)), np.float32),
     }
+    featurizer = TokenFeaturizer()
     for r, (_, c, q, span) in enumerate(rows):
         pw, pc, ps = ctx_rows[c]
         arr["passage_words"][r, : len(pw)] = pw
@@ -243,6 +250,8 @@ def _build_split(
         arr["question_chars"][r, : len(qw)] = enc.chars(qw)
         arr["begin"][r], arr["end"][r] = span
         arr["context_index"][r] = c
+        arr["passage_features"][r, : len(pw)] = featurizer.rows(ctx_words[c], qw)
+        arr["question_features"][r, : len(qw)] = featurizer.rows(qw, ctx_words[c])
     kept = [examples[i] for i, _, _, _ in rows]
     stats = SplitStats(read.questions_seen, n, read.bad_answers, read.skipped_questions,
                        unaligned, truncated, no_span, inexact)

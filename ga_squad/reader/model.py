@@ -40,7 +40,9 @@ import numpy as np
 from keras import ops
 
 from ga_squad.reader.config import ModelConfig
-from ga_squad.search.graph import EMBEDDING_HASH, HASH_LENGTH, Graph, LayerType
+from ga_squad.reader.layers import NEG_INF, BidafBlock, Block, FeatureInputBlock, PointerBlock, PoolBlock, birnn
+from ga_squad.search.graph import EMBEDDING_HASH, HASH_LENGTH, Graph, GraphError, LayerType
+from ga_squad.search.vocabulary import COLUMN_FEATURES, FEATURE_COLUMNS, feature_columns
 
 __all__ = [
     "INPUT_KEYS",
@@ -52,6 +54,7 @@ __all__ = [
     "RnnBlock",
     "SelfAttentionBlock",
     "build_model",
+    "check_features",
     "count_params",
     "hash_of_layer",
     "model_inputs",
@@ -60,26 +63,15 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-INPUT_KEYS = ("question_words", "question_chars", "passage_words", "passage_chars")
-NEG_INF = -1e30  # Logit of a padded passage position: softmax weight exactly 0.
+INPUT_KEYS = ("question_words", "question_chars", "passage_words", "passage_chars",
+              "question_features", "passage_features")
 _HASH_PREFIX = re.compile(rf"^([0-9a-f]{{{HASH_LENGTH}}})_")
 
 
 # --- layers -------------------------------------------------------------------
-class _Block(keras.layers.Layer):
-    """Base of every graph-node layer: masks travel as explicit arguments only.
-
-    Inner Keras layers (RNN, dropout) attach implicit masks to their outputs;
-    claiming mask support and computing ``None`` drops them, so no downstream
-    layer picks up a stale mask or warns that it "destroys" one.
-    """
-
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)
-        self.supports_masking = True
-
-    def compute_mask(self, *args: object, **kwargs: object) -> None:
-        return None
+_Block = Block
+InputBlock = FeatureInputBlock  # an input without features is a projection of its embedding
+OutputBlock = PointerBlock      # a linear pointer unless told otherwise
 
 
 class Embedder(_Block):
@@ -119,26 +111,12 @@ class Embedder(_Block):
         return out
 
 
-class InputBlock(_Block):
-    """``input`` node: embeddings of one stream projected to ``hidden``."""
-
-    def __init__(self, cfg: ModelConfig, **kwargs: object) -> None:
-        super().__init__(**kwargs)
-        self.proj = keras.layers.Dense(cfg.hidden, name="proj")
-        self.dropout = keras.layers.Dropout(cfg.dropout, name="dropout")
-
-    def call(self, embedded, training=None):
-        return self.dropout(self.proj(embedded), training=training)
-
-
 class RnnBlock(_Block):
-    """``rnn`` node: bidirectional GRU/LSTM over the unpadded steps."""
+    """``rnn`` node: bidirectional GRU/LSTM over the unpadded steps (``cell`` None: the config's)."""
 
-    def __init__(self, cfg: ModelConfig, **kwargs: object) -> None:
+    def __init__(self, cfg: ModelConfig, cell: str | None = None, **kwargs: object) -> None:
         super().__init__(**kwargs)
-        cell = keras.layers.GRU if cfg.rnn_cell == "gru" else keras.layers.LSTM
-        self.birnn = keras.layers.Bidirectional(
-            cell(cfg.hidden // 2, return_sequences=True, name=cfg.rnn_cell), name="birnn")
+        self.birnn = birnn(cfg, cell)
         self.dropout = keras.layers.Dropout(cfg.dropout, name="dropout")
 
     def call(self, x, x_mask, training=None):
@@ -177,18 +155,6 @@ class AttentionBlock(_Block):
         return self.norm(x + self.dropout(fused, training=training))
 
 
-class OutputBlock(_Block):
-    """``output`` node: one logit per passage position, padding at :data:`NEG_INF`."""
-
-    def __init__(self, cfg: ModelConfig, **kwargs: object) -> None:
-        super().__init__(**kwargs)
-        self.pointer = keras.layers.Dense(1, name="pointer", dtype=self.dtype_policy)
-
-    def call(self, x, x_mask):
-        logits = ops.squeeze(self.pointer(x), axis=-1)
-        return ops.where(x_mask, logits, ops.full_like(logits, NEG_INF))
-
-
 # --- building -----------------------------------------------------------------
 def model_inputs() -> dict[str, keras.KerasTensor]:
     """Symbolic int32 inputs with free batch and sequence widths."""
@@ -197,7 +163,25 @@ def model_inputs() -> dict[str, keras.KerasTensor]:
         "question_chars": keras.Input((None, None), dtype="int32", name="question_chars"),
         "passage_words": keras.Input((None,), dtype="int32", name="passage_words"),
         "passage_chars": keras.Input((None, None), dtype="int32", name="passage_chars"),
+        "question_features": keras.Input((None, len(FEATURE_COLUMNS)), dtype="float32", name="question_features"),
+        "passage_features": keras.Input((None, len(FEATURE_COLUMNS)), dtype="float32", name="passage_features"),
     }
+
+
+def check_features(graph: Graph, available: Sequence[str]) -> None:
+    """Every column feature the graph's inputs use must be among the data's columns.
+
+    Raises:
+        GraphError: naming the input layer and the missing feature.
+    """
+    have = set(available)
+    for name in ("question", "passage"):
+        for feature in graph[name].features:
+            missing = [c for c in COLUMN_FEATURES.get(feature, ()) if c not in have]
+            if missing:
+                raise GraphError(
+                    f"input {name!r} uses feature {feature!r}, but the data was not prepared with "
+                    f"column(s) {missing} (it has {sorted(have) or 'none'})")
 
 
 def build_model(
@@ -207,6 +191,7 @@ def build_model(
     char_vocab_size: int,
     embeddings: np.ndarray | None = None,
     fix_embeddings: bool = True,
+    data_features: Sequence[str] = FEATURE_COLUMNS,
 ) -> keras.Model:
     """Compile ``graph`` into a functional Keras model.
 
@@ -220,6 +205,8 @@ def build_model(
             random vectors.
         fix_embeddings: Keep pre-trained vectors fixed (ignored without
             ``embeddings``: random vectors must be trained).
+        data_features: The feature columns the data was prepared with
+            (``SquadArrays.feature_names``).
 
     Returns:
         A model mapping the dict of :data:`INPUT_KEYS` arrays to
@@ -228,11 +215,13 @@ def build_model(
     Raises:
         ValueError: if the embedding matrix does not fit the vocabulary or
             ``cfg.word_dim``.
+        GraphError: if an input uses a feature the data lacks.
     """
     if embeddings is not None and tuple(embeddings.shape) != (vocab_size, cfg.word_dim):
         raise ValueError(
             f"embedding matrix has shape {tuple(embeddings.shape)}, expected "
             f"({vocab_size}, {cfg.word_dim}) = (vocab_size, ModelConfig.word_dim)")
+    check_features(graph, data_features)
     inputs = model_inputs()
     masks = {
         "question": ops.not_equal(inputs["question_words"], 0),
@@ -241,31 +230,39 @@ def build_model(
     embedder = Embedder(vocab_size, char_vocab_size, cfg,
                         word_trainable=embeddings is None or not fix_embeddings,
                         name=f"{EMBEDDING_HASH}_embedding")
+    embedded = {s: embedder(inputs[f"{s}_words"], inputs[f"{s}_chars"]) for s in ("question", "passage")}
     outputs: dict[str, keras.KerasTensor] = {}
-    for layer_id in graph.topological_order:
+    # Pointers last, begin before end: a conditioned end reads the begin logits.
+    order = [i for i in graph.topological_order if i not in ("begin", "end")] + ["begin", "end"]
+    for layer_id in order:
         layer = graph[layer_id]
         h = graph.hash_id(layer_id)
         name = f"{h}_{layer.type.value}"
-        mask = masks[layer.stream.value]
+        mask = masks.get(layer.stream.value)
         if layer.type is LayerType.INPUT:
             s = layer.stream.value
-            embedded = embedder(inputs[f"{s}_words"], inputs[f"{s}_chars"])
-            outputs[layer_id] = InputBlock(cfg, name=name)(embedded)
+            other = "question" if s == "passage" else "passage"
+            block = InputBlock(cfg, feature_columns(layer.features), "aligned" in layer.features, name=name)
+            outputs[layer_id] = block(embedded[s], inputs[f"{s}_features"], embedded[other], masks[other])
             continue
         x = outputs[layer.inputs[0]]
         if layer.skips:
             x = keras.layers.Add(name=f"{h}_skips")([x, *(outputs[s] for s in layer.skips)])
         if layer.type is LayerType.RNN:
-            outputs[layer_id] = RnnBlock(cfg, name=name)(x, mask)
+            outputs[layer_id] = RnnBlock(cfg, layer.cell, name=name)(x, mask)
         elif layer.type is LayerType.SELF_ATTENTION:
             outputs[layer_id] = SelfAttentionBlock(cfg, name=name)(x, mask)
-        elif layer.type is LayerType.ATTENTION:
+        elif layer.type in (LayerType.ATTENTION, LayerType.BIDAF):
             memory = graph[layer.inputs[1]]
-            outputs[layer_id] = AttentionBlock(cfg, name=name)(
-                x, outputs[memory.id], mask, masks[memory.stream.value])
+            block = AttentionBlock if layer.type is LayerType.ATTENTION else BidafBlock
+            outputs[layer_id] = block(cfg, name=name)(x, outputs[memory.id], mask, masks[memory.stream.value])
+        elif layer.type is LayerType.POOL:
+            outputs[layer_id] = PoolBlock(cfg, name=name)(x, masks[graph[layer.inputs[0]].stream.value])
         elif layer.type is LayerType.OUTPUT:
+            summary = outputs[layer.inputs[1]] if len(layer.inputs) > 1 else None
+            begin = outputs["begin"] if layer.pointer == "conditioned" else None
             # float32 even under mixed precision: NEG_INF and the loss need float32 logits.
-            outputs[layer_id] = OutputBlock(cfg, name=name, dtype="float32")(x, mask)
+            outputs[layer_id] = PointerBlock(cfg, layer.pointer, name=name, dtype="float32")(x, mask, summary, begin)
         else:  # pragma: no cover - the graph validates its layer types
             raise ValueError(f"layer {layer_id!r}: unsupported type {layer.type}")
     model = keras.Model(inputs=inputs, outputs={"begin": outputs["begin"], "end": outputs["end"]},

@@ -69,6 +69,8 @@ _INPUT_SPEC = {
     "question_chars": tf.TensorSpec([None, None, None], tf.int32),
     "passage_words": tf.TensorSpec([None, None], tf.int32),
     "passage_chars": tf.TensorSpec([None, None, None], tf.int32),
+    "question_features": tf.TensorSpec([None, None, None], tf.float32),
+    "passage_features": tf.TensorSpec([None, None, None], tf.float32),
 }
 _LABEL_SPEC = tf.TensorSpec([None], tf.int32)
 
@@ -306,7 +308,8 @@ def run_trial(
                 ", ".join(d.name for d in tf.config.list_logical_devices()))
     with dtype_policy(train_cfg.mixed_precision):
         model = build_model(params.graph, model_cfg, len(data.word_vocab), len(data.char_vocab),
-                            embeddings=data.embeddings, fix_embeddings=train_cfg.fix_embeddings)
+                            embeddings=data.embeddings, fix_embeddings=train_cfg.fix_embeddings,
+                            data_features=data.train.feature_names)
     fingerprint = data_fingerprint(data)
 
     t0 = time.perf_counter()

@@ -20,125 +20,63 @@ Layer semantics (the model builder implements them):
 * ``attention``: ``inputs[0]`` (the stream it updates) attends to
   ``inputs[1]`` (the memory, either stream); the output is on the stream of
   ``inputs[0]``.
+* ``bidaf``: BiDAF's bidirectional attention flow: ``inputs[0]`` (the
+  context ``c``) and ``inputs[1]`` (the query ``q``) give context-to-query
+  ``a`` and query-to-context ``b`` attention, fused as ``[c, a, c*a, c*b]``;
+  the output is on the stream of ``inputs[0]``.
+* ``pool``: a self-attentive summary (one vector) of a question-stream
+  layer, on the ``summary`` stream; only a bilinear pointer reads it.
 * ``output``: a pointer (``begin`` or ``end``) scoring each passage position
-  of its one passage-stream input.
+  of its passage-stream input; its ``pointer`` kind says how (see
+  :mod:`ga_squad.search.vocabulary`): ``linear`` (one input), ``bilinear``
+  (a second input, the question summary) or, for ``end`` only,
+  ``conditioned`` on the begin distribution.
+* **attributes**: an ``input`` layer's ``features`` (extra per-token inputs),
+  an ``rnn`` layer's ``cell``; all are part of the hash id.
 * **skip edges**: ``skips`` lists extra same-stream layers whose outputs are
   added to the layer's first input before the layer is applied (residual
   shortcuts across several layers).
+
+Format versions: version 2 added the attributes and the ``bidaf`` and
+``pool`` types. A version-1 document still loads, and its hash ids are
+unchanged (an attribute at its default is left out of the hash), so version-1
+checkpoints and journals stay valid.
 """
 
 from __future__ import annotations
 
-import enum
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ga_squad.search.layer import (  # re-exported: the graph's public vocabulary
+    ARITY,
+    EMBEDDING_HASH,
+    HASH_LENGTH,
+    HIDDEN_TYPES,
+    INPUT_IDS,
+    OUTPUT_IDS,
+    POINTER_ARITY,
+    SEQUENCE_STREAMS,
+    GraphError,
+    Layer,
+    LayerType,
+    Stream,
+    canonical_hash,
+    layer_label,
+)
+from ga_squad.search.vocabulary import CELLS, CONDITIONED, FEATURES, LINEAR, PASSAGE_ONLY_FEATURES, POINTERS
+
+__all__ = [
+    "ARITY", "EMBEDDING_HASH", "GRAPH_FORMAT", "GRAPH_VERSION", "HASH_LENGTH", "HIDDEN_TYPES", "INPUT_IDS",
+    "OUTPUT_IDS", "POINTER_ARITY", "READABLE_VERSIONS", "SEQUENCE_STREAMS", "Graph", "GraphError", "Layer",
+    "LayerType", "Stream", "base_reader", "canonical_hash", "layer_label",
+]
+
 GRAPH_FORMAT = "ga-squad-graph"
-GRAPH_VERSION = 1
-HASH_LENGTH = 16  # hex characters (64 bits): ample for a search of 1e6 layers.
-
-
-class GraphError(ValueError):
-    """A graph encoding is malformed; the message names the offending layer."""
-
-
-class LayerType(str, enum.Enum):
-    INPUT = "input"
-    OUTPUT = "output"
-    ATTENTION = "attention"
-    SELF_ATTENTION = "self_attention"
-    RNN = "rnn"
-
-
-class Stream(str, enum.Enum):
-    """Which sequence a layer's output runs along (its length and mask)."""
-
-    QUESTION = "question"
-    PASSAGE = "passage"
-
-
-HIDDEN_TYPES = frozenset({LayerType.ATTENTION, LayerType.SELF_ATTENTION, LayerType.RNN})
-ARITY = {
-    LayerType.INPUT: 0,
-    LayerType.OUTPUT: 1,
-    LayerType.ATTENTION: 2,
-    LayerType.SELF_ATTENTION: 1,
-    LayerType.RNN: 1,
-}
-INPUT_IDS = {"question": Stream.QUESTION, "passage": Stream.PASSAGE}
-OUTPUT_IDS = ("begin", "end")
-
-
-def canonical_hash(payload: Mapping[str, Any]) -> str:
-    """Deterministic short sha256 of a JSON-serialisable mapping (sorted keys)."""
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:HASH_LENGTH]
-
-
-# Layers of the model that belong to no graph node (the word/char embeddings
-# shared by both streams) get fixed ids so they are shared like any layer
-# whose id matches: every reader has them, with the same function.
-EMBEDDING_HASH = canonical_hash({"type": "embedding"})
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One node of the reader graph.
-
-    Attributes:
-        id: Local name, unique within a graph. Not part of the hash: two graphs
-            may name the same layer differently and still share its weights.
-        type: What the layer computes.
-        stream: The stream its output runs along.
-        inputs: Ids of its inputs, in order (order matters for attention).
-        skips: Ids of same-stream layers added to ``inputs[0]`` (skip edges).
-    """
-
-    id: str
-    type: LayerType
-    stream: Stream
-    inputs: tuple[str, ...] = ()
-    skips: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "type": self.type.value,
-            "stream": self.stream.value,
-            "inputs": list(self.inputs),
-            "skips": list(self.skips),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Layer:
-        if not isinstance(data, Mapping):
-            raise GraphError(f"layer must be a JSON object, got {type(data).__name__}")
-        missing = {"id", "type", "stream"} - set(data)
-        if missing:
-            raise GraphError(f"layer {data.get('id', '?')!r} lacks field(s) {sorted(missing)}")
-        try:
-            layer_type = LayerType(data["type"])
-        except ValueError:
-            raise GraphError(
-                f"layer {data['id']!r} has unknown type {data['type']!r}; "
-                f"expected one of {[t.value for t in LayerType]}"
-            ) from None
-        try:
-            stream = Stream(data["stream"])
-        except ValueError:
-            raise GraphError(
-                f"layer {data['id']!r} has unknown stream {data['stream']!r}; "
-                f"expected one of {[s.value for s in Stream]}"
-            ) from None
-        inputs = data.get("inputs", [])
-        skips = data.get("skips", [])
-        for name, refs in (("inputs", inputs), ("skips", skips)):
-            if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
-                raise GraphError(f"layer {data['id']!r}: {name} must be a list of layer ids")
-        return cls(str(data["id"]), layer_type, stream, tuple(inputs), tuple(skips))
+GRAPH_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -163,6 +101,7 @@ class Graph:
             by_id[layer.id] = layer
         object.__setattr__(self, "_by_id", by_id)
         _check_roles(by_id)
+        _check_attributes(by_id)
         _check_references(by_id)
         order = _topological_order(layers, by_id)
         object.__setattr__(self, "_order", order)
@@ -210,10 +149,7 @@ class Graph:
 
     def consumers(self, layer_id: str) -> tuple[str, ...]:
         """Layers that read ``layer_id`` as an input or a skip, in topological order."""
-        return tuple(
-            i for i in self._order
-            if layer_id in self._by_id[i].inputs or layer_id in self._by_id[i].skips
-        )
+        return tuple(i for i in self._order if layer_id in _dependencies(self._by_id[i]))
 
     def descendants(self, layer_id: str) -> frozenset[str]:
         """Layers downstream of ``layer_id`` (excluding itself)."""
@@ -256,9 +192,10 @@ class Graph:
         if data.get("format", GRAPH_FORMAT) != GRAPH_FORMAT:
             raise GraphError(f"not a ga-squad graph: format {data.get('format')!r}")
         version = data.get("version", GRAPH_VERSION)
-        if version != GRAPH_VERSION:
+        if version not in READABLE_VERSIONS:
             raise GraphError(
-                f"graph format version {version!r} is not supported (this is version {GRAPH_VERSION})"
+                f"graph format version {version!r} is not supported "
+                f"(this reads versions {', '.join(map(str, READABLE_VERSIONS))})"
             )
         raw_layers = data.get("layers")
         if not isinstance(raw_layers, list):
@@ -298,14 +235,55 @@ def _check_roles(by_id: Mapping[str, Layer]) -> None:
             raise GraphError(f"input layer {layer.id!r}: only {sorted(INPUT_IDS)} may be inputs")
         if layer.type is LayerType.OUTPUT and layer.id not in OUTPUT_IDS:
             raise GraphError(f"output layer {layer.id!r}: only {list(OUTPUT_IDS)} may be outputs")
-        want = ARITY[layer.type]
-        if len(layer.inputs) != want:
-            raise GraphError(
-                f"layer {layer.id!r} ({layer.type.value}) takes {want} input(s), "
-                f"got {len(layer.inputs)}"
-            )
-        if layer.type in (LayerType.INPUT,) and layer.skips:
-            raise GraphError(f"input layer {layer.id!r} cannot have skip edges")
+        if layer.type is LayerType.OUTPUT and layer.pointer in POINTER_ARITY:
+            want = POINTER_ARITY[layer.pointer]
+            if len(layer.inputs) != want:
+                needs = "a passage layer and a question summary (pool)" if want == 2 else "a passage layer"
+                raise GraphError(
+                    f"pointer {layer.id!r} ({layer.pointer}) takes {want} input(s) ({needs}), "
+                    f"got {len(layer.inputs)}"
+                )
+        elif layer.type is not LayerType.OUTPUT:
+            want = ARITY[layer.type]
+            if len(layer.inputs) != want:
+                raise GraphError(
+                    f"layer {layer.id!r} ({layer.type.value}) takes {want} input(s), "
+                    f"got {len(layer.inputs)}"
+                )
+        if layer.type in (LayerType.INPUT, LayerType.POOL) and layer.skips:
+            raise GraphError(f"{layer.type.value} layer {layer.id!r} cannot have skip edges")
+
+
+def _check_attributes(by_id: Mapping[str, Layer]) -> None:
+    """Attributes only where they mean something, with known values."""
+    for layer in by_id.values():
+        if layer.features and layer.type is not LayerType.INPUT:
+            raise GraphError(f"layer {layer.id!r} ({layer.type.value}) cannot have input features")
+        for feature in layer.features:
+            if feature not in FEATURES:
+                raise GraphError(
+                    f"input {layer.id!r} has unknown feature {feature!r}; expected some of {list(FEATURES)}")
+            if feature in PASSAGE_ONLY_FEATURES and layer.stream is not Stream.PASSAGE:
+                raise GraphError(f"input {layer.id!r}: feature {feature!r} exists on the passage only")
+        if layer.cell is not None:
+            if layer.type is not LayerType.RNN:
+                raise GraphError(f"layer {layer.id!r} ({layer.type.value}) cannot have a recurrent cell")
+            if layer.cell not in CELLS:
+                raise GraphError(f"rnn {layer.id!r} has unknown cell {layer.cell!r}; expected one of {list(CELLS)}")
+        if layer.pointer != LINEAR:
+            if layer.type is not LayerType.OUTPUT:
+                raise GraphError(f"layer {layer.id!r} ({layer.type.value}) cannot have a pointer kind")
+            if layer.pointer not in POINTERS:
+                raise GraphError(
+                    f"pointer {layer.id!r} has unknown kind {layer.pointer!r}; expected one of {list(POINTERS)}")
+            if layer.pointer == CONDITIONED and layer.id != "end":
+                raise GraphError(f"pointer {layer.id!r}: only 'end' can be conditioned (on the begin pointer)")
+
+
+def _dependencies(layer: Layer) -> tuple[str, ...]:
+    """Layers whose outputs ``layer`` reads: inputs, skips and a conditioned end's ``begin``."""
+    extra = ("begin",) if layer.type is LayerType.OUTPUT and layer.pointer == CONDITIONED else ()
+    return (*layer.inputs, *layer.skips, *extra)
 
 
 def _check_references(by_id: Mapping[str, Layer]) -> None:
@@ -324,10 +302,10 @@ def _check_references(by_id: Mapping[str, Layer]) -> None:
 def _topological_order(layers: tuple[Layer, ...], by_id: Mapping[str, Layer]) -> tuple[str, ...]:
     """Kahn's algorithm, ties broken by declaration order, so the order is deterministic."""
     position = {layer.id: i for i, layer in enumerate(layers)}
-    pending = {layer.id: len(set(layer.inputs) | set(layer.skips)) for layer in layers}
+    pending = {layer.id: len(set(_dependencies(layer))) for layer in layers}
     consumers: dict[str, list[str]] = {layer.id: [] for layer in layers}
     for layer in layers:
-        for ref in set(layer.inputs) | set(layer.skips):
+        for ref in set(_dependencies(layer)):
             consumers[ref].append(layer.id)
     ready = sorted((i for i, n in pending.items() if n == 0), key=position.__getitem__)
     order: list[str] = []
@@ -350,6 +328,19 @@ def _check_streams(by_id: Mapping[str, Layer]) -> None:
         if layer.type is LayerType.INPUT:
             continue
         primary = by_id[layer.inputs[0]]
+        for k, ref in enumerate(layer.inputs):
+            reads_summary = by_id[ref].stream is Stream.SUMMARY
+            wants_summary = layer.type is LayerType.OUTPUT and k == 1
+            if reads_summary != wants_summary:
+                raise GraphError(
+                    f"layer {layer.id!r} reads {ref!r} on stream {by_id[ref].stream.value!r}; "
+                    "a question summary feeds only a bilinear pointer's second input, which must be one")
+        if layer.type is LayerType.POOL:
+            if layer.stream is not Stream.SUMMARY or primary.stream is not Stream.QUESTION:
+                raise GraphError(f"pool {layer.id!r} must read the question stream and be on stream 'summary'")
+            continue
+        if layer.stream is Stream.SUMMARY:
+            raise GraphError(f"layer {layer.id!r}: only a pool layer is on stream 'summary'")
         if layer.stream is not primary.stream:
             raise GraphError(
                 f"layer {layer.id!r} is on stream {layer.stream.value!r} but its first input "
@@ -370,9 +361,7 @@ def _check_reachability(by_id: Mapping[str, Layer], order: tuple[str, ...]) -> N
     feeds_output: set[str] = set(OUTPUT_IDS)
     for layer_id in reversed(order):
         if layer_id in feeds_output:
-            layer = by_id[layer_id]
-            feeds_output.update(layer.inputs)
-            feeds_output.update(layer.skips)
+            feeds_output.update(_dependencies(by_id[layer_id]))
     dangling = [i for i in order if i not in feeds_output]
     if dangling:
         raise GraphError(f"layer(s) {dangling} feed no output (dangling)")
@@ -380,7 +369,7 @@ def _check_reachability(by_id: Mapping[str, Layer], order: tuple[str, ...]) -> N
     depends_on_question: set[str] = set()
     for layer_id in order:
         layer = by_id[layer_id]
-        if layer_id == "question" or any(r in depends_on_question for r in (*layer.inputs, *layer.skips)):
+        if layer_id == "question" or any(r in depends_on_question for r in _dependencies(layer)):
             depends_on_question.add(layer_id)
     for name in OUTPUT_IDS:
         if name not in depends_on_question:
@@ -403,6 +392,16 @@ def _compute_hashes(by_id: Mapping[str, Layer], order: tuple[str, ...]) -> dict[
             }
             if layer.type is LayerType.OUTPUT:
                 payload["name"] = layer.id  # begin and end pointers are different layers.
+        # Attributes at their defaults stay out of the payload, so version-1
+        # graphs keep their hash ids (and their checkpoints stay shareable).
+        if layer.features:
+            payload["features"] = list(layer.features)
+        if layer.cell is not None:
+            payload["cell"] = layer.cell
+        if layer.pointer != LINEAR:
+            payload["pointer"] = layer.pointer
+        if layer.pointer == CONDITIONED:
+            payload["condition"] = hashes["begin"]
         hashes[layer_id] = canonical_hash(payload)
     return hashes
 

@@ -14,12 +14,24 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ga_squad.search.graph import HIDDEN_TYPES, Graph, GraphError, Layer, LayerType
+from ga_squad.search.graph import HIDDEN_TYPES, Graph, GraphError, Layer, LayerType, Stream
+from ga_squad.search.vocabulary import (
+    BILINEAR,
+    CELLS,
+    CONDITIONED,
+    FEATURES,
+    PASSAGE_ONLY_FEATURES,
+    POINTERS,
+)
 
 __all__ = [
     "AddSkip",
     "Identity",
     "InsertLayer",
+    "SetPointer",
+    "SwitchCell",
+    "ToggleFeature",
+    "operator_names",
     "Mutation",
     "MutationOperator",
     "Mutator",
@@ -77,8 +89,8 @@ def _insert_before(layers: Sequence[Layer], anchor: str, new: Layer) -> list[Lay
 class InsertLayer(MutationOperator):
     """Insert a hidden layer of ``kind`` on an edge ``u -> v`` (v's input slot).
 
-    An attention layer also needs a memory: a layer that is not downstream of
-    ``v`` (no cycle), preferably on the other stream.
+    An attention or bidaf layer also needs a memory: a sequence layer that is
+    not downstream of ``v`` (no cycle), preferably on the other stream.
     """
 
     delta = 1
@@ -95,6 +107,7 @@ class InsertLayer(MutationOperator):
             for layer_id in graph.topological_order
             for layer in (graph[layer_id],)
             for pos in range(len(layer.inputs))
+            if graph[layer.inputs[pos]].stream is not Stream.SUMMARY
         ]
         rng.shuffle(slots)
         for consumer_id, pos in slots:
@@ -102,7 +115,7 @@ class InsertLayer(MutationOperator):
             source = graph[consumer.inputs[pos]]
             new_id = graph.new_layer_id()
             inputs: tuple[str, ...] = (source.id,)
-            if self.kind is LayerType.ATTENTION:
+            if self.kind in (LayerType.ATTENTION, LayerType.BIDAF):
                 memory = self._pick_memory(graph, consumer_id, source, rng)
                 if memory is None:
                     continue
@@ -110,7 +123,7 @@ class InsertLayer(MutationOperator):
             new = Layer(new_id, self.kind, source.stream, inputs)
             rewired = list(consumer.inputs)
             rewired[pos] = new_id
-            updated = Layer(consumer.id, consumer.type, consumer.stream, tuple(rewired), consumer.skips)
+            updated = consumer.replace(inputs=tuple(rewired))
             layers = [updated if l.id == consumer_id else l for l in graph.layers]
             result = _try(lambda: graph.replace_layers(_insert_before(layers, consumer_id, new)))
             if result is not None:
@@ -123,6 +136,7 @@ class InsertLayer(MutationOperator):
         candidates = [
             i for i in graph.topological_order
             if i not in banned and graph[i].type is not LayerType.OUTPUT
+            and graph[i].stream is not Stream.SUMMARY
         ]
         other = [i for i in candidates if graph[i].stream is not source.stream]
         pool = other or candidates
@@ -161,7 +175,7 @@ def _bypass(graph: Graph, victim_id: str) -> list[Layer]:
         for ref in (replacement if r == victim_id else r for r in layer.skips):
             if ref not in skips and (not inputs or ref != inputs[0]):
                 skips.append(ref)
-        layers.append(Layer(layer.id, layer.type, layer.stream, inputs, tuple(skips)))
+        layers.append(layer.replace(inputs=inputs, skips=tuple(skips)))
     return layers
 
 
@@ -174,7 +188,7 @@ class AddSkip(MutationOperator):
         pairs = []
         for target_id in graph.topological_order:
             target = graph[target_id]
-            if target.type is LayerType.INPUT:
+            if target.type in (LayerType.INPUT, LayerType.POOL):
                 continue
             banned = graph.descendants(target_id) | {target_id, target.inputs[0], *target.skips}
             pairs.extend(
@@ -183,6 +197,7 @@ class AddSkip(MutationOperator):
                 if source_id not in banned
                 and graph[source_id].stream is target.stream
                 and graph[source_id].type is not LayerType.OUTPUT
+                and graph[source_id].stream is not Stream.SUMMARY
             )
         return _first_valid_edge_edit(graph, rng, pairs, self.name, add=True)
 
@@ -209,22 +224,172 @@ def _first_valid_edge_edit(
     for source_id, target_id in pairs:
         target = graph[target_id]
         skips = (*target.skips, source_id) if add else tuple(s for s in target.skips if s != source_id)
-        updated = Layer(target.id, target.type, target.stream, target.inputs, skips)
+        updated = target.replace(skips=skips)
         result = _try(lambda: graph.replace_layers(updated if l.id == target_id else l for l in graph.layers))
         if result is not None:
             return Mutation(result, name, f"{source_id}->{target_id}")
     return None
 
 
-def default_operators() -> dict[MutationOperator, float]:
-    """Every operator with its selection weight (identity less likely: it explores nothing)."""
-    ops: dict[MutationOperator, float] = {Identity(): 0.5}
-    for kind in (LayerType.RNN, LayerType.ATTENTION, LayerType.SELF_ATTENTION):
-        ops[InsertLayer(kind)] = 1.0
-        ops[RemoveLayer(kind)] = 1.0
-    ops[AddSkip()] = 1.0
-    ops[RemoveSkip()] = 1.0
+class ToggleFeature(MutationOperator):
+    """Add ``feature`` to an input layer that lacks it, or remove it from one that has it."""
+
+    def __init__(self, feature: str) -> None:
+        if feature not in FEATURES:
+            raise ValueError(f"unknown feature {feature!r}; expected one of {list(FEATURES)}")
+        self.feature = feature
+        self.name = f"feature_{feature}"
+
+    def apply(self, graph: Graph, rng: random.Random) -> Mutation | None:
+        streams = (Stream.PASSAGE,) if self.feature in PASSAGE_ONLY_FEATURES else (Stream.PASSAGE, Stream.QUESTION)
+        targets = [name for name in ("question", "passage") if graph[name].stream in streams]
+        rng.shuffle(targets)
+        for target_id in targets:
+            target = graph[target_id]
+            has = self.feature in target.features
+            features = tuple(f for f in target.features if f != self.feature) if has \
+                else (*target.features, self.feature)
+            updated = target.replace(features=features)
+            result = _try(lambda: graph.replace_layers(updated if l.id == target_id else l for l in graph.layers))
+            if result is not None:
+                return Mutation(result, self.name, f"{'-' if has else '+'}{self.feature}@{target_id}")
+        return None
+
+
+class SwitchCell(MutationOperator):
+    """Switch one recurrent layer's cell (GRU <-> LSTM; no cell named counts as GRU)."""
+
+    name = "switch_cell"
+
+    def apply(self, graph: Graph, rng: random.Random) -> Mutation | None:
+        rnns = [l.id for l in graph.hidden_layers if l.type is LayerType.RNN]
+        rng.shuffle(rnns)
+        for rnn_id in rnns:
+            current = graph[rnn_id].cell or CELLS[0]
+            cell = next(c for c in CELLS if c != current)
+            updated = graph[rnn_id].replace(cell=cell)
+            result = _try(lambda: graph.replace_layers(updated if l.id == rnn_id else l for l in graph.layers))
+            if result is not None:
+                return Mutation(result, self.name, f"{rnn_id}:{cell}")
+        return None
+
+
+class SetPointer(MutationOperator):
+    """Turn one pointer into a ``kind`` pointer.
+
+    A bilinear pointer reads a question summary: an existing ``pool`` layer
+    or, if there is none, a new one over a random question-stream layer. A
+    pool that no pointer reads any more is removed with the last one.
+    """
+
+    def __init__(self, kind: str) -> None:
+        if kind not in POINTERS:
+            raise ValueError(f"unknown pointer kind {kind!r}; expected one of {list(POINTERS)}")
+        self.kind = kind
+        self.name = f"pointer_{kind}"
+
+    def apply(self, graph: Graph, rng: random.Random) -> Mutation | None:
+        targets = [o for o in ("begin", "end") if graph[o].pointer != self.kind
+                   and (self.kind != CONDITIONED or o == "end")]
+        rng.shuffle(targets)
+        for target_id in targets:
+            result = _try(lambda: self._rewire(graph, target_id, rng))
+            if result is not None:
+                return Mutation(result, self.name, f"{target_id}:{graph[target_id].pointer}->{self.kind}")
+        return None
+
+    def _rewire(self, graph: Graph, target_id: str, rng: random.Random) -> Graph:
+        target = graph[target_id]
+        layers = list(graph.layers)
+        inputs: tuple[str, ...] = (target.inputs[0],)
+        if self.kind == BILINEAR:
+            pools = [l.id for l in graph.layers if l.type is LayerType.POOL]
+            if pools:
+                pool_id = rng.choice(pools)
+            else:
+                sources = [i for i in graph.topological_order if graph[i].stream is Stream.QUESTION]
+                pool_id = graph.new_layer_id()
+                layers = _insert_before(layers, target_id,
+                                        Layer(pool_id, LayerType.POOL, Stream.SUMMARY, (rng.choice(sources),)))
+            inputs = (target.inputs[0], pool_id)
+        updated = target.replace(inputs=inputs, pointer=self.kind)
+        layers = [updated if l.id == target_id else l for l in layers]
+        # Drop a pool that nothing reads any more (it would dangle).
+        read = {r for l in layers for r in l.inputs}
+        layers = [l for l in layers if l.type is not LayerType.POOL or l.id in read]
+        return graph.replace_layers(layers)
+
+
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "identity": 0.5, "add_skip": 1.0, "remove_skip": 1.0, "switch_cell": 0.5,
+    **{f"insert_{k.value}": 1.0 for k in (LayerType.RNN, LayerType.ATTENTION, LayerType.SELF_ATTENTION)},
+    **{f"remove_{k.value}": 1.0 for k in (LayerType.RNN, LayerType.ATTENTION, LayerType.SELF_ATTENTION)},
+    "insert_bidaf": 1.0, "remove_bidaf": 1.0,
+    **{f"feature_{f}": 0.25 for f in FEATURES},
+    **{f"pointer_{k}": 0.25 for k in POINTERS},
+}
+"""Selection weight of every operator by name (identity less likely: it explores nothing;
+the newer elements less likely than the structural edits, so a default search still
+spends most of its proposals on wiring)."""
+
+
+def operator_names() -> tuple[str, ...]:
+    """Every operator name :func:`default_operators` knows (the keys a ``weights`` mapping may use)."""
+    return tuple(DEFAULT_WEIGHTS)
+
+
+def default_operators(
+    weights: Mapping[str, float] | None = None,
+    layer_types: Sequence[str] | None = None,
+    features: Sequence[str] | None = None,
+    pointers: Sequence[str] | None = None,
+) -> dict[MutationOperator, float]:
+    """Every operator with its selection weight.
+
+    Args:
+        weights: Operator name -> weight, overriding :data:`DEFAULT_WEIGHTS`
+            (0 switches an operator off).
+        layer_types: Hidden layer types the insert/remove operators may use
+            (default: all of them).
+        features: Input features the toggles may use (default: all).
+        pointers: Pointer kinds the pointer operators may set (default: all).
+
+    Raises:
+        ValueError: for an unknown operator name, layer type, feature or
+            pointer kind, or a negative weight.
+    """
+    table = dict(DEFAULT_WEIGHTS)
+    for name, weight in (weights or {}).items():
+        if name not in table:
+            raise ValueError(f"unknown mutation {name!r}; expected some of {list(table)}")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+            raise ValueError(f"mutation {name!r} needs a non-negative weight, got {weight!r}")
+        table[name] = float(weight)
+    hidden = {t.value: t for t in HIDDEN_TYPES}
+    kinds = _subset("layer type", layer_types, sorted(hidden))
+    chosen_features = _subset("feature", features, FEATURES)
+    chosen_pointers = _subset("pointer kind", pointers, POINTERS)
+    ops: dict[MutationOperator, float] = {
+        Identity(): table["identity"], AddSkip(): table["add_skip"], RemoveSkip(): table["remove_skip"]}
+    for kind in sorted(kinds):
+        ops[InsertLayer(hidden[kind])] = table[f"insert_{kind}"]
+        ops[RemoveLayer(hidden[kind])] = table[f"remove_{kind}"]
+    if "rnn" in kinds:
+        ops[SwitchCell()] = table["switch_cell"]
+    for feature in chosen_features:
+        ops[ToggleFeature(feature)] = table[f"feature_{feature}"]
+    for kind in chosen_pointers:
+        ops[SetPointer(kind)] = table[f"pointer_{kind}"]
     return ops
+
+
+def _subset(what: str, chosen: Sequence[str] | None, known: Sequence[str]) -> tuple[str, ...]:
+    if chosen is None:
+        return tuple(known)
+    unknown = [c for c in chosen if c not in known]
+    if unknown:
+        raise ValueError(f"unknown {what}(s) {unknown}; expected some of {list(known)}")
+    return tuple(c for c in known if c in chosen)
 
 
 class Mutator:

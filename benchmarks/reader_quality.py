@@ -1,0 +1,287 @@
+"""How good are the readers the search space can express? Presets, baselines and a search's best.
+
+On the shared data (the 11,877 training questions of
+``../shared/data/squad/train.json``, the first 2,000 questions of ``dev.json``,
+the 50-d GloVe subset, ``--size small``) it:
+
+1. scores two non-neural baselines with the official metric
+   (``benchmarks/reader_baselines.py``: the sliding window of Rajpurkar et al.
+   2016 and the best-overlap sentence);
+2. trains each preset graph (``base``, ``drqa``, ``bidaf``;
+   :mod:`ga_squad.search.presets`) from scratch for ``--epochs`` epochs and
+   records dev F1/EM after every epoch, training examples/s (the first
+   epoch includes tracing the TensorFlow graph) and the parameter count
+   (all, and trained: the fixed GloVe table is most of the former);
+3. with ``--journal PATH``, takes the best reported graph of a recorded
+   search (its ``lineage.jsonl``) and retrains it from scratch the same way.
+
+Every reader's record is written to ``<out>/readers/<name>.json`` as soon as
+each epoch ends, and a reader whose record already holds the requested
+epochs is not trained again: re-running with ``--presets drqa`` (or after an
+interruption) only trains what is missing. ``<out>/reader_quality.json``
+gathers everything; ``reader_quality.png`` plots dev F1 per epoch, one line
+per reader, the baselines as horizontal lines.
+
+Usage::
+
+    .venv/bin/python benchmarks/reader_quality.py --quick                 # bundled sample, minutes
+    .venv/bin/python benchmarks/reader_quality.py --presets drqa,base --epochs 2
+    .venv/bin/python benchmarks/reader_quality.py --journal runs/<exp>/lineage.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from collections.abc import Mapping
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+for _path in (REPO_ROOT, REPO_ROOT / "benchmarks"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from benchmarks.bench_json import write_result  # noqa: E402
+
+logger = logging.getLogger("reader_quality")
+SHARED = REPO_ROOT.parent / "shared" / "data"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to run.
+
+    Attributes:
+        train, dev, glove: Data files.
+        dev_limit: First N dev questions scored.
+        train_limit: First N training questions (None: all).
+        size: Model size preset.
+        epochs: Epochs per reader.
+        presets: Preset names to train.
+        journal: A search journal whose best graph is retrained, or None.
+        out: Output folder.
+        baselines: Whether to score the baselines.
+        batch_size: Training batch size.
+        threads: TensorFlow intra-op threads.
+        seed: Initialisation and data-order seed.
+        force: Retrain readers whose records are complete.
+    """
+
+    train: str
+    dev: str
+    glove: str | None
+    dev_limit: int | None
+    train_limit: int | None
+    size: str
+    epochs: int
+    presets: tuple[str, ...]
+    journal: str | None
+    out: str
+    baselines: bool = True
+    batch_size: int = 32
+    threads: int = 1
+    seed: int = 0
+    force: bool = False
+    quick: bool = False
+
+
+def parse_args(argv: list[str] | None = None) -> BenchConfig:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="bundled sample, tiny model, 2 epochs")
+    p.add_argument("--presets", default="base,drqa,bidaf", help="comma-separated preset names ('' for none)")
+    p.add_argument("--epochs", type=int, help="epochs per reader (default 8; 2 with --quick)")
+    p.add_argument("--journal", help="lineage.jsonl of a recorded search: retrain its best graph")
+    p.add_argument("--size", help="model size (default small; tiny with --quick)")
+    p.add_argument("--train", help="SQuAD training file")
+    p.add_argument("--dev", help="SQuAD dev file")
+    p.add_argument("--glove", help="GloVe file ('' for none)")
+    p.add_argument("--dev-limit", type=int, help="first N dev questions (default 2000; all with --quick)")
+    p.add_argument("--train-limit", type=int)
+    p.add_argument("--no-baselines", action="store_true")
+    p.add_argument("--out", help="output folder (default results/reader_quality[_quick])")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="retrain readers already recorded")
+    a = p.parse_args(argv)
+    data = REPO_ROOT / "data"
+    if a.quick:
+        defaults = (str(data / "squad_train_sample.json"), str(data / "squad_dev_sample.json"),
+                    str(data / "glove.sample.50d.txt"), None, "tiny", 2, "results/reader_quality_quick")
+    else:
+        defaults = (str(SHARED / "squad" / "train.json"), str(SHARED / "squad" / "dev.json"),
+                    str(SHARED / "glove" / "glove.6B.50d.subset.txt"), 2000, "small", 8, "results/reader_quality")
+    train, dev, glove, dev_limit, size, epochs, out = defaults
+    glove = a.glove if a.glove is not None else glove
+    return BenchConfig(
+        train=a.train or train, dev=a.dev or dev, glove=glove or None,
+        dev_limit=a.dev_limit if a.dev_limit is not None else dev_limit, train_limit=a.train_limit,
+        size=a.size or size, epochs=a.epochs if a.epochs is not None else epochs,
+        presets=tuple(n for n in a.presets.split(",") if n.strip()), journal=a.journal,
+        out=str(REPO_ROOT / (a.out or out)), baselines=not a.no_baselines, batch_size=a.batch_size,
+        threads=a.threads, seed=a.seed, force=a.force, quick=a.quick)
+
+
+def best_of_journal(path: str):
+    """The best reported graph of a recorded search (highest value; ties: the earliest)."""
+    from ga_squad.search.evolution import Status
+    from ga_squad.search.journal import read_events, replay
+
+    records = [r for r in replay(read_events(path)).values() if r.status is Status.REPORTED and r.value is not None]
+    if not records:
+        raise SystemExit(f"error: journal {path} has no reported individual")
+    best = max(records, key=lambda r: (r.value, -r.indiv_id))
+    logger.info("best of %s: individual %d, F1 %.2f in the search", path, best.indiv_id, best.value)
+    return best.graph, {"indiv_id": best.indiv_id, "search_f1": best.value}
+
+
+def _record_path(cfg: BenchConfig, name: str) -> Path:
+    return Path(cfg.out) / "readers" / f"{name}.json"
+
+
+def train_reader(cfg: BenchConfig, name: str, graph, data, extra: dict[str, Any]) -> dict[str, Any]:
+    """Train ``graph`` from scratch for ``cfg.epochs``, writing its record after every epoch."""
+    import keras
+
+    from ga_squad.files import write_json_atomic
+    from ga_squad.reader.config import ModelConfig, TrainConfig
+    from ga_squad.reader.model import build_model, count_params, weights_by_hash
+    from ga_squad.reader.training import evaluate_split, make_steps, train_epoch
+
+    path = _record_path(cfg, name)
+    if path.exists() and not cfg.force:
+        done = json.loads(path.read_text(encoding="utf-8"))
+        if len(done.get("epochs", [])) >= cfg.epochs and done.get("size") == cfg.size:
+            logger.info("%s: already recorded (%d epochs), skipped", name, len(done["epochs"]))
+            return done
+    model_cfg = ModelConfig.preset(cfg.size)
+    if data.embeddings is not None:
+        model_cfg = replace(model_cfg, word_dim=int(data.embeddings.shape[1]))
+    train_cfg = TrainConfig(batch_size=cfg.batch_size, seed=cfg.seed)
+    keras.utils.set_random_seed(cfg.seed)
+    model = build_model(graph, model_cfg, len(data.word_vocab), len(data.char_vocab),
+                        embeddings=data.embeddings, data_features=data.train.feature_names)
+    steps = make_steps(model, train_cfg)
+    record: dict[str, Any] = {
+        "name": name, "graph": graph.to_dict(), "size": cfg.size,
+        "params": count_params(weights_by_hash(model)),
+        "trainable_params": int(sum(int(v.numpy().size) for v in model.trainable_variables)),
+        "epochs": [], **extra,
+    }
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        loss, seen = train_epoch(steps, data.train, cfg.batch_size, seed=cfg.seed * 1000 + epoch)
+        train_s = time.perf_counter() - t0
+        result = evaluate_split(steps, data.dev, train_cfg.eval_batch_size, train_cfg.max_answer_len)
+        record["epochs"].append({"epoch": epoch, "f1": result.f1, "em": result.em, "dev_loss": result.loss,
+                                 "train_loss": loss, "train_seconds": train_s,
+                                 "examples_per_s": seen / max(train_s, 1e-9)})
+        print(f"{name:>12} epoch {epoch}: dev F1 {result.f1:6.2f}  EM {result.em:6.2f}  "
+              f"train loss {loss:.3f}  {seen / train_s:7.1f} ex/s", flush=True)
+        write_json_atomic(path, record)
+    return record
+
+
+def table_figures(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """What the README table quotes: per reader its dev F1/EM per epoch, speed and size; the baselines."""
+    readers = {name: {"f1": [e["f1"] for e in rec["epochs"]], "em": [e["em"] for e in rec["epochs"]],
+                      "examples_per_s": sum(e["examples_per_s"] for e in rec["epochs"]) / len(rec["epochs"]),
+                      "params": rec["params"], "trainable_params": rec["trainable_params"]}
+               for name, rec in summary["readers"].items() if rec["epochs"]}
+    return {"readers": readers, "baselines": dict(summary["baselines"]),
+            "train_questions": summary["data"]["train_questions"], "dev_questions": summary["data"]["dev_questions"]}
+
+
+def plot(summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, rec in summary["readers"].items():
+        xs = [e["epoch"] for e in rec["epochs"]]
+        ax.plot(xs, [e["f1"] for e in rec["epochs"]], marker="o",
+                label=f"{name} ({rec['trainable_params']:,} trained params)")
+    for i, (name, base) in enumerate(summary.get("baselines", {}).items()):
+        ax.axhline(base["f1"], linestyle="--", color=f"C{7 + i}", label=f"{name} baseline")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("dev F1 (official metric)")
+    ax.set_title(f"Readers on {summary['data']['dev_questions']} dev questions, size {summary['size']}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(cfg: BenchConfig) -> dict[str, Any]:
+    from ga_squad.files import write_json_atomic
+    from ga_squad.reader.training import configure_tensorflow
+
+    configure_tensorflow(cfg.threads, 1, deterministic=True)
+    from reader_baselines import score_baselines
+
+    from ga_squad.reader.data_cache import load_dataset
+    from ga_squad.reader.dataset import DataConfig
+    from ga_squad.reader.squad import read_squad
+    from ga_squad.search.presets import preset
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary_path = out / "reader_quality.json"
+    old = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}
+    summary: dict[str, Any] = {"size": cfg.size, "epochs": cfg.epochs, "readers": {},
+                               "baselines": old.get("baselines", {}) if not cfg.force else {}}
+    if cfg.baselines and not summary["baselines"]:
+        t0 = time.perf_counter()
+        summary["baselines"] = score_baselines(read_squad(cfg.dev, limit=cfg.dev_limit).examples)
+        for name, b in summary["baselines"].items():
+            print(f"{name:>14} baseline: dev F1 {b['f1']:6.2f}  EM {b['em']:6.2f}  "
+                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    data = load_dataset(DataConfig(cfg.train, cfg.dev, cfg.glove, train_limit=cfg.train_limit,
+                                   dev_limit=cfg.dev_limit), REPO_ROOT / "runs" / "cache")
+    summary["data"] = {"train": cfg.train, "dev": cfg.dev, "glove": cfg.glove,
+                       "train_questions": len(data.train), "dev_questions": len(data.dev)}
+    jobs = [(name, preset(name), {"preset": name}) for name in cfg.presets]
+    if cfg.journal:
+        graph, extra = best_of_journal(cfg.journal)
+        jobs.append(("search_best", graph, {"journal": str(cfg.journal), **extra}))
+    for name, graph, extra in jobs:
+        train_reader(cfg, name, graph, data, extra)
+    # Gather every recorded reader (also those of earlier runs into this folder).
+    for path in sorted((out / "readers").glob("*.json")):
+        rec = json.loads(path.read_text(encoding="utf-8"))
+        if rec.get("size") == cfg.size:
+            summary["readers"][rec["name"]] = rec
+    write_json_atomic(summary_path, summary)
+    write_result("reader_quality_quick" if cfg.quick else "reader_quality", table_figures(summary),
+                 {"size": cfg.size, "epochs": cfg.epochs, "presets": list(cfg.presets),
+                  "train_questions": summary["data"]["train_questions"],
+                  "dev_questions": summary["data"]["dev_questions"]})
+    plot(summary, out / "reader_quality.png")
+    print(f"\n{'reader':>14} {'best F1':>8} {'EM':>6} {'epoch':>5} {'ex/s':>7} {'params':>10} {'trainable':>9}")
+    for name, b in summary["baselines"].items():
+        print(f"{name:>14} {b['f1']:8.2f} {b['em']:6.2f} {'-':>5} {'-':>7} {'-':>10} {'-':>9}")
+    for name, rec in summary["readers"].items():
+        best = max(rec["epochs"], key=lambda e: e["f1"])
+        speed = sum(e["examples_per_s"] for e in rec["epochs"]) / len(rec["epochs"])
+        print(f"{name:>14} {best['f1']:8.2f} {best['em']:6.2f} {best['epoch']:>5} {speed:7.1f} "
+              f"{rec['params']:>10,} {rec['trainable_params']:>9,}")
+    print(f"\nwrote {summary_path} and {out / 'reader_quality.png'}")
+    return summary
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    main(parse_args())
