@@ -28,7 +28,6 @@ Writes results/faults.json.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import random
 import sys
@@ -41,6 +40,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 
 from fake_checkpoint import kill_loop, publish_fake, simulate_search  # noqa: E402
+from benchmarks.bench_json import write_result  # noqa: E402
 from ga_squad.search.claims import claim  # noqa: E402
 from ga_squad.search.evolution import EvolutionConfig, Status  # noqa: E402
 from ga_squad.search.journal import read_events  # noqa: E402
@@ -175,10 +175,8 @@ def main(args: argparse.Namespace) -> int:
               f"{args.size / 1e3:.0f} kB/checkpoint, {d['checkpoints_with_weights']} checkpoints with weights "
               f"(~{d['default_size_estimate_mb']} MB at 6.5 MB each), pruned {d['pruned']}, "
               f"parent-in-use violations {d['violations']}")
-    results = REPO / "results"
-    results.mkdir(exist_ok=True)
-    (results / "faults.json").write_text(json.dumps(out, indent=2, sort_keys=True, default=str) + "\n")
-    print(f"wrote {results / 'faults.json'}")
+    config = out.pop("args")
+    write_result("faults", out, config)
     return 0
 
 

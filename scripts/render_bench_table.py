@@ -106,6 +106,20 @@ def _reader_quality(f: Mapping[str, Any]) -> str:
             f"({f['train_questions']:,} training questions): {readers}; baselines {base}")
 
 
+def _faults(f: Mapping[str, Any]) -> str:
+    k, c, before, now = f["kills"], f["crashes"], f["ends_by_form"], f["ends_by_job"]
+    disk = f["disk"]
+    kept = next(key for key in disk if key != "all")
+    return (f"{k['kills']} kill -9 during publish ({k['mid_publish']} mid-publish): {k['torn']} torn, "
+            f"{k['invisible']} invisible, {k['leftovers']} leftovers; {c['crashes']} dispatcher crashes: "
+            f"{c['recovered']} of {c['results_in_flight']} in-flight results recovered, {c['lost']} lost; "
+            f"misattributed trial ends {before['misattributed_ends']} -> {now['misattributed_ends']} of "
+            f"{now['ends']} (by form before, by what the trial ran now); disk after {disk['all']['reported']} "
+            f"trials {disk['all']['bytes'] / 1e6:.1f} MB (keep all) vs {disk[kept]['bytes'] / 1e6:.2f} MB "
+            f"(keep {kept}: {disk[kept]['checkpoints_with_weights']} weight sets, "
+            f"{disk[kept]['violations']} parents deleted while in use)")
+
+
 # (results file stem, script, what it measures, figures -> text), in table order
 ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str], str], ...] = (
     ("dispatch", "simulated search at concurrency 8; tuner latency", _dispatch, "benchmarks/dispatch.py"),
@@ -116,6 +130,8 @@ ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str], str], ...] = (
      _full_data, "benchmarks/full_data.py"),
     ("reader_quality", "presets trained from scratch vs two baselines, shared data, `--size small`",
      _reader_quality, "benchmarks/reader_quality.py"),
+    ("faults", "kill -9 during publish, dispatcher crashes, end attribution, retention (fake 100 kB checkpoints)",
+     _faults, "benchmarks/faults.py"),
     ("remote", "NNI remote training service, sshd workers in namespaces on loopback", _remote,
      "benchmarks/remote.py"),
     ("weight_sharing_quick", "search with vs without inheritance, vs the base reader alone; `--quick` "
