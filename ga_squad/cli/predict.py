@@ -105,6 +105,11 @@ def config_from_args(argv: Sequence[str] | None) -> PredictConfig:
             except (OSError, UnicodeDecodeError) as exc:
                 raise UserError(f"cannot read passage file {args.passage_file}: {exc}; "
                                 f"pass a UTF-8 text file") from None
+    if args.question is not None and not args.question.strip():
+        raise UserError("the question is empty; pass --question TEXT")
+    if args.question and not (passage or "").strip():
+        raise UserError(f"the passage{' in ' + args.passage_file if args.passage_file else ''} is empty; "
+                        f"pass --passage TEXT or --passage-file FILE with text")
     return PredictConfig(args.path, args.experiment, args.input, args.output, args.question, passage,
                          args.data_config, not args.no_progress, args.log_level)
 
@@ -128,11 +133,9 @@ def main(cfg: PredictConfig) -> int:
 
     # A bad input fails now, before TensorFlow loads (seconds).
     questions = read_questions(cfg.input_path) if cfg.input_path is not None else None
-    import_tensorflow(is_debug(cfg.log_level))
+    tf = import_tensorflow(is_debug(cfg.log_level))
+    tf.config.experimental.enable_op_determinism()  # as in the trials; threads: TensorFlow's choice (all cores)
     from ga_squad.reader.bundle import load_reader
-    from ga_squad.reader.training import configure_tensorflow
-
-    configure_tensorflow(intra_threads=0, inter_threads=0)
     reader = load_reader(cfg.reader_path, experiment=cfg.experiment, data_config=_data_config(cfg.data_config))
     who = f"individual {reader.indiv_id}" if reader.indiv_id is not None else str(reader.source.path)
     f1 = (reader.metrics or {}).get("f1")

@@ -143,7 +143,8 @@ def best_individual(search_dir: str | os.PathLike[str]) -> tuple[int, Path]:
                       key=lambda r: (-float(r.value), r.indiv_id))  # type: ignore[arg-type]
     for record in reported:
         layout_dir = root / INDIVIDUALS_DIR / f"{record.indiv_id:06d}"
-        for candidate in (Path(record.save_dir) if record.save_dir else None, layout_dir):
+        # The layout first: a copied or moved search still holds its own checkpoints there.
+        for candidate in (layout_dir, Path(record.save_dir) if record.save_dir else None):
             if candidate is not None and _has_checkpoint(candidate):
                 return record.indiv_id, candidate
         logger.warning("individual %d (fitness %.4f) has no published checkpoint; trying the next best",
