@@ -95,6 +95,27 @@ def test_store_assets_is_content_addressed_and_repairs_a_damaged_file(tmp_path: 
     assert json.loads(repaired.read_text(encoding="utf-8"))["word_vocab"]["tokens"] == list(w.tokens)
 
 
+def test_an_unwritable_store_costs_the_reference_not_the_trial(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from types import SimpleNamespace
+
+    from ga_squad.reader.assets import ASSETS_KEY, manifest_fields
+    from ga_squad.reader.dataset import DataConfig
+    from ga_squad.reader.vocab import build_char_vocab, build_word_vocab
+
+    data = SimpleNamespace(word_vocab=build_word_vocab([["a"]]), char_vocab=build_char_vocab([["a"]]),
+                           config=DataConfig("train.json", "dev.json"))
+    save_dir = tmp_path / "exp" / "individuals" / "000001"
+    ok = manifest_fields(data, save_dir)
+    assert (save_dir / "checkpoint" / ok[ASSETS_KEY]["vocab_file"]).resolve().parent == tmp_path / "exp" / "shared"
+    assert ok["data_config"]["train_path"] == str(Path("train.json").resolve())
+    blocked = tmp_path / "blocked" / "individuals" / "000001"
+    blocked.parent.parent.mkdir()
+    (blocked.parent.parent / "shared").write_text("a file where the folder should be", encoding="utf-8")
+    fields = manifest_fields(data, blocked)
+    assert ASSETS_KEY not in fields and "data_config" in fields
+    assert "vocabularies not stored" in caplog.text
+
+
 def test_relative_data_paths_of_old_checkpoints_are_found_from_elsewhere(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ga_squad.reader.assets import resolve_data_paths

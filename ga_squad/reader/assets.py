@@ -179,14 +179,20 @@ def manifest_fields(data: Any, save_dir: str | os.PathLike[str]) -> dict[str, An
         save_dir: The individual's folder (its checkpoint is ``save_dir/checkpoint``).
 
     Returns:
-        ``{"data_config": ..., ASSETS_KEY: ...}`` for ``publish_checkpoint(extra=...)``.
+        ``{"data_config": ..., ASSETS_KEY: ...}`` for ``publish_checkpoint(extra=...)``;
+        without :data:`ASSETS_KEY` (and a warning) if the store cannot be written.
     """
     from ga_squad.reader.checkpoint import checkpoint_dir
 
-    path, sha = store_assets(shared_dir_for(save_dir), data.word_vocab, data.char_vocab)
+    fields: dict[str, Any] = {"data_config": portable_data_config(data.config)}
+    try:
+        path, sha = store_assets(shared_dir_for(save_dir), data.word_vocab, data.char_vocab)
+    except OSError as exc:  # the trial's result matters more; the checkpoint still loads from its data
+        logger.warning("vocabularies not stored (%s); the checkpoint will need its training data to load", exc)
+        return fields
     where = checkpoint_dir(Path(save_dir).resolve())
     return {
-        "data_config": portable_data_config(data.config),
+        **fields,
         ASSETS_KEY: {
             "format": ASSETS_FORMAT,
             "vocab_file": os.path.relpath(path.resolve(), where),
