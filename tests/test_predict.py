@@ -139,7 +139,6 @@ def test_relative_data_paths_of_old_checkpoints_are_found_from_elsewhere(
 def test_predictions_file_scores_what_the_trial_reported(
         tiny: TinySearch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     from ga_squad.reader.evaluation import evaluate
-    from ga_squad.reader.squad import read_squad
 
     indiv_id, save_dir, manifest = _best(tiny)
     data = manifest["data_config"]
@@ -149,14 +148,15 @@ def test_predictions_file_scores_what_the_trial_reported(
     assert f"individual {indiv_id}" in out.err
     assert "questions/s" in out.out
     predictions = json.loads((tmp_path / "predictions.json").read_text(encoding="utf-8"))
-    every = read_squad(data["dev_path"])
-    assert set(predictions) == {e.qid for e in every.examples}
-    scored = read_squad(data["dev_path"], limit=data["dev_limit"]).examples  # what the trial scored
-    gold = {e.qid: list(e.answers) for e in scored}
+    doc = json.loads(Path(data["dev_path"]).read_text(encoding="utf-8"))
+    every = {qa["id"]: [a["text"] for a in qa["answers"]]  # as the official script reads the gold
+             for article in doc["data"] for para in article["paragraphs"] for qa in para["qas"]}
+    assert set(predictions) == set(every)
+    trial = json.loads((save_dir / "predictions.json").read_text(encoding="utf-8"))  # what the trial scored
+    gold = {q: every[q] for q in trial}
     scores = evaluate({q: predictions[q] for q in gold}, gold)
     assert scores["f1"] == pytest.approx(manifest["metrics"]["f1"], abs=1e-9)
     assert scores["exact_match"] == pytest.approx(manifest["metrics"]["em"], abs=1e-9)
-    trial = json.loads((save_dir / "predictions.json").read_text(encoding="utf-8"))
     assert {q: predictions[q] for q in trial} == trial
 
 

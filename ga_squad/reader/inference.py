@@ -19,6 +19,7 @@ The score of an answer is the model's probability of that span,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -191,6 +192,12 @@ def _answer_arrays(reader: Reader, arrays: SquadArrays) -> Iterator[tuple[str, A
                                                 int(starts[i]), int(ends[i]))
 
 
+def _unanswered(q: Question) -> SquadExample:
+    """The question as an example without reference answers: every answer field is empty."""
+    known = {"qid": q.qid, "title": "", "context": q.passage, "question": q.question}
+    return SquadExample(**known, **{f.name: () for f in dataclasses.fields(SquadExample) if f.name not in known})
+
+
 def answer_all(
     reader: Reader, questions: Iterable[Question], chunk_size: int = CHUNK_SIZE,
     on_progress: Callable[[int], None] | None = None,
@@ -221,7 +228,7 @@ def answer_all(
                 on_progress(1)
 
     for q in questions:
-        chunk.append(SquadExample(q.qid, "", q.passage, q.question, (), ()))
+        chunk.append(_unanswered(q))
         if len(chunk) >= chunk_size:
             yield from flush()
             chunk = []
