@@ -3,6 +3,7 @@
 * ``run``      run a search through NNI and print the leaderboard (the main job)
 * ``report``   leaderboard, figures and summary of a finished or running search
 * ``download`` fetch SQuAD v1.1 and GloVe (resumable, checksummed)
+* ``predict``  answer questions (a SQuAD file, or one question and passage) with the best reader
 
 Each command's module parses its own arguments, so ``--help`` works per command.
 """
@@ -16,6 +17,7 @@ COMMANDS = {
     "run": "ga_squad.cli.run",
     "report": "ga_squad.cli.report",
     "download": "ga_squad.cli.download",
+    "predict": "ga_squad.cli.predict",
 }
 
 

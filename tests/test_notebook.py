@@ -50,7 +50,9 @@ def test_notebook_is_clean_and_valid() -> None:
 
 
 @pytest.mark.slow
-def test_notebook_executes(tiny: TinySearch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("cwd", [NOTEBOOK.parent, REPO], ids=["from-notebooks", "from-repo-root"])
+def test_notebook_executes(tiny: TinySearch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cwd: Path) -> None:
+    """Jupyter starts the kernel in the notebook's folder; a user may also start it at the root."""
     from ga_squad.reader.checkpoint import read_manifest
     from ga_squad.analysis.reevaluate import DATA_CONFIG_KEY
 
@@ -61,12 +63,14 @@ def test_notebook_executes(tiny: TinySearch, tmp_path: Path, monkeypatch: pytest
         monkeypatch.delenv("GA_SQUAD_DATA_CONFIG", raising=False)
     else:
         monkeypatch.setenv("GA_SQUAD_DATA_CONFIG", str(tiny.data_config_path))
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)  # the notebook itself must keep TensorFlow quiet
+    monkeypatch.delenv("GA_SQUAD_QUESTION", raising=False)
+    monkeypatch.delenv("GA_SQUAD_PASSAGE", raising=False)
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(
         nb, km=_kernel_manager(tmp_path / "kernels"), timeout=300,
-        resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+        resources={"metadata": {"path": str(cwd)}})
     client.execute()  # raises CellExecutionError if any cell errors
 
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
@@ -76,4 +80,7 @@ def test_notebook_executes(tiny: TinySearch, tmp_path: Path, monkeypatch: pytest
     assert re.search(r"^\| rank \|\s+id \|\s+parent \|\s+F1 \|\s+EM \|", text, re.M)  # the leaderboard
     assert "**Match**" in text and "| question | predicted | gold | F1 |" in text
     assert tiny.experiment_id in text
+    assert re.search(r"\*\*Answer of individual \d+:\*\* .+ \(characters \d+-\d+ of the passage", text)
+    stderr = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
+    assert "oneDNN" not in stderr and "absl::InitializeLog" not in stderr, stderr[:500]
     nbformat.write(nb, tmp_path / "executed.ipynb")

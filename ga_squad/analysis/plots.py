@@ -162,9 +162,26 @@ def plot_lineage(search: Search) -> Figure:
     ax.set_yticklabels([str(int(-y)) for y in sorted(set(ys))])
     ax.set_ylabel("generation")
     ax.set_xticks([])
-    ax.set_title("Lineage (edge label: fraction of the child's weights inherited; dashed: cold start)")
+    ax.set_title("Lineage (edge label: fraction of the child's weights inherited from its parent)")
     ax.title.set_fontsize(9)
+    _lineage_legend(fig, cmap(0.5))
     return fig
+
+
+def _lineage_legend(fig: Figure, node_color: tuple[float, ...]) -> None:
+    """Name exactly what :func:`plot_lineage` draws (a root node is a cold start: it has no parent edge)."""
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], color="0.4", lw=1.2, label="child of parent, weights inherited"),
+        Line2D([], [], color="0.4", lw=1.2, linestyle="--", label="child of parent, nothing inherited (yet)"),
+        Line2D([], [], marker="o", linestyle="", markersize=9, markerfacecolor=node_color,
+               markeredgecolor="black", label="individual (colour: dev F1; no parent: cold start)"),
+        Line2D([], [], marker="o", linestyle="", markersize=9, markerfacecolor=(0.8, 0.8, 0.8, 1.0),
+               markeredgecolor="black", label="no result (failed or running)"),
+    ]
+    fig.axes[0].legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, fontsize=7,
+                       frameon=False)
 
 
 # --- architecture ---------------------------------------------------------------
@@ -265,12 +282,14 @@ def plot_warm_vs_cold(comparison: WarmColdComparison, f1_by_id: Mapping[int, flo
             if initial is not None:
                 ax.bar(x, initial, width=0.36, fill=False, hatch="//", edgecolor="black",
                        label="before training" if g_index == 0 and k == 0 else None)
-            ax.text(x, f1, f"{f1:.1f}\n(n={n})", ha="center", va="bottom", fontsize=7)
             ids = g.warm_ids if what == "warm" else g.cold_ids
-            if f1_by_id:
-                ys = [f1_by_id[i] for i in ids if i in f1_by_id]
+            ys = [f1_by_id[i] for i in ids if i in f1_by_id] if f1_by_id else []
+            if ys:
                 ax.scatter([x] * len(ys), ys, s=14, color="black", zorder=3,
                            label="one trial" if g_index == 0 and k == 0 else None)
+            # Above the bar and above every dot, so no dot covers the label.
+            ax.annotate(f"{f1:.1f}\n(n={n})", (x, max([f1, *ys])), xytext=(0, 4), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=7, zorder=4)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([f"{g.epochs} epoch{'s' if g.epochs != 1 else ''}" for g in groups])
     ax.set_ylabel("mean dev F1")

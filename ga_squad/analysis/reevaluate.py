@@ -22,15 +22,17 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 # This module is where TensorFlow enters the analysis (checkpoint, model, training); importers that
 # must stay TensorFlow-free import it inside the function that re-evaluates.
-from ga_squad.reader.checkpoint import CheckpointError, load_shared, read_manifest
-from ga_squad.reader.config import ModelConfig, TrainConfig
+from ga_squad.reader.assets import resolve_data_paths
+from ga_squad.reader.bundle import restore_model
+from ga_squad.reader.checkpoint import read_manifest
+from ga_squad.reader.config import TrainConfig
 from ga_squad.reader.data_cache import load_dataset
 from ga_squad.reader.dataset import DataConfig, Dataset
 from ga_squad.reader.evaluation import (
@@ -38,7 +40,6 @@ from ga_squad.reader.evaluation import (
     f1_score,
     metric_max_over_ground_truths,
 )
-from ga_squad.reader.model import build_model, weights_by_hash
 from ga_squad.reader.squad import read_squad
 from ga_squad.reader.training import (
     PREDICTIONS_NAME,
@@ -46,7 +47,6 @@ from ga_squad.reader.training import (
     evaluate_split,
     make_steps,
 )
-from ga_squad.search.graph import Graph
 
 __all__ = [
     "DATA_CONFIG_KEY",
@@ -155,12 +155,19 @@ def _cell(text: str) -> str:
     return text.replace("|", "/").replace("\n", " ")
 
 
-def data_config_for(manifest: Mapping[str, Any], override: DataConfig | None = None) -> DataConfig:
+def data_config_for(manifest: Mapping[str, Any], override: DataConfig | None = None,
+                    bases: Sequence[str | os.PathLike[str]] = ()) -> DataConfig:
     """The data settings to re-evaluate a checkpoint with.
+
+    Recorded relative paths (checkpoints written before paths were recorded
+    absolute) are found again from any working directory
+    (:func:`ga_squad.reader.assets.resolve_data_paths`).
 
     Args:
         manifest: The checkpoint manifest.
         override: Explicit settings; they win over the manifest's.
+        bases: More folders to resolve relative data paths against (the
+            search folder and its parents).
 
     Raises:
         DataConfigMissing: if neither is available.
@@ -169,7 +176,7 @@ def data_config_for(manifest: Mapping[str, Any], override: DataConfig | None = N
         return override
     recorded = manifest.get(DATA_CONFIG_KEY) or (manifest.get("metrics") or {}).get(DATA_CONFIG_KEY)
     if recorded:
-        return DataConfig.from_dict(recorded)
+        return DataConfig.from_dict(resolve_data_paths(recorded, bases))
     raise DataConfigMissing(
         f"the checkpoint of individual {manifest.get('indiv_id')} does not record its data settings "
         f"(manifest field {DATA_CONFIG_KEY!r}); pass them explicitly (report: --train/--dev/--train-limit/"
@@ -186,19 +193,8 @@ def load_model(save_dir: str | os.PathLike[str], data: Dataset) -> tuple[Any, di
         ga_squad.reader.checkpoint.CheckpointError: if the checkpoint does not fit
             the data (vocabulary fingerprint) or misses layers.
     """
-    manifest = read_manifest(save_dir)
-    graph = Graph.from_dict(manifest["graph"])
-    model_cfg = ModelConfig.from_dict(manifest["model_config"])
-    train_cfg = TrainConfig.from_dict(manifest.get("train_config") or {})
-    model = build_model(graph, model_cfg, len(data.word_vocab), len(data.char_vocab),
-                        embeddings=data.embeddings, fix_embeddings=train_cfg.fix_embeddings)
-    ids = set(weights_by_hash(model))
-    report = load_shared(model, save_dir, ids, data_fingerprint=data_fingerprint(data),
-                         model_fingerprint=model_cfg.fingerprint())
-    if not report.warm_start or report.missing_ids or set(report.loaded_ids) != ids:
-        raise CheckpointError(f"checkpoint {save_dir} could not be loaded completely "
-                              f"(missing {list(report.missing_ids)}; {report.reason})")
-    return model, manifest
+    return restore_model(save_dir, len(data.word_vocab), len(data.char_vocab), data_fingerprint(data),
+                         embeddings=data.embeddings)
 
 
 def _questions(dev_path: str, qids: set[str]) -> dict[str, str]:
@@ -227,12 +223,19 @@ def reevaluate(
         The scores now and as reported, and a few sample answers.
 
     Raises:
-        DataConfigMissing: if the data settings are unknown.
+        DataConfigMissing: if the data settings are unknown or their files are not found.
         ga_squad.reader.checkpoint.CheckpointError: if the checkpoint does not fit.
     """
     manifest = read_manifest(save_dir)
     if data is None:
-        data = load_dataset(data_config_for(manifest, data_config), cache_dir)
+        bases = list(Path(save_dir).resolve().parents)
+        config = data_config_for(manifest, data_config, bases)
+        try:
+            data = load_dataset(config, cache_dir)
+        except FileNotFoundError as exc:  # not a failure to reproduce: the data is elsewhere
+            raise DataConfigMissing(
+                f"a data file of individual {manifest.get('indiv_id')} is not found ({exc.filename or exc}); "
+                f"pass the files the search used (report: --train/--dev/--glove or --data-config FILE)") from None
     model, manifest = load_model(save_dir, data)
     train_cfg = TrainConfig.from_dict(manifest.get("train_config") or {})
     steps = make_steps(model, train_cfg)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from ga_squad.analysis.leaderboard import leaderboard
+from ga_squad.cli.common import (UserError, add_log_level, import_tensorflow, is_debug, log_level_of, run_command,
+                                 setup_logging)
 from ga_squad.analysis.markdown import leaderboard_markdown
 from ga_squad.analysis.nni_trials import fetch_nni_trials
 from ga_squad.analysis.report import write_report
@@ -49,13 +50,16 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--data-config", help="JSON file of a DataConfig (overrides the options above)")
     d.add_argument("--cache-dir", help="dataset cache folder (default: <save_dir_root>/cache if it exists)")
     p.add_argument("--samples", type=int, default=5, help="predicted vs gold answers to show")
-    p.add_argument("--log-level", default="WARNING")
+    add_log_level(p)
     return p
 
 
 def _data_override(args: argparse.Namespace) -> DataConfig | None:
     if args.data_config:
-        return DataConfig.from_dict(json.loads(Path(args.data_config).read_text(encoding="utf-8")))
+        try:
+            return DataConfig.from_dict(json.loads(Path(args.data_config).read_text(encoding="utf-8")))
+        except (ValueError, TypeError) as exc:
+            raise UserError(f"--data-config {args.data_config} is not a DataConfig JSON object: {exc}") from None
     if not args.train and not args.dev:
         return None
     if not (args.train and args.dev):
@@ -74,8 +78,13 @@ def cli(argv: Sequence[str] | None = None) -> int:
         does not answer; 3 when the report is written but the best checkpoint
         could not be reloaded or does not score what its trial reported.
     """
+    raw = list(sys.argv[1:] if argv is None else argv)
+    return run_command(lambda: _cli(raw), log_level_of(raw))
+
+
+def _cli(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(args.log_level)
     experiment = args.experiment or args.nni_experiment
     try:
         search = load_search(args.path, experiment)
@@ -96,6 +105,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
             print(f"error: NNI experiment {args.nni_experiment}: {exc}", file=sys.stderr)
             return 1
     if not args.no_reevaluate:
+        import_tensorflow(is_debug(args.log_level))  # quietly: TensorFlow's start-up chatter stays hidden
         from ga_squad.reader.training import configure_tensorflow  # why: loads TensorFlow; only to re-evaluate
 
         configure_tensorflow()

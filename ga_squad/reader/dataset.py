@@ -23,7 +23,7 @@ from ga_squad.reader.squad import SquadExample, SquadReadResult, read_squad, spl
 from ga_squad.reader.tokenize import Tokens, answer_token_span, tokenize
 from ga_squad.reader.vocab import Vocab, build_char_vocab, build_word_vocab
 
-__all__ = ["FORMAT_VERSION", "DataConfig", "Dataset", "build_dataset"]
+__all__ = ["FORMAT_VERSION", "DataConfig", "Dataset", "build_dataset", "encode_examples"]
 
 logger = logging.getLogger(__name__)
 
@@ -309,3 +309,16 @@ def _limited(read: SquadReadResult, limit: int | None) -> SquadReadResult:
     return read if limit is None else replace(read, examples=read.examples[:limit])
 
 
+
+def encode_examples(
+    examples: Sequence[SquadExample], word_vocab: Vocab, char_vocab: Vocab, cfg: DataConfig
+) -> SquadArrays:
+    """Arrays of new questions with a trained reader's vocabularies (inference).
+
+    The very tokenisation, truncation and encoding of a trial's dev split, so a
+    reader sees new text exactly as it saw its dev questions. Examples may
+    have no reference answer (their ``begin``/``end`` stay 0).
+    """
+    read = SquadReadResult("<examples>", tuple(examples), len(examples), 0, 0)
+    enc = _Encoder(word_vocab, char_vocab, cfg.max_word_len)
+    return _build_split(read, _tokenize_split(read.examples), enc, cfg, is_train=False)

@@ -37,13 +37,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ga_squad.reader import assets as reader_assets
 from ga_squad.reader.checkpoint import WarmStartReport, load_shared, publish_checkpoint
 from ga_squad.reader.config import ModelConfig, TrainConfig
 from ga_squad.search.contract import TrialParams
 from ga_squad.reader.arrays import SquadArrays, iterate_batches
 from ga_squad.reader.dataset import Dataset
 from ga_squad.reader.evaluation import decode_best_span, evaluate, write_predictions
-from ga_squad.search.graph import canonical_hash
 from ga_squad.reader.model import INPUT_KEYS, build_model, count_params, weights_by_hash
 from ga_squad.reader.precision import LossScale, dtype_policy, training_device
 
@@ -96,11 +96,8 @@ def configure_tensorflow(intra_threads: int = 1, inter_threads: int = 1, determi
 
 def data_fingerprint(data: Dataset) -> str:
     """Hash of the vocabularies: equal fingerprints, embedding rows mean the same tokens."""
-    return canonical_hash({
-        "words": list(data.word_vocab.tokens),
-        "chars": list(data.char_vocab.tokens),
-        "glove_dim": None if data.embeddings is None else int(data.embeddings.shape[1]),
-    })
+    return reader_assets.vocab_fingerprint(data.word_vocab, data.char_vocab,
+                                           None if data.embeddings is None else int(data.embeddings.shape[1]))
 
 
 # --- steps ----------------------------------------------------------------------
@@ -392,7 +389,7 @@ def run_trial(
         model, save_dir, indiv_id=params.indiv_id, parent_id=params.parent_id, graph=params.graph,
         model_config=model_cfg.to_dict(), model_fingerprint=model_cfg.fingerprint(),
         data_fingerprint=fingerprint, metrics=result_dict, embedding_store=embedding_store,
-        extra={"train_config": train_cfg.to_dict(), "data_config": data.config.to_dict(),
+        extra={"train_config": train_cfg.to_dict(), **reader_assets.manifest_fields(data, save_dir),
                "mutation": params.mutation,
                "warm_start": {"loaded_ids": list(report.loaded_ids),
                               "missing_ids": list(report.missing_ids), "reason": report.reason}},

@@ -6,6 +6,7 @@ folder, and under that each individual its own checkpoint directory::
 
     <save_dir_root>/<experiment_id>/lineage.jsonl
     <save_dir_root>/<experiment_id>/individuals/000042/
+    <save_dir_root>/<experiment_id>/shared/           stored once per search (vocabularies)
 
 Identity is never parsed back out of these paths: the tuner hands each trial
 its paths in the parameter contract (:mod:`ga_squad.search.contract`).
@@ -20,6 +21,7 @@ from pathlib import Path
 
 JOURNAL_NAME = "lineage.jsonl"
 INDIVIDUALS_DIR = "individuals"
+SHARED_DIR = "shared"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 
@@ -43,6 +45,18 @@ def ensure_inside(path: str | os.PathLike[str], root: str | os.PathLike[str]) ->
     return resolved
 
 
+def shared_dir_for(save_dir: str | os.PathLike[str]) -> Path:
+    """Where an individual stores what every checkpoint of its search shares.
+
+    ``<experiment>/shared`` for an individual of a search's layout; beside the
+    individual (``<save_dir>/../shared``) for a standalone trial elsewhere.
+    """
+    individual = Path(save_dir).resolve()
+    if individual.parent.name == INDIVIDUALS_DIR:
+        return individual.parent.parent / SHARED_DIR
+    return individual.parent / SHARED_DIR
+
+
 @dataclass(frozen=True)
 class SearchLayout:
     """The folder of one search (one NNI experiment) under the storage root."""
@@ -58,6 +72,10 @@ class SearchLayout:
     @property
     def journal_path(self) -> Path:
         return self.root / JOURNAL_NAME
+
+    @property
+    def shared_dir(self) -> Path:
+        return self.root / SHARED_DIR
 
     def individual_dir(self, indiv_id: int) -> Path:
         if indiv_id < 0:

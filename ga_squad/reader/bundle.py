@@ -1,0 +1,299 @@
+"""Load a trained reader from what a search leaves behind, ready to answer new questions.
+
+:func:`load_reader` accepts
+
+* a **search folder** (holding ``lineage.jsonl``) or a storage root holding
+  experiment folders (the latest journal, or ``experiment``): it takes the
+  reported individual with the best fitness (the journal's ``value``, the
+  scalar the search ranks on; earliest id among ties) whose checkpoint is
+  published;
+* an **individual folder** (holding ``checkpoint/manifest.json``) or its
+  ``checkpoint`` folder.
+
+What comes back is a :class:`Reader`: the vocabularies and tokenizer
+settings (:class:`~ga_squad.reader.assets.ReaderAssets`), the decoding
+settings, and one function from input arrays to span logits. Nothing in
+:mod:`ga_squad.reader.inference` depends on where that function comes from,
+so an exported standalone model plugs in as one more loader that returns a
+:class:`Reader` (recognised by :func:`locate` as one more :class:`SourceKind`).
+
+A checkpoint written before checkpoints referenced their vocabularies is
+still loaded: its vocabularies are rebuilt from the training data its
+manifest records (paths resolved by
+:func:`~ga_squad.reader.assets.resolve_data_paths`), as ``report`` does.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ga_squad.reader.assets import ReaderAssets, TokenizerSettings, load_assets, resolve_data_paths
+from ga_squad.reader.checkpoint import CHECKPOINT_NAME, MANIFEST_NAME, CheckpointError, checkpoint_dir, read_manifest
+from ga_squad.search.evolution import Status
+from ga_squad.search.journal import read_events, replay
+from ga_squad.search.paths import INDIVIDUALS_DIR, JOURNAL_NAME
+
+__all__ = [
+    "LogitsFn",
+    "Reader",
+    "ReaderNotFound",
+    "Source",
+    "SourceKind",
+    "best_individual",
+    "load_reader",
+    "locate",
+    "restore_model",
+]
+
+logger = logging.getLogger(__name__)
+
+LogitsFn = Callable[[Mapping[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]
+
+
+class ReaderNotFound(LookupError):
+    """The path holds no reader: no search, no published checkpoint, or nothing reported yet."""
+
+
+class SourceKind(enum.Enum):
+    SEARCH = "search"
+    INDIVIDUAL = "individual"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a reader was found.
+
+    Attributes:
+        kind: What the user pointed at.
+        path: The individual's folder (its ``save_dir``).
+        search_dir: The search folder, when known.
+    """
+
+    kind: SourceKind
+    path: Path
+    search_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A trained reader that answers questions.
+
+    Attributes:
+        assets: Vocabularies and tokenizer settings.
+        logits: ``inputs -> (begin_logits [B, Lp], end_logits [B, Lp])``; the
+            inputs are the batch arrays named in ``input_keys``.
+        input_keys: Array names the model reads.
+        max_answer_len: Longest answer span, in tokens (as in the trial's scoring).
+        batch_size: Questions per forward pass (the trial's evaluation batch).
+        source: Where it came from.
+        indiv_id: The individual, or None.
+        metrics: What its trial reported (F1, EM...).
+    """
+
+    assets: ReaderAssets
+    logits: LogitsFn
+    input_keys: tuple[str, ...]
+    max_answer_len: int
+    batch_size: int
+    source: Source
+    indiv_id: int | None = None
+    metrics: Mapping[str, Any] | None = None
+
+
+# --- finding the checkpoint -------------------------------------------------------
+def _has_checkpoint(path: Path) -> bool:
+    return (checkpoint_dir(path) / MANIFEST_NAME).is_file()
+
+
+def _search_dir(path: Path, experiment: str | None) -> Path | None:
+    """The search folder ``path`` names (itself, or the chosen/latest one under a storage root)."""
+    if experiment is not None:
+        for candidate in (path / experiment, path):
+            if (candidate / JOURNAL_NAME).is_file() and candidate.name == experiment:
+                return candidate
+        raise ReaderNotFound(f"no search {experiment!r} under {path} (no {experiment}/{JOURNAL_NAME}); "
+                             f"check the experiment id")
+    if (path / JOURNAL_NAME).is_file():
+        return path
+    found = [p for p in path.iterdir() if p.is_dir() and (p / JOURNAL_NAME).is_file()]
+    return max(found, key=lambda p: ((p / JOURNAL_NAME).stat().st_mtime, p.name)) if found else None
+
+
+def best_individual(search_dir: str | os.PathLike[str]) -> tuple[int, Path]:
+    """The reported individual with the best fitness whose checkpoint is published.
+
+    Fitness is the journal's ``value`` (maximised, as the search ranks it);
+    among ties the earliest id wins. An individual whose checkpoint is gone
+    is passed over with a warning.
+
+    Raises:
+        ReaderNotFound: if no reported individual has a checkpoint.
+    """
+    root = Path(search_dir)
+    records = replay(read_events(root / JOURNAL_NAME))
+    reported = sorted((r for r in records.values() if r.status is Status.REPORTED and r.value is not None),
+                      key=lambda r: (-float(r.value), r.indiv_id))  # type: ignore[arg-type]
+    for record in reported:
+        layout_dir = root / INDIVIDUALS_DIR / f"{record.indiv_id:06d}"
+        # The layout first: a copied or moved search still holds its own checkpoints there.
+        for candidate in (layout_dir, Path(record.save_dir) if record.save_dir else None):
+            if candidate is not None and _has_checkpoint(candidate):
+                return record.indiv_id, candidate
+        logger.warning("individual %d (fitness %.4f) has no published checkpoint; trying the next best",
+                       record.indiv_id, record.value)
+    if not reported:
+        raise ReaderNotFound(f"no trial of the search in {root} has reported yet; wait for one, "
+                             f"or pass an individual folder")
+    raise ReaderNotFound(f"no reported individual of the search in {root} has a published checkpoint")
+
+
+def locate(path: str | os.PathLike[str], experiment: str | None = None) -> Source:
+    """What ``path`` holds: an individual's checkpoint, or a search (its best individual).
+
+    Raises:
+        ReaderNotFound: naming the path and what it should hold.
+    """
+    p = Path(path).expanduser().resolve()
+    if not p.exists():
+        raise ReaderNotFound(f"{path} does not exist; pass a search folder, a storage root or an "
+                             f"individual folder")
+    if p.name == CHECKPOINT_NAME and (p / MANIFEST_NAME).is_file():
+        return Source(SourceKind.INDIVIDUAL, p.parent)
+    if _has_checkpoint(p):
+        return Source(SourceKind.INDIVIDUAL, p)
+    if p.is_dir():
+        search = _search_dir(p, experiment)
+        if search is not None:
+            _, save_dir = best_individual(search)
+            return Source(SourceKind.SEARCH, save_dir, search)
+    raise ReaderNotFound(
+        f"{path} holds no reader: expected a search folder (with {JOURNAL_NAME}), a storage root of "
+        f"experiment folders, or an individual folder (with {CHECKPOINT_NAME}/{MANIFEST_NAME})")
+
+
+# --- building the model -----------------------------------------------------------
+def restore_model(
+    save_dir: str | os.PathLike[str],
+    word_vocab_size: int,
+    char_vocab_size: int,
+    data_fingerprint: str,
+    embeddings: np.ndarray | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """Rebuild a checkpoint's model from its manifest and load every weight.
+
+    Returns:
+        ``(keras model, manifest)``.
+
+    Raises:
+        ga_squad.reader.checkpoint.CheckpointError: if the checkpoint does not
+            fit the vocabularies (fingerprint) or misses layers.
+    """
+    from ga_squad.reader.checkpoint import load_shared
+    from ga_squad.reader.config import ModelConfig, TrainConfig
+    from ga_squad.reader.model import build_model, weights_by_hash
+    from ga_squad.search.graph import Graph
+
+    manifest = read_manifest(save_dir)
+    graph = Graph.from_dict(manifest["graph"])
+    model_cfg = ModelConfig.from_dict(manifest["model_config"])
+    train_cfg = TrainConfig.from_dict(manifest.get("train_config") or {})
+    model = build_model(graph, model_cfg, word_vocab_size, char_vocab_size,
+                        embeddings=embeddings, fix_embeddings=train_cfg.fix_embeddings)
+    ids = set(weights_by_hash(model))
+    report = load_shared(model, save_dir, ids, data_fingerprint=data_fingerprint,
+                         model_fingerprint=model_cfg.fingerprint())
+    if not report.warm_start or report.missing_ids or set(report.loaded_ids) != ids:
+        raise CheckpointError(f"checkpoint {save_dir} could not be loaded completely "
+                              f"(missing {list(report.missing_ids)}; {report.reason})")
+    return model, manifest
+
+
+def _logits_fn(model: Any, input_keys: tuple[str, ...]) -> LogitsFn:
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True, autograph=False)
+    def forward(inputs):
+        out = model(inputs, training=False)
+        return out["begin"], out["end"]
+
+    def logits(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        begin, end = forward({k: batch[k] for k in input_keys})
+        return begin.numpy(), end.numpy()
+
+    return logits
+
+
+def _rebuilt_assets(manifest: Mapping[str, Any], source: Source, data_config: Any,
+                    cache_dir: str | os.PathLike[str] | None) -> tuple[ReaderAssets, str, np.ndarray | None]:
+    """Vocabularies of an older checkpoint, rebuilt from the data it trained on."""
+    from ga_squad.reader.data_cache import load_dataset
+    from ga_squad.reader.dataset import DataConfig
+    from ga_squad.reader.training import data_fingerprint
+
+    if data_config is None:
+        recorded = manifest.get("data_config") or (manifest.get("metrics") or {}).get("data_config")
+        if not recorded:
+            raise ReaderNotFound(
+                f"checkpoint {source.path} predates self-contained checkpoints and does not record its "
+                f"data settings; pass them with --data-config FILE (a DataConfig JSON)")
+        bases = [] if source.search_dir is None else [source.search_dir, *source.search_dir.parents]
+        data_config = DataConfig.from_dict(resolve_data_paths(recorded, bases or source.path.parents))
+    data = load_dataset(data_config, cache_dir)
+    assets = ReaderAssets(data.word_vocab, data.char_vocab, TokenizerSettings.of(data.config))
+    return assets, data_fingerprint(data), data.embeddings
+
+
+def load_reader(
+    path: str | os.PathLike[str],
+    *,
+    experiment: str | None = None,
+    data_config: Any = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Reader:
+    """Load the reader at ``path`` (see the module docstring for what ``path`` may be).
+
+    Args:
+        path: A search folder, a storage root, or an individual folder.
+        experiment: Pick this experiment under a storage root.
+        data_config: Data settings for a checkpoint older than its stored
+            vocabularies that does not record them.
+        cache_dir: Dataset cache for such a checkpoint.
+
+    Raises:
+        ReaderNotFound: if there is no reader at ``path``.
+        ga_squad.reader.assets.AssetsError: if its stored vocabularies are
+            missing or damaged.
+        ga_squad.reader.checkpoint.CheckpointError: if its weights are.
+    """
+    from ga_squad.reader.assets import vocab_fingerprint
+    from ga_squad.reader.config import ModelConfig, TrainConfig
+    from ga_squad.reader.model import INPUT_KEYS
+
+    source = locate(path, experiment)
+    manifest = read_manifest(source.path)
+    assets = load_assets(checkpoint_dir(source.path), manifest)
+    embeddings = None
+    if assets is None:
+        logger.info("checkpoint %s has no stored vocabularies; rebuilding them from its data", source.path)
+        assets, fingerprint, embeddings = _rebuilt_assets(manifest, source, data_config, cache_dir)
+    else:
+        recorded = manifest.get("data_config") or {}
+        glove_dim = ModelConfig.from_dict(manifest["model_config"]).word_dim if recorded.get("glove_path") else None
+        fingerprint = vocab_fingerprint(assets.word_vocab, assets.char_vocab, glove_dim)
+    model, manifest = restore_model(source.path, len(assets.word_vocab), len(assets.char_vocab), fingerprint,
+                                    embeddings)
+    train_cfg = TrainConfig.from_dict(manifest.get("train_config") or {})
+    indiv_id = manifest.get("indiv_id")
+    logger.info("loaded individual %s from %s", indiv_id, source.path)
+    return Reader(assets=assets, logits=_logits_fn(model, tuple(INPUT_KEYS)), input_keys=tuple(INPUT_KEYS),
+                  max_answer_len=train_cfg.max_answer_len, batch_size=train_cfg.eval_batch_size,
+                  source=source, indiv_id=indiv_id if isinstance(indiv_id, int) else None,
+                  metrics=dict(manifest.get("metrics") or {}))
