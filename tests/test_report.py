@@ -151,6 +151,7 @@ def test_leaderboard_markdown_is_one_aligned_table(hand_search: Search) -> None:
     rows = leaderboard(hand_search)
     rows[0] = dataclasses.replace(rows[0], hidden_layers=3, layer_order=("rnn", "attention", "self_attention"),
                                   skips=2, inherited_params=1234567)
+    rows[1] = dataclasses.replace(rows[1], features=("align", "tf"), pointers=("end:conditioned",))
     text = leaderboard_markdown(rows, limit=3)
     table = text.split("\n\n")[0].splitlines()
     assert len({len(line) for line in table}) == 1  # padded: the columns line up in a terminal
@@ -160,6 +161,8 @@ def test_leaderboard_markdown_is_one_aligned_table(hand_search: Search) -> None:
     assert [_cells(line)[1] for line in body] == ["2", "1", "4"]
     assert _cells(body[0])[3:7] == ["40.00", "20.00", "60.00", "30.00"]  # validation ranks; dev is shown
     assert _cells(body[0])[7] == "3: rnn>att>sa, 2 skips" and _cells(body[0])[8] == "1,234,567"
+    # features and pointer kinds stay inside their cell (no stray "|" splitting the row)
+    assert len(_cells(body[1])) == len(_cells(head)) and _cells(body[1])[7].endswith("; +align+tf; end:conditioned")
     assert "top 3 of 5" in text
     assert "top " not in leaderboard_markdown(rows) and len(leaderboard_markdown(rows).split("\n\n")[0].splitlines()) == 7
     assert leaderboard_markdown([]) == "No trial has reported yet."

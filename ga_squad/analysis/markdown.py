@@ -62,7 +62,8 @@ def _aligned_table(head: Sequence[str], body: Sequence[Sequence[str]], right: Se
 def describe_layers(row: LeaderboardRow) -> str:
     """Hidden layers from the inputs, skips, input features and pointer kinds.
 
-    E.g. ``3: rnn>att>sa, 2 skips`` or ``3: rnn:lstm>bidaf>rnn | +align+em | end:conditioned``.
+    E.g. ``3: rnn>att>sa, 2 skips`` or ``3: rnn:lstm>bidaf>rnn; +align+em; end:conditioned``
+    (no ``|``: the text sits in a Markdown table cell).
     """
     text = str(row.hidden_layers)
     if row.layer_order:
@@ -70,9 +71,9 @@ def describe_layers(row: LeaderboardRow) -> str:
     if row.skips:
         text += f", {row.skips} skip{'s' if row.skips != 1 else ''}"
     if row.features:
-        text += " | +" + "+".join(row.features)
+        text += "; +" + "+".join(row.features)
     if row.pointers:
-        text += " | " + " ".join(row.pointers)
+        text += "; " + " ".join(row.pointers)
     return text
 
 
