@@ -394,8 +394,10 @@ def test_leaderboard_equals_journal(tiny: TinySearch) -> None:
     assert [r.f1 for r in rows] == sorted((r.f1 for r in rows), reverse=True)
     for row in rows:
         result = reported[row.indiv_id]["result"]
-        assert row.f1 == result["f1"] == reported[row.indiv_id]["value"]
-        assert row.em == result["em"]
+        # ranked by the fitness (validation), the official dev scores beside it
+        assert row.f1 == result["val_f1"] == reported[row.indiv_id]["value"]
+        assert row.em == result["val_em"]
+        assert (row.dev_f1, row.dev_em) == (result["dev_f1"], result["dev_em"]) == (result["f1"], result["em"])
         assert (row.inherited_params, row.fresh_params) == (result["inherited_params"], result["fresh_params"])
         assert row.train_seconds == result["train_seconds"] and row.parent_id == reported[row.indiv_id]["parent_id"]
         assert row.warm_start == result["warm_start"] == (row.parent_id is not None)
@@ -423,15 +425,16 @@ def test_cli_writes_figures_and_summary(tiny: TinySearch, tmp_path: Path) -> Non
     payload = json.loads((out / "report.json").read_text())
     reported = {e["indiv_id"]: e["result"] for e in read_events(tiny.search_dir / "lineage.jsonl")
                 if e["event"] == "reported"}
-    assert {r["indiv_id"]: (r["f1"], r["em"]) for r in payload["leaderboard"]} == \
-        {i: (res["f1"], res["em"]) for i, res in reported.items()}
+    assert {r["indiv_id"]: (r["f1"], r["em"], r["dev_f1"], r["dev_em"]) for r in payload["leaderboard"]} == \
+        {i: (res["val_f1"], res["val_em"], res["dev_f1"], res["dev_em"]) for i, res in reported.items()}
     best = payload["leaderboard"][0]
     assert re.search(rf"^\|\s+1 \|\s+{best['indiv_id']} \|", summary, re.M) and f"{best['f1']:.2f}" in summary
     csv_rows = (out / "leaderboard.csv").read_text().splitlines()
-    assert len(csv_rows) == 5 and csv_rows[0].startswith("rank,indiv_id,parent_id,f1,em")
+    assert len(csv_rows) == 5 and csv_rows[0].startswith("rank,indiv_id,parent_id,f1,em,dev_f1,dev_em")
     reeval = payload["reevaluation"]
     assert reeval["matches"] and reeval["indiv_id"] == best["indiv_id"]
-    assert math.isclose(reeval["f1"], best["f1"], abs_tol=1e-6) and "**Match**" in summary
+    # the re-evaluation scores the dev set again: it must give the dev F1 the trial reported
+    assert math.isclose(reeval["f1"], best["dev_f1"], abs_tol=1e-6) and "**Match**" in summary
     if not recorded:  # without the data settings: the report still comes out, and says what is missing
         assert report_cli([str(tiny.save_dir_root), "--out", str(tmp_path / "bare")]) == 0
         bare = json.loads((tmp_path / "bare" / "report.json").read_text())
