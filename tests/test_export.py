@@ -53,6 +53,17 @@ def exported(tiny: TinySearch, tmp_path_factory: pytest.TempPathFactory) -> Path
     return out
 
 
+def test_export_says_what_it_wrote(tiny: TinySearch, exported: Path, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture) -> None:
+    indiv_id, save_dir, _ = _best(tiny)
+    capsys.readouterr()
+    out = tmp_path / "again"
+    assert _export([str(save_dir), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"exported individual {indiv_id} to {out}" in printed and f"predict {out}" in printed
+    assert (out / "vocab.json").read_bytes() == (exported / "vocab.json").read_bytes()
+
+
 def _dev_batch(reader, dev_path: str, n: int = 16) -> dict[str, np.ndarray]:
     """The first batch of ``n`` real dev questions, encoded with the reader's own vocabularies."""
     from ga_squad.reader.arrays import iterate_batches
@@ -157,3 +168,4 @@ def test_export_mistakes_are_one_line(tiny: TinySearch, exported: Path, tmp_path
     assert _export([str(exported), "--out", str(tmp_path / "again")]) == 1
     assert "is already an export" in _one_error(capsys)
     assert not (tmp_path / "x").exists() and not (tmp_path / "again").exists()
+

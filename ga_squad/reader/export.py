@@ -88,6 +88,7 @@ class ExportedReader(keras.Model):
         super().__init__(**kwargs)
         self.spec = dict(spec)
         self.inner = inner if inner is not None else _build_inner(self.spec)
+        self.built = True  # the functional inner model is built at construction
 
     def call(self, inputs, training=None):  # noqa: ANN001, ANN201 - Keras signature
         return self.inner(inputs, training=training)
