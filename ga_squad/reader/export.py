@@ -258,6 +258,7 @@ def export_reader(
         diff = _same_logits(logits_fn(loaded.model, tuple(INPUT_KEYS))(batch),
                             logits_fn(reloaded, tuple(INPUT_KEYS))(batch))
         shutil.move(str(staged), str(out / f".{EXPORT_MODEL}.verified.keras"))
+    (out / EXPORT_META).unlink(missing_ok=True)  # replacing: the folder reads "incomplete" until the end
     replace_durably(out / f".{EXPORT_MODEL}.verified.keras", out / EXPORT_MODEL)
     vocab = vocab_bytes(loaded.assets.word_vocab, loaded.assets.char_vocab)
     with atomic_write(out / EXPORT_VOCAB) as f:
