@@ -4,6 +4,7 @@
 * ``report``   leaderboard, figures and summary of a finished or running search
 * ``download`` fetch SQuAD v1.1 and GloVe (resumable, checksummed)
 * ``predict``  answer questions (a SQuAD file, or one question and passage) with the best reader
+* ``export``   write the best reader as a standalone folder (``reader.keras`` + vocabularies) for ``predict``
 
 Each command's module parses its own arguments, so ``--help`` works per command.
 """
@@ -18,6 +19,7 @@ COMMANDS = {
     "report": "ga_squad.cli.report",
     "download": "ga_squad.cli.download",
     "predict": "ga_squad.cli.predict",
+    "export": "ga_squad.cli.export",
 }
 
 

@@ -6,8 +6,9 @@ Two modes::
     python -m ga_squad predict runs/ --question "Who ..." --passage "..."   # or --passage-file FILE
 
 ``PATH`` is a search folder (its best individual is used), a storage root of
-experiment folders (the latest search, or ``--experiment``) or one
-individual's folder (:func:`ga_squad.reader.bundle.load_reader`). The first
+experiment folders (the latest search, or ``--experiment``), one
+individual's folder, or a folder ``python -m ga_squad export`` wrote
+(:func:`ga_squad.reader.bundle.load_reader`). The first
 mode writes ``{question id: answer text}``, the format the official SQuAD
 evaluation script reads, with a progress bar and the throughput; the second
 prints the answer, its character offsets in the passage and its score.
@@ -27,7 +28,7 @@ from pathlib import Path
 from ga_squad.cli.common import (UserError, add_log_level, import_tensorflow, is_debug, log_level_of, run_command,
                                  setup_logging)
 
-__all__ = ["PredictConfig", "cli", "main"]
+__all__ = ["PredictConfig", "cli", "main", "read_data_config"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m ga_squad predict",
         description="Answer questions with the best reader of a search (or one individual's).")
-    p.add_argument("path", help="search folder, storage root of experiment folders, or an individual folder")
+    p.add_argument("path", help="search folder, storage root of experiment folders, an individual folder, "
+                                "or an export folder (python -m ga_squad export)")
     p.add_argument("--experiment", help="experiment id under a storage root (default: the latest search)")
     f = p.add_argument_group("a SQuAD-format file")
     f.add_argument("--input", help="SQuAD v1.1 JSON file of questions (reference answers not needed)")
@@ -114,7 +116,8 @@ def config_from_args(argv: Sequence[str] | None) -> PredictConfig:
                          args.data_config, not args.no_progress, args.log_level)
 
 
-def _data_config(path: str | None):  # noqa: ANN202 - DataConfig, imported lazily
+def read_data_config(path: str | None):  # noqa: ANN202 - DataConfig, imported lazily
+    """The DataConfig of ``--data-config FILE`` (None without one); a bad file is a UserError."""
     if path is None:
         return None
     from ga_squad.reader.dataset import DataConfig
@@ -136,7 +139,7 @@ def main(cfg: PredictConfig) -> int:
     tf = import_tensorflow(is_debug(cfg.log_level))
     tf.config.experimental.enable_op_determinism()  # as in the trials; threads: TensorFlow's choice (all cores)
     from ga_squad.reader.bundle import load_reader
-    reader = load_reader(cfg.reader_path, experiment=cfg.experiment, data_config=_data_config(cfg.data_config))
+    reader = load_reader(cfg.reader_path, experiment=cfg.experiment, data_config=read_data_config(cfg.data_config))
     who = f"individual {reader.indiv_id}" if reader.indiv_id is not None else str(reader.source.path)
     f1 = (reader.metrics or {}).get("f1")
     print(f"reader: {who} ({reader.source.path})" + (f", dev F1 {f1:.2f}" if isinstance(f1, float) else ""),

@@ -53,6 +53,7 @@ __all__ = [
     "portable_data_config",
     "resolve_data_paths",
     "store_assets",
+    "vocab_bytes",
     "vocab_fingerprint",
 ]
 
@@ -133,7 +134,7 @@ class ReaderAssets:
                           max_question_len=t.max_question_len, max_word_len=t.max_word_len)
 
 
-def _vocab_bytes(word_vocab: Vocab, char_vocab: Vocab) -> bytes:
+def vocab_bytes(word_vocab: Vocab, char_vocab: Vocab) -> bytes:
     """Canonical bytes of the vocabulary file: equal vocabularies, equal bytes, equal name."""
     doc = {"format": ASSETS_FORMAT, "word_vocab": word_vocab.to_dict(), "char_vocab": char_vocab.to_dict()}
     return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
@@ -147,7 +148,7 @@ def store_assets(store: str | os.PathLike[str], word_vocab: Vocab, char_vocab: V
         when its bytes still match (every trial of a search stores the same
         vocabulary); a damaged one is rewritten.
     """
-    data = _vocab_bytes(word_vocab, char_vocab)
+    data = vocab_bytes(word_vocab, char_vocab)
     sha = hashlib.sha256(data).hexdigest()
     path = Path(store) / f"vocab-{sha[:32]}.json"
     try:

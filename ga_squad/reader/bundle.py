@@ -8,14 +8,17 @@
   scalar the search ranks on; earliest id among ties) whose checkpoint is
   published;
 * an **individual folder** (holding ``checkpoint/manifest.json``) or its
-  ``checkpoint`` folder.
+  ``checkpoint`` folder;
+* an **export folder** (holding :data:`EXPORT_MODEL` and :data:`EXPORT_META`)
+  or its ``.keras`` file.
 
 What comes back is a :class:`Reader`: the vocabularies and tokenizer
 settings (:class:`~ga_squad.reader.assets.ReaderAssets`), the decoding
 settings, and one function from input arrays to span logits. Nothing in
 :mod:`ga_squad.reader.inference` depends on where that function comes from,
-so an exported standalone model plugs in as one more loader that returns a
-:class:`Reader` (recognised by :func:`locate` as one more :class:`SourceKind`).
+so an exported standalone model (a folder holding :data:`EXPORT_MODEL`, written
+by :mod:`ga_squad.reader.export`) plugs in as one more loader that returns a
+:class:`Reader`.
 
 A checkpoint written before checkpoints referenced their vocabularies is
 still loaded: its vocabularies are rebuilt from the training data its
@@ -42,18 +45,26 @@ from ga_squad.search.journal import read_events, replay
 from ga_squad.search.paths import INDIVIDUALS_DIR, JOURNAL_NAME
 
 __all__ = [
+    "EXPORT_MODEL",
+    "EXPORT_META",
+    "LoadedCheckpoint",
     "LogitsFn",
     "Reader",
     "ReaderNotFound",
     "Source",
     "SourceKind",
     "best_individual",
+    "load_checkpoint",
     "load_reader",
     "locate",
+    "logits_fn",
     "restore_model",
 ]
 
 logger = logging.getLogger(__name__)
+
+EXPORT_MODEL = "reader.keras"  # what ``python -m ga_squad export`` writes (ga_squad.reader.export)
+EXPORT_META = "reader.json"
 
 LogitsFn = Callable[[Mapping[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]
 
@@ -65,6 +76,7 @@ class ReaderNotFound(LookupError):
 class SourceKind(enum.Enum):
     SEARCH = "search"
     INDIVIDUAL = "individual"
+    EXPORT = "export"
 
 
 @dataclass(frozen=True)
@@ -73,7 +85,7 @@ class Source:
 
     Attributes:
         kind: What the user pointed at.
-        path: The individual's folder (its ``save_dir``).
+        path: The individual's folder (its ``save_dir``), or the export folder.
         search_dir: The search folder, when known.
     """
 
@@ -156,7 +168,7 @@ def best_individual(search_dir: str | os.PathLike[str]) -> tuple[int, Path]:
 
 
 def locate(path: str | os.PathLike[str], experiment: str | None = None) -> Source:
-    """What ``path`` holds: an individual's checkpoint, or a search (its best individual).
+    """What ``path`` holds: an export, an individual's checkpoint, or a search (its best individual).
 
     Raises:
         ReaderNotFound: naming the path and what it should hold.
@@ -165,6 +177,13 @@ def locate(path: str | os.PathLike[str], experiment: str | None = None) -> Sourc
     if not p.exists():
         raise ReaderNotFound(f"{path} does not exist; pass a search folder, a storage root or an "
                              f"individual folder")
+    if p.is_file() and p.suffix == ".keras":
+        if p.name != EXPORT_MODEL or not (p.parent / EXPORT_META).is_file():
+            raise ReaderNotFound(f"{path} is not the {EXPORT_MODEL} of an export folder (with {EXPORT_META}); "
+                                 f"pass the folder python -m ga_squad export wrote")
+        return Source(SourceKind.EXPORT, p.parent)
+    if p.is_dir() and ((p / EXPORT_META).is_file() or (p / EXPORT_MODEL).is_file()):
+        return Source(SourceKind.EXPORT, p)
     if p.name == CHECKPOINT_NAME and (p / MANIFEST_NAME).is_file():
         return Source(SourceKind.INDIVIDUAL, p.parent)
     if _has_checkpoint(p):
@@ -176,7 +195,8 @@ def locate(path: str | os.PathLike[str], experiment: str | None = None) -> Sourc
             return Source(SourceKind.SEARCH, save_dir, search)
     raise ReaderNotFound(
         f"{path} holds no reader: expected a search folder (with {JOURNAL_NAME}), a storage root of "
-        f"experiment folders, or an individual folder (with {CHECKPOINT_NAME}/{MANIFEST_NAME})")
+        f"experiment folders, an individual folder (with {CHECKPOINT_NAME}/{MANIFEST_NAME}) or an "
+        f"export folder (with {EXPORT_MODEL})")
 
 
 # --- building the model -----------------------------------------------------------
@@ -216,7 +236,8 @@ def restore_model(
     return model, manifest
 
 
-def _logits_fn(model: Any, input_keys: tuple[str, ...]) -> LogitsFn:
+def logits_fn(model: Any, input_keys: tuple[str, ...]) -> LogitsFn:
+    """``inputs -> (begin, end)`` numpy logits of a model returning ``{"begin", "end"}`` (one traced graph)."""
     import tensorflow as tf
 
     @tf.function(reduce_retracing=True, autograph=False)
@@ -251,33 +272,33 @@ def _rebuilt_assets(manifest: Mapping[str, Any], source: Source, data_config: An
     return assets, data_fingerprint(data), data.embeddings
 
 
-def load_reader(
-    path: str | os.PathLike[str],
-    *,
-    experiment: str | None = None,
-    data_config: Any = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-) -> Reader:
-    """Load the reader at ``path`` (see the module docstring for what ``path`` may be).
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    """A checkpoint's Keras model with what it needs to read text.
 
-    Args:
-        path: A search folder, a storage root, or an individual folder.
-        experiment: Pick this experiment under a storage root.
-        data_config: Data settings for a checkpoint older than its stored
-            vocabularies that does not record them.
-        cache_dir: Dataset cache for such a checkpoint.
+    Attributes:
+        model: The rebuilt model, every weight loaded.
+        manifest: Its manifest.
+        assets: Its vocabularies and tokenizer settings.
+        source: Where it was found.
+    """
+
+    model: Any
+    manifest: Mapping[str, Any]
+    assets: ReaderAssets
+    source: Source
+
+
+def load_checkpoint(source: Source, data_config: Any = None,
+                    cache_dir: str | os.PathLike[str] | None = None) -> LoadedCheckpoint:
+    """Rebuild the checkpoint of a search or individual ``source`` with its vocabularies.
 
     Raises:
-        ReaderNotFound: if there is no reader at ``path``.
-        ga_squad.reader.assets.AssetsError: if its stored vocabularies are
-            missing or damaged.
-        ga_squad.reader.checkpoint.CheckpointError: if its weights are.
+        ReaderNotFound, AssetsError, CheckpointError: as :func:`load_reader`.
     """
     from ga_squad.reader.assets import vocab_fingerprint
-    from ga_squad.reader.config import ModelConfig, TrainConfig
-    from ga_squad.reader.model import INPUT_KEYS
+    from ga_squad.reader.config import ModelConfig
 
-    source = locate(path, experiment)
     manifest = read_manifest(source.path)
     assets = load_assets(checkpoint_dir(source.path), manifest)
     embeddings = None
@@ -290,10 +311,47 @@ def load_reader(
         fingerprint = vocab_fingerprint(assets.word_vocab, assets.char_vocab, glove_dim)
     model, manifest = restore_model(source.path, len(assets.word_vocab), len(assets.char_vocab), fingerprint,
                                     embeddings)
+    return LoadedCheckpoint(model, manifest, assets, source)
+
+
+def load_reader(
+    path: str | os.PathLike[str],
+    *,
+    experiment: str | None = None,
+    data_config: Any = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Reader:
+    """Load the reader at ``path`` (see the module docstring for what ``path`` may be).
+
+    Args:
+        path: A search folder, a storage root, an individual folder, or an
+            export folder (``python -m ga_squad export``) or its ``.keras`` file.
+        experiment: Pick this experiment under a storage root.
+        data_config: Data settings for a checkpoint older than its stored
+            vocabularies that does not record them.
+        cache_dir: Dataset cache for such a checkpoint.
+
+    Raises:
+        ReaderNotFound: if there is no reader at ``path``.
+        ga_squad.reader.assets.AssetsError: if its stored vocabularies (or an
+            export's files) are missing or damaged.
+        ga_squad.reader.checkpoint.CheckpointError: if its weights are.
+    """
+    from ga_squad.reader.config import TrainConfig
+    from ga_squad.reader.model import INPUT_KEYS
+
+    source = locate(path, experiment)
+    if source.kind is SourceKind.EXPORT:
+        from ga_squad.reader.export import load_exported
+
+        return load_exported(source)
+    loaded = load_checkpoint(source, data_config, cache_dir)
+    manifest = loaded.manifest
     train_cfg = TrainConfig.from_dict(manifest.get("train_config") or {})
     indiv_id = manifest.get("indiv_id")
     logger.info("loaded individual %s from %s", indiv_id, source.path)
-    return Reader(assets=assets, logits=_logits_fn(model, tuple(INPUT_KEYS)), input_keys=tuple(INPUT_KEYS),
-                  max_answer_len=train_cfg.max_answer_len, batch_size=train_cfg.eval_batch_size,
-                  source=source, indiv_id=indiv_id if isinstance(indiv_id, int) else None,
+    return Reader(assets=loaded.assets, logits=logits_fn(loaded.model, tuple(INPUT_KEYS)),
+                  input_keys=tuple(INPUT_KEYS), max_answer_len=train_cfg.max_answer_len,
+                  batch_size=train_cfg.eval_batch_size, source=source,
+                  indiv_id=indiv_id if isinstance(indiv_id, int) else None,
                   metrics=dict(manifest.get("metrics") or {}))
