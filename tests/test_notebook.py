@@ -77,7 +77,7 @@ def test_notebook_executes(tiny: TinySearch, tmp_path: Path, monkeypatch: pytest
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) == 4  # curve, lineage, architecture, warm vs cold
     text = "\n".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
-    assert re.search(r"^\| rank \|\s+id \|\s+parent \|\s+F1 \|\s+EM \|", text, re.M)  # the leaderboard
+    assert re.search(r"^\| rank \|\s+id \|\s+parent \|\s+val F1 \|\s+val EM \|\s+dev F1 \|\s+dev EM \|", text, re.M)  # the leaderboard
     assert "**Match**" in text and "| question | predicted | gold | F1 |" in text
     assert tiny.experiment_id in text
     assert re.search(r"\*\*Answer of individual \d+:\*\* .+ \(characters \d+-\d+ of the passage", text)
