@@ -107,7 +107,7 @@ def child_graph(parent: tuple[Graph, keras.Model, Path]) -> Graph:
     graph = parent[0]
     for seed in range(50):
         mutation = InsertLayer(LayerType.SELF_ATTENTION).apply(graph, random.Random(seed))
-        if mutation is not None and 2 < len(graph.shared_ids(mutation.graph)) < len(graph.weight_ids()):
+        if mutation is not None and 2 < len(graph.shared_ids(mutation.graph)) < len(mutation.graph.weight_ids()):
             return mutation.graph
     raise AssertionError("no suitable mutation found")
 
