@@ -26,9 +26,9 @@ from ga_squad.reader.data_cache import load_dataset  # noqa: E402
 from ga_squad.reader.dataset import DataConfig, Dataset  # noqa: E402
 from ga_squad.reader.evaluation import evaluate  # noqa: E402
 from ga_squad.reader.glove import read_glove  # noqa: E402
-from ga_squad.search.graph import EMBEDDING_HASH, Graph, LayerType, base_reader  # noqa: E402
+from ga_squad.search.graph import EMBEDDING_HASH, Graph, base_reader  # noqa: E402
 from ga_squad.reader.model import build_model, weights_by_hash  # noqa: E402
-from ga_squad.search.mutations import InsertLayer, SwitchCell  # noqa: E402
+from ga_squad.search.mutations import SwitchCell  # noqa: E402
 from ga_squad.reader.training import PREDICTIONS_NAME, data_fingerprint, run_trial  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
