@@ -63,12 +63,13 @@ def main(seeds: list[int], trials: int, out: Path) -> dict:
         for r in starts:
             print(f"  {r['kind']:<24} child {r['indiv_id']:>2} <- {r['parent_id']:>2}: "
                   f"starts {r['initial_f1']:6.2f}, parent {r['parent_f1']:6.2f}, gap {r['gap']:+.2f}", flush=True)
-    summary = {"seeds": seeds, "trials": trials, "by_kind": wf.starts_by_kind(rows), "per_seed": per_seed}
+        summary = {"seeds": sorted(per_seed), "trials": trials, "by_kind": wf.starts_by_kind(rows),
+                   "per_seed": per_seed}
+        out.parent.mkdir(parents=True, exist_ok=True)  # after every seed: an interrupted run keeps its seeds
+        out.write_text(json.dumps(summary, indent=1, sort_keys=True), encoding="utf-8")
     for kind, stats in summary["by_kind"].items():
         print(f"{kind:<24} n={stats['n']:>2}  median gap {stats['median_gap']:+.2f}  "
               f"within 0.5 F1: {stats['within_half_f1']:.0%}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=1, sort_keys=True), encoding="utf-8")
     return summary
 
 
