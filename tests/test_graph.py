@@ -625,3 +625,19 @@ def test_mutation_chains_never_produce_duplicate_hash_ids() -> None:
         for _ in range(12):
             graph = mutator.mutate(graph, rng).graph
             assert len(set(graph.hash_ids.values())) == len(graph.layers)
+
+
+def test_uids_survive_json_and_are_validated() -> None:
+    child = Mutator().mutate_many(base_reader(), random.Random(3), 4).graph
+    assert Graph.from_json(child.to_json()).uids == child.uids
+    doc = child.to_dict()
+    doc["layers"][-1]["uid"] = doc["layers"][0]["uid"]
+    with pytest.raises(GraphError, match="share uid"):
+        Graph.from_dict(doc)
+    doc["layers"][-1]["uid"] = "XYZ"
+    with pytest.raises(GraphError, match="uid must be 16 lower-case hex characters"):
+        Graph.from_dict(doc)
+    doc = child.to_dict()
+    doc["layers"][-1]["gated_skips"] = ["question"]
+    with pytest.raises(GraphError, match="not among its skips"):
+        Graph.from_dict(doc)
