@@ -29,8 +29,8 @@ from ga_squad.reader.model import INPUT_KEYS, build_model, weights_by_hash  # no
 from ga_squad.reader.training import data_fingerprint, make_steps, run_trial  # noqa: E402
 from ga_squad.search.contract import TrialParams  # noqa: E402
 from ga_squad.search.graph import Graph, LayerType, base_reader  # noqa: E402
-from ga_squad.search.mutations import AddSkip, InsertLayer, MutationOperator, ToggleFeature  # noqa: E402
-from ga_squad.search.vocabulary import FEATURES  # noqa: E402
+from ga_squad.search.mutations import AddSkip, InsertLayer, MutationOperator, SetPointer, ToggleFeature  # noqa: E402
+from ga_squad.search.vocabulary import CONDITIONED, FEATURES  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MODEL = dataclasses.replace(ModelConfig.tiny(), word_dim=50)
@@ -39,6 +39,7 @@ GROWING: list[MutationOperator] = [
     *(InsertLayer(k) for k in (LayerType.RNN, LayerType.ATTENTION, LayerType.SELF_ATTENTION, LayerType.BIDAF)),
     AddSkip(),
     *(ToggleFeature(f) for f in FEATURES),
+    SetPointer(CONDITIONED),
 ]
 
 

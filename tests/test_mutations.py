@@ -243,7 +243,8 @@ def test_shared_ids_are_the_kept_identities_with_unchanged_weight_shapes(operato
     for parent, mutation in applications(operator):
         child = mutation.graph
         by_uid = {l.uid: l for l in parent.layers}
-        shape = lambda l: (l.type, l.stream, l.cell, l.pointer, l.residual)  # noqa: E731
+        kind = lambda p: "linear" if p == "conditioned" else p  # noqa: E731 - a conditioned scorer extends a linear one
+        shape = lambda l: (l.type, l.stream, l.cell, kind(l.pointer), l.residual)  # noqa: E731
         kept = {l.uid for l in child.layers if l.uid in by_uid and shape(by_uid[l.uid]) == shape(l)}
         gates = lambda g: {(g[t].uid, g[s].uid) for t in g.topological_order for s in g[t].gated_skips}  # noqa: E731
         kept_gates = {child.skip_gate_id(t, s) for t in child.topological_order for s in child[t].gated_skips
@@ -255,6 +256,7 @@ def test_shared_ids_are_the_kept_identities_with_unchanged_weight_shapes(operato
         assert all(parent[i].uid == child[i].uid for i in common)
         edit_points(operator, parent, mutation)  # checks the detail against the diff
         if operator.name.startswith("insert_") or operator.name == "add_skip" or (
+                operator.name == "pointer_conditioned" and ":linear->" in mutation.detail) or (
                 operator.name.startswith("feature_") and mutation.detail.startswith("+")):
             assert parent.weight_ids() <= child.shared_ids(parent)  # growth inherits the whole parent
 

@@ -444,7 +444,11 @@ def load_shared(
 
 
 def _input_remaps(graph: Graph | None, manifest: Mapping[str, Any]) -> dict[str, tuple[tuple, tuple, int]]:
-    """uid -> (parent features, child features, word_dim) of input layers whose features differ."""
+    """uid -> (parent's, child's attributes, word_dim) of layers loaded by rows, not whole.
+
+    Input layers whose features differ; pointers turned from linear into
+    conditioned or back (attributes: the pointer kind).
+    """
     if graph is None or "graph" not in manifest:
         return {}
     try:
@@ -452,22 +456,34 @@ def _input_remaps(graph: Graph | None, manifest: Mapping[str, Any]) -> dict[str,
     except GraphError as exc:
         raise CheckpointCorrupt(f"parent manifest holds an unreadable graph: {exc}") from None
     word_dim = int(manifest.get("model_config", {}).get("word_dim", 0))
-    before = {l.uid: l.features for l in parent.layers if l.type is LayerType.INPUT}
+    before = {l.uid: l for l in parent.layers}
     out = {}
     for layer in graph.layers:
-        if layer.type is LayerType.INPUT and layer.uid in before and before[layer.uid] != layer.features:
-            out[layer.uid] = (before[layer.uid], layer.features, word_dim)
+        old = before.get(layer.uid)
+        if old is None or old.type is not layer.type:
+            continue
+        if layer.type is LayerType.INPUT and old.features != layer.features:
+            out[layer.uid] = (old.features, layer.features, word_dim)
+        elif layer.type is LayerType.OUTPUT and old.pointer != layer.pointer:
+            out[layer.uid] = ((old.pointer,), (layer.pointer,), word_dim)
     return out
 
 
 def _remapped_input(h: str, variables: list[keras.Variable], stored: Mapping[str, np.ndarray],
                     old: tuple[str, ...], new: tuple[str, ...], word_dim: int
                     ) -> tuple[list[tuple[keras.Variable, np.ndarray]], int]:
-    """Assignments for an input layer whose features changed (see :func:`load_shared`), scalars copied."""
+    """Assignments for a layer loaded by rows (see :func:`_input_remaps`), and the scalars copied."""
     out, copied = [], 0
     for var in variables:
         value = stored.get(var.path)
-        if var.path.endswith("/proj/kernel") and value is not None:
+        if var.path.endswith("/pointer/kernel") and value is not None:
+            # A conditioned pointer scores [x, h]: x's rows are the linear pointer's, h's start at zero.
+            rows = min(value.shape[0], int(var.shape[0]))
+            merged = np.zeros(tuple(var.shape), value.dtype)
+            merged[:rows] = value[:rows]
+            out.append((var, merged))
+            copied += rows * value.shape[1]
+        elif var.path.endswith("/proj/kernel") and value is not None:
             parts, starts, at = {}, {}, 0
             for name, w in input_segments(value.shape[0], word_dim, feature_columns(old), "aligned" in old):
                 parts[name], starts[name], at = w, at, at + w

@@ -178,8 +178,11 @@ class Graph:
         groups: dict[str, tuple[Any, ...]] = {EMBEDDING_HASH: ("embedding",)}
         for layer_id in self._order:
             layer = self._by_id[layer_id]
+            # A conditioned pointer's scorer extends a linear one's (rows for its extra
+            # BiRNN, which a warm start sets to zero): the two share weights.
+            pointer = "linear" if layer.pointer == CONDITIONED else layer.pointer
             groups[self.uid(layer_id)] = (layer.type.value, layer.stream.value, layer.cell,
-                                          layer.pointer, layer.residual)
+                                          pointer, layer.residual)
             for source in layer.gated_skips:
                 groups[self.skip_gate_id(layer_id, source)] = ("skip_gate",)
         return groups
@@ -191,9 +194,9 @@ class Graph:
     def shared_ids(self, other: Graph) -> frozenset[str]:
         """Weight ids a child (``self``) inherits from ``other``: same identity, same weight shapes.
 
-        A rewired layer keeps its uid and is inherited; a layer whose cell or
-        pointer kind changed keeps its uid but not its weight shapes, so it
-        starts fresh.
+        A rewired layer keeps its uid and is inherited; a layer whose cell
+        changed, or a pointer turned bilinear or back, keeps its uid but not its
+        weight shapes, so it starts fresh.
         """
         mine, theirs = self.weight_groups(), other.weight_groups()
         return frozenset(i for i, sig in mine.items() if theirs.get(i) == sig)

@@ -22,10 +22,14 @@ child computes its parent's begin/end logits (up to float rounding).
 * ``feature_*`` adding a feature keeps the input layer's uid; the warm
   start maps the projection's rows and gives the new feature's rows zeros
   (:func:`ga_squad.reader.checkpoint.load_shared`).
+* ``pointer_conditioned`` (from linear) is exact: the end pointer's scorer
+  over ``[x, h]`` keeps the linear pointer's rows for ``x`` and gets zero
+  rows for the new BiRNN's ``h``.
 * ``pointer_bilinear`` over a new ``pool`` is not exact (a bilinear score
   cannot equal a linear one); neither is ``switch_cell`` (a GRU's weights do
   not fit an LSTM): both layers keep their uid and start fresh, every other
-  layer is inherited.
+  layer is inherited. ``pointer_linear`` from conditioned keeps the ``x``
+  rows and drops the BiRNN (approximate).
 
 Shrinking operators are approximate: ``remove_*`` drops a layer (and its
 skips), ``remove_skip`` a skip, a removed feature its projection rows; every
