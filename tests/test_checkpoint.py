@@ -107,7 +107,7 @@ def child_graph(parent: tuple[Graph, keras.Model, Path]) -> Graph:
     graph = parent[0]
     for seed in range(50):
         mutation = InsertLayer(LayerType.SELF_ATTENTION).apply(graph, random.Random(seed))
-        if mutation is not None and 2 < len(graph.shared_ids(mutation.graph)) < len(graph.weight_ids()):
+        if mutation is not None and 2 < len(graph.shared_ids(mutation.graph)) < len(mutation.graph.weight_ids()):
             return mutation.graph
     raise AssertionError("no suitable mutation found")
 
@@ -485,3 +485,52 @@ def test_old_format_checkpoint_with_the_table_inside_still_loads(tmp_path) -> No
     report = load_shared(child, tmp_path / "old", graph.weight_ids(), data_fingerprint=DATA_FP)
     assert report.warm_start and report.fresh_params == 0
     assert all(same(values(child)[h], values(parent)[h]) for h in values(parent))
+
+
+def test_old_checkpoint_keyed_by_hash_ids_warm_starts_a_rewired_child(parent, tmp_path) -> None:
+    """A graph-2 parent's checkpoint (groups keyed by hash id, no uids in its manifest):
+    the child of an insertion inherits every group, also of the layers whose hash id changed."""
+    graph, model, _ = parent
+    save_dir = tmp_path / "old"
+    publish(model, save_dir, graph)
+    manifest_path = checkpoint_store.resolve(save_dir) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["graph"]["version"] = 2
+    for layer in manifest["graph"]["layers"]:
+        del layer["uid"]
+    del manifest["layer_ids"]
+    manifest_path.write_text(json.dumps(manifest))
+    old = Graph.from_dict(manifest["graph"])
+    assert set(read_checkpoint(save_dir)[1]) == set(old.hash_ids.values()) | {EMBEDDING_HASH}
+    child_graph = InsertLayer(LayerType.RNN).apply(old, random.Random(0)).graph
+    moved = [i for i in old.topological_order if child_graph.hash_id(i) != old.hash_id(i)]
+    assert moved  # layers downstream of the insertion: new hash ids, same identity
+    report = load_shared(make(child_graph, seed=8), save_dir, child_graph.shared_ids(old), graph=child_graph)
+    assert set(report.loaded_ids) == set(old.hash_ids.values()) | {EMBEDDING_HASH}
+    assert report.inherited_params == model.count_params()
+
+
+def test_input_projection_rows_follow_the_features(tmp_path) -> None:
+    """Adding a feature: its rows start at zero, the others are the parent's; removing one drops its rows."""
+    from ga_squad.search.mutations import ToggleFeature
+
+    base = base_reader()
+    graph = ToggleFeature("exact_match").apply(base, random.Random(0)).graph
+    passage = "passage" if "exact_match" in graph["passage"].features else "question"
+    model = make(graph, seed=2)
+    publish(model, tmp_path / "p", graph)
+    kernel = lambda m, g: next(v for v in weights_by_hash(m)[g.uid(passage)]  # noqa: E731
+                               if v.path.endswith("proj/kernel")).numpy()
+    grown = graph.replace_layers(l.replace(features=(*l.features, "term_freq")) if l.id == passage else l
+                                 for l in graph.layers)
+    child = make(grown, seed=3)
+    report = load_shared(child, tmp_path / "p", grown.shared_ids(graph), graph=grown)
+    old, new = kernel(model, graph), kernel(child, grown)
+    assert new.shape[0] == old.shape[0] + 1
+    np.testing.assert_array_equal(new[:-1], old)  # embedding rows, then exact_match; term_freq is the last column
+    assert not new[-1].any()
+    assert report.inherited_params == model.count_params()
+    shrunk = graph.replace_layers(l.replace(features=()) if l.id == passage else l for l in graph.layers)
+    child = make(shrunk, seed=4)
+    load_shared(child, tmp_path / "p", shrunk.shared_ids(graph), graph=shrunk)
+    np.testing.assert_array_equal(kernel(child, shrunk), old[:-1])

@@ -326,3 +326,24 @@ def test_two_threads_hammering_report_and_end(tmp_path: Path) -> None:
         totals["late_dispatch_assessor"] += late_dispatches["assessor"]
     # the deferral / st_callback drain path really ran, on both threads
     assert all(count > 0 for count in totals.values()), totals
+
+
+def test_version_1_contract_with_hash_ids_names_the_same_weights(tmp_path: Path) -> None:
+    """A contract-1 / graph-2 document (what older tuners and journals hold) still parses,
+    and its hash-id ``shared_ids`` are the weight ids its graph's layers take as uids."""
+    from ga_squad.search.graph import base_reader
+
+    graph = base_reader()
+    doc = graph.to_dict()
+    doc["version"] = 2
+    for layer in doc["layers"]:
+        del layer["uid"]
+    old = {"contract": 1, "indiv_id": 3, "parent_id": 1, "graph": doc, "restore_dir": str(tmp_path / "a"),
+           "save_dir": str(tmp_path / "b"), "shared_ids": sorted(set(graph.hash_ids.values())), "seed": 2}
+    params = TrialParams.from_dict(old)
+    assert params.graph == graph
+    assert params.shared_ids <= params.graph.weight_ids()
+    assert TrialParams.from_dict(params.to_dict()) == params
+    assert params.to_dict()["contract"] == 2
+    with pytest.raises(Exception, match="contract version 3 not supported"):
+        TrialParams.from_dict({**old, "contract": 3})

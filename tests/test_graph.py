@@ -73,7 +73,8 @@ def renamed(graph: Graph, mapping: dict[str, str]) -> Graph:
     """The same graph with hidden layers renamed by ``mapping`` (inputs/outputs keep names)."""
     name = lambda i: mapping.get(i, i)  # noqa: E731
     return Graph(tuple(
-        l.replace(id=name(l.id), inputs=tuple(map(name, l.inputs)), skips=tuple(map(name, l.skips)))
+        l.replace(id=name(l.id), inputs=tuple(map(name, l.inputs)), skips=tuple(map(name, l.skips)),
+                  gated_skips=tuple(map(name, l.gated_skips)))
         for l in graph.layers
     ))
 
@@ -485,7 +486,7 @@ def test_json_document_layout() -> None:
     assert [l["id"] for l in data["layers"]] == [l.id for l in base_reader().layers]
     assert data["hash_ids"] == base_reader().hash_ids
     assert data["layers"][4] == {"id": "h2", "type": "attention", "stream": "passage",
-                                 "inputs": ["h1", "h0"], "skips": []}
+                                 "inputs": ["h1", "h0"], "skips": [], "uid": base_reader().hash_id("h2")}
 
 
 def test_json_round_trip_of_base_reader() -> None:
@@ -560,7 +561,7 @@ def _edited_layer_with_stale_hashes() -> dict:
 BAD_DOCUMENTS = {
     "not_an_object": ([], "graph must be a JSON object, got list"),
     "wrong_format": (_with(format="keras-model"), "not a ga-squad graph: format 'keras-model'"),
-    "unsupported_version": (_with(version=3), "graph format version 3 is not supported (this reads versions 1, 2)"),
+    "unsupported_version": (_with(version=4), "graph format version 4 is not supported (this reads versions 1, 2, 3)"),
     "no_layers": ({"format": GRAPH_FORMAT, "version": 1}, "graph lacks a 'layers' list"),
     "layers_not_a_list": (_with(layers={"h0": {}}), "graph lacks a 'layers' list"),
     "layer_not_an_object": (_with(layers=["h0"]), "layer must be a JSON object, got str"),
@@ -624,3 +625,19 @@ def test_mutation_chains_never_produce_duplicate_hash_ids() -> None:
         for _ in range(12):
             graph = mutator.mutate(graph, rng).graph
             assert len(set(graph.hash_ids.values())) == len(graph.layers)
+
+
+def test_uids_survive_json_and_are_validated() -> None:
+    child = Mutator().mutate_many(base_reader(), random.Random(3), 4).graph
+    assert Graph.from_json(child.to_json()).uids == child.uids
+    doc = child.to_dict()
+    doc["layers"][-1]["uid"] = doc["layers"][0]["uid"]
+    with pytest.raises(GraphError, match="share uid"):
+        Graph.from_dict(doc)
+    doc["layers"][-1]["uid"] = "XYZ"
+    with pytest.raises(GraphError, match="uid must be 16 lower-case hex characters"):
+        Graph.from_dict(doc)
+    doc = child.to_dict()
+    doc["layers"][-1]["gated_skips"] = ["question"]
+    with pytest.raises(GraphError, match="not among its skips"):
+        Graph.from_dict(doc)

@@ -41,7 +41,8 @@ def test_v1_document_loads_with_its_hash_ids_unchanged() -> None:
     assert graph == base_reader()
     assert graph.hash_ids == doc["hash_ids"]
     again = graph.to_dict()
-    assert again["version"] == GRAPH_VERSION == 2
+    assert again["version"] == GRAPH_VERSION == 3
+    assert graph.uids == graph.hash_ids  # a version-1 layer's identity is its hash id
     assert Graph.from_dict(again) == graph
 
 

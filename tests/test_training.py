@@ -26,9 +26,9 @@ from ga_squad.reader.data_cache import load_dataset  # noqa: E402
 from ga_squad.reader.dataset import DataConfig, Dataset  # noqa: E402
 from ga_squad.reader.evaluation import evaluate  # noqa: E402
 from ga_squad.reader.glove import read_glove  # noqa: E402
-from ga_squad.search.graph import EMBEDDING_HASH, Graph, LayerType, base_reader  # noqa: E402
+from ga_squad.search.graph import EMBEDDING_HASH, Graph, base_reader  # noqa: E402
 from ga_squad.reader.model import build_model, weights_by_hash  # noqa: E402
-from ga_squad.search.mutations import InsertLayer  # noqa: E402
+from ga_squad.search.mutations import SwitchCell  # noqa: E402
 from ga_squad.reader.training import PREDICTIONS_NAME, data_fingerprint, run_trial  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -126,11 +126,14 @@ def test_missing_parent_checkpoint_cold_starts_without_crashing(parent, data, tm
 
 def test_inherited_lr_scale_zero_keeps_inherited_layers_and_trains_fresh_ones(parent, data, tmp_path) -> None:
     params, _, _ = parent
-    mutation = InsertLayer(LayerType.RNN).apply(params.graph, random.Random(0))
+    # Not a growing mutation: such a child starts exactly at its parent's score and keeps its
+    # start (gates still 0) when one epoch does not beat it; a switched cell starts fresh.
+    mutation = SwitchCell().apply(params.graph, random.Random(0))
     assert mutation is not None
     child = child_params(params, mutation.graph, tmp_path / "000003", seed=9)
     out = run_trial(child, data, MODEL, TRAIN.override(epochs=1, inherited_lr_scale=0.0))
     assert out["warm_start"] and 0 < out["inherited_params"] < out["total_params"]
+    assert out["best_epoch"] == 1  # the trained weights were published, not the start
     _, parent_arrays = read_checkpoint(params.save_dir)
     _, child_arrays = read_checkpoint(child.save_dir)
     shared = params.graph.shared_ids(mutation.graph)

@@ -33,7 +33,13 @@ between two steps) uses the newest complete version. Leftovers of killed
 publishes are removed by ownership (pid/host/lease in their names), never by
 age alone.
 
-**Warm start.** :func:`load_shared` loads exactly the shared hash ids and leaves
+**Weight ids.** Groups are keyed by *weight id*: a layer's persistent uid
+(graph version 3), a gated skip's gate id, or the embeddings' fixed id.
+Checkpoints of graph versions 1/2 are keyed by hash id, which is exactly
+the uid such a graph's layers get when loaded, so they load unchanged. The
+manifest records, per layer, both its uid and its hash id (``layer_ids``).
+
+**Warm start.** :func:`load_shared` loads exactly the shared weight ids and leaves
 every other layer at its fresh initialisation. A parent checkpoint that is
 missing or damaged degrades to a cold start with a warning (a child must never
 crash-loop on its parent's bad luck); an *incompatible* one (other vocabulary,
@@ -62,7 +68,9 @@ import numpy as np
 from ga_squad.files import file_digest, fsync_path
 from ga_squad.search import checkpoint_store
 from ga_squad.reader.embedding_store import StoreError, load_array, store_array
-from ga_squad.search.graph import Graph
+from ga_squad.reader.layers import input_segments
+from ga_squad.search.graph import Graph, GraphError, LayerType
+from ga_squad.search.vocabulary import feature_columns
 from ga_squad.reader.model import count_params, weights_by_hash
 
 __all__ = [
@@ -212,7 +220,8 @@ def publish_checkpoint(
             "parent_id": parent_id,
             "graph": graph.to_dict(),
             "graph_fingerprint": graph.fingerprint(),
-            "hash_ids": sorted(groups),
+            "hash_ids": sorted(groups),  # the weight ids (named so since version 1)
+            "layer_ids": {i: {"uid": graph.uid(i), "hash_id": graph.hash_id(i)} for i in graph.topological_order},
             "param_counts": counts,
             "total_params": sum(counts.values()),
             "metrics": dict(metrics),
@@ -350,6 +359,7 @@ def load_shared(
     *,
     data_fingerprint: str | None = None,
     model_fingerprint: str | None = None,
+    graph: Graph | None = None,
 ) -> WarmStartReport:
     """Load the layers in ``shared_ids`` from the parent's checkpoint.
 
@@ -365,6 +375,12 @@ def load_shared(
             so embedding rows mean the same words).
         model_fingerprint: If given, must equal the parent's architecture
             options fingerprint.
+        graph: The child's graph. With it, an input layer whose features
+            changed is inherited row block by row block: its projection keeps
+            the rows of the features both have, a new feature's rows start at
+            zero (the child computes its parent's function), a dropped
+            feature's rows are dropped; its other variables load where names
+            and shapes match.
 
     Returns:
         What was loaded. A missing or damaged parent checkpoint gives a
@@ -394,8 +410,15 @@ def load_shared(
                 f"parent checkpoint in {restore_dir} has {what} fingerprint {manifest.get(key)!r}, "
                 f"this trial has {mine!r}: its weights do not fit this trial")
     assignments: list[tuple[keras.Variable, np.ndarray]] = []
+    remaps = _input_remaps(graph, manifest)
+    remapped = 0  # scalars copied into remapped input layers
     for h in sorted(wanted & set(arrays)):
         stored = arrays[h]
+        if h in remaps:
+            pairs, copied = _remapped_input(h, groups[h], stored, *remaps[h])
+            assignments.extend(pairs)
+            remapped += copied
+            continue
         mine_paths = {v.path for v in groups[h]}
         if set(stored) != mine_paths:
             raise CheckpointError(
@@ -414,7 +437,68 @@ def load_shared(
     missing = tuple(sorted(wanted - set(arrays)))
     if missing:
         logger.warning("parent checkpoint lacks shared layer(s) %s; initialised fresh", list(missing))
-    inherited = sum(count_params(groups[h]) for h in loaded)
+    inherited = sum(count_params(groups[h]) for h in loaded if h not in remaps) + remapped
     logger.info("warm start from %s: %d/%d layers, %d of %d parameters inherited",
                 restore_dir, len(loaded), len(groups), inherited, total)
     return WarmStartReport(bool(loaded), inherited, total - inherited, loaded, missing)
+
+
+def _input_remaps(graph: Graph | None, manifest: Mapping[str, Any]) -> dict[str, tuple[tuple, tuple, int]]:
+    """uid -> (parent's, child's attributes, word_dim) of layers loaded by rows, not whole.
+
+    Input layers whose features differ; pointers turned from linear into
+    conditioned or back (attributes: the pointer kind).
+    """
+    if graph is None or "graph" not in manifest:
+        return {}
+    try:
+        parent = Graph.from_dict(manifest["graph"])
+    except GraphError as exc:
+        raise CheckpointCorrupt(f"parent manifest holds an unreadable graph: {exc}") from None
+    word_dim = int(manifest.get("model_config", {}).get("word_dim", 0))
+    before = {l.uid: l for l in parent.layers}
+    out = {}
+    for layer in graph.layers:
+        old = before.get(layer.uid)
+        if old is None or old.type is not layer.type:
+            continue
+        if layer.type is LayerType.INPUT and old.features != layer.features:
+            out[layer.uid] = (old.features, layer.features, word_dim)
+        elif layer.type is LayerType.OUTPUT and old.pointer != layer.pointer:
+            out[layer.uid] = ((old.pointer,), (layer.pointer,), word_dim)
+    return out
+
+
+def _remapped_input(h: str, variables: list[keras.Variable], stored: Mapping[str, np.ndarray],
+                    old: tuple[str, ...], new: tuple[str, ...], word_dim: int
+                    ) -> tuple[list[tuple[keras.Variable, np.ndarray]], int]:
+    """Assignments for a layer loaded by rows (see :func:`_input_remaps`), and the scalars copied."""
+    out, copied = [], 0
+    for var in variables:
+        value = stored.get(var.path)
+        if var.path.endswith("/pointer/kernel") and value is not None:
+            # A conditioned pointer scores [x, h]: x's rows are the linear pointer's, h's start at zero.
+            rows = min(value.shape[0], int(var.shape[0]))
+            merged = np.zeros(tuple(var.shape), value.dtype)
+            merged[:rows] = value[:rows]
+            out.append((var, merged))
+            copied += rows * value.shape[1]
+        elif var.path.endswith("/proj/kernel") and value is not None:
+            parts, starts, at = {}, {}, 0
+            for name, w in input_segments(value.shape[0], word_dim, feature_columns(old), "aligned" in old):
+                parts[name], starts[name], at = w, at, at + w
+            rows = []
+            for name, w in input_segments(int(var.shape[0]), word_dim, feature_columns(new), "aligned" in new):
+                if name in parts and parts[name] == w:
+                    rows.append(value[starts[name]:starts[name] + w])
+                    copied += rows[-1].size
+                else:
+                    rows.append(np.zeros((w, value.shape[1]), value.dtype))
+            merged = np.concatenate(rows, axis=0)
+            if merged.shape != tuple(var.shape):
+                raise CheckpointError(f"layer {h}: cannot map projection {value.shape} onto {tuple(var.shape)}")
+            out.append((var, merged))
+        elif value is not None and tuple(value.shape) == tuple(var.shape):
+            out.append((var, value))
+            copied += value.size
+    return out, copied

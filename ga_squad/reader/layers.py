@@ -14,7 +14,8 @@ from keras import ops
 
 from ga_squad.reader.config import ModelConfig
 
-__all__ = ["NEG_INF", "BidafBlock", "Block", "FeatureInputBlock", "PointerBlock", "PoolBlock", "masked_softmax"]
+__all__ = ["NEG_INF", "BidafBlock", "Block", "FeatureInputBlock", "Gate", "PointerBlock", "PoolBlock",
+           "input_segments", "masked_softmax"]
 
 NEG_INF = -1e30  # Logit of a padded passage position: softmax weight exactly 0.
 _MASKED = -1e9   # Attention score of a padded key (finite: no NaN when a row is all padding).
@@ -48,6 +49,33 @@ def birnn(cfg: ModelConfig, cell: str | None, name: str = "birnn", dtype: object
     layer = keras.layers.GRU if kind == "gru" else keras.layers.LSTM
     return keras.layers.Bidirectional(layer(cfg.hidden // 2, return_sequences=True, name=kind, dtype=dtype),
                                       name=name, dtype=dtype)
+
+
+class Gate(Block):
+    """A learned scalar gate, zero at birth: ``gate(x, f) = x + g * f`` (or ``g * f`` without ``x``).
+
+    What makes a growing mutation function-preserving (Net2Net-style): a new
+    residual branch or skip edge contributes nothing until training moves
+    ``g``. ``g`` gets a gradient from the first step (``dL/dg = dL/dy . f``);
+    the branch behind it does once ``g`` is no longer zero.
+    """
+
+    def build(self, *shapes: object) -> None:
+        self.gate = self.add_weight(shape=(), initializer="zeros", name="gate")
+
+    def call(self, f, x=None):
+        scaled = ops.cast(self.gate, f.dtype) * f
+        return scaled if x is None else x + scaled
+
+
+def input_segments(rows: int, word_dim: int, columns: Sequence[int], aligned: bool) -> list[tuple[str, int]]:
+    """Row blocks of an input projection's kernel (``rows`` in all): embedding, columns, aligned.
+
+    A warm start maps an input layer's projection row block by row block when
+    its features changed (:func:`ga_squad.reader.checkpoint.load_shared`).
+    """
+    tail = [(f"column_{c}", 1) for c in columns] + ([("aligned", word_dim)] if aligned else [])
+    return [("embedding", rows - sum(w for _, w in tail)), *tail]
 
 
 class FeatureInputBlock(Block):

@@ -1,12 +1,14 @@
 """Compile a reader :class:`~ga_squad.search.graph.Graph` into a Keras model.
 
-Each graph node becomes exactly one top-level Keras layer named
-``f"{hash_id}_{type}"`` (for example ``3f2a..._rnn``), and the word/char
-embeddings shared by both streams are one layer named
-``f"{EMBEDDING_HASH}_embedding"``. Every variable path therefore starts with
-the hash id of the graph node that owns it, and warm-starting a child from its
-parent is a match on names (:func:`weights_by_hash`): equal hash id, equal
-function of the inputs, so the parent's trained weights are a meaningful start.
+Each graph node becomes one top-level Keras layer named ``f"{uid}_{type}"``
+(its persistent identity, :attr:`ga_squad.search.graph.Layer.uid`; for
+example ``3f2a..._rnn``), plus ``f"{uid}_residual"`` (the scalar gate of a
+gated residual layer); the gate of a gated skip edge is a layer named
+``f"{skip_gate_id}_skipgate"``; the word/char embeddings shared by both
+streams are one layer named ``f"{EMBEDDING_HASH}_embedding"``. Every
+variable path therefore starts with the weight id that owns it, and
+warm-starting a child from its parent is a match on names
+(:func:`weights_by_hash`): same identity, same weight shapes.
 Sub-layers get fixed names so variable paths are identical in every process.
 
 Padding is id 0 in every id array. Masks are passed explicitly (never through
@@ -26,7 +28,10 @@ Layer semantics follow the :mod:`ga_squad.search.graph` docstring:
   output is ``LayerNorm(x + Dense([x, a, x * a]))`` (the BiDAF-style fusion).
 * ``output``: ``Dense(1)`` per passage position, padding set to ``NEG_INF``.
 * skip edges: the outputs of ``skips`` are summed into ``inputs[0]`` before the
-  layer is applied.
+  layer is applied; a gated skip is scaled by its gate (zero at birth).
+* ``residual``: the layer's output is ``x + g * f(x)`` with ``x`` its first
+  input plus skips and ``g`` a scalar gate, zero at birth (an inserted layer
+  starts as the identity map).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ import numpy as np
 from keras import ops
 
 from ga_squad.reader.config import ModelConfig
-from ga_squad.reader.layers import NEG_INF, BidafBlock, Block, FeatureInputBlock, PointerBlock, PoolBlock, birnn
+from ga_squad.reader.layers import NEG_INF, BidafBlock, Block, FeatureInputBlock, Gate, PointerBlock, PoolBlock, birnn
 from ga_squad.search.graph import EMBEDDING_HASH, HASH_LENGTH, Graph, GraphError, LayerType
 from ga_squad.search.vocabulary import COLUMN_FEATURES, FEATURE_COLUMNS, feature_columns
 
@@ -236,7 +241,7 @@ def build_model(
     order = [i for i in graph.topological_order if i not in ("begin", "end")] + ["begin", "end"]
     for layer_id in order:
         layer = graph[layer_id]
-        h = graph.hash_id(layer_id)
+        h = graph.uid(layer_id)
         name = f"{h}_{layer.type.value}"
         mask = masks.get(layer.stream.value)
         if layer.type is LayerType.INPUT:
@@ -247,7 +252,9 @@ def build_model(
             continue
         x = outputs[layer.inputs[0]]
         if layer.skips:
-            x = keras.layers.Add(name=f"{h}_skips")([x, *(outputs[s] for s in layer.skips)])
+            terms = [Gate(name=f"{graph.skip_gate_id(layer_id, s)}_skipgate")(outputs[s])
+                     if s in layer.gated_skips else outputs[s] for s in layer.skips]
+            x = keras.layers.Add(name=f"{h}_skips")([x, *terms])
         if layer.type is LayerType.RNN:
             outputs[layer_id] = RnnBlock(cfg, layer.cell, name=name)(x, mask)
         elif layer.type is LayerType.SELF_ATTENTION:
@@ -265,6 +272,8 @@ def build_model(
             outputs[layer_id] = PointerBlock(cfg, layer.pointer, name=name, dtype="float32")(x, mask, summary, begin)
         else:  # pragma: no cover - the graph validates its layer types
             raise ValueError(f"layer {layer_id!r}: unsupported type {layer.type}")
+        if layer.residual:
+            outputs[layer_id] = Gate(name=f"{h}_residual")(outputs[layer_id], x)
     model = keras.Model(inputs=inputs, outputs={"begin": outputs["begin"], "end": outputs["end"]},
                         name=f"reader_{graph.fingerprint()}")
     if embeddings is not None:
@@ -274,13 +283,13 @@ def build_model(
 
 # --- weights by hash id --------------------------------------------------------
 def hash_of_layer(name: str) -> str | None:
-    """The hash id a layer name starts with, or None for weightless plumbing."""
+    """The weight id (a uid, a skip gate's id or the embeddings') a layer name starts with, or None."""
     match = _HASH_PREFIX.match(name)
     return match.group(1) if match else None
 
 
 def weights_by_hash(model: keras.Model) -> dict[str, list[keras.Variable]]:
-    """The model's variables grouped by the hash id of the graph node owning them.
+    """The model's variables grouped by the weight id owning them (a layer's uid, a skip gate's id).
 
     Trainable and non-trainable variables are both included (a fixed GloVe
     table is still inherited).

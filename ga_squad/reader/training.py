@@ -242,7 +242,7 @@ def _warm_start(model: keras.Model, params: TrialParams, model_cfg: ModelConfig,
         total = count_params(weights_by_hash(model))
         return WarmStartReport(False, 0, total, (), (), reason="no parent")
     return load_shared(model, params.restore_dir, params.shared_ids,
-                       data_fingerprint=fingerprint, model_fingerprint=model_cfg.fingerprint())
+                       data_fingerprint=fingerprint, model_fingerprint=model_cfg.fingerprint(), graph=params.graph)
 
 
 def _better(new: EvalResult, old: EvalResult) -> bool:

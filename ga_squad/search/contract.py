@@ -5,13 +5,13 @@ The tuner sends one JSON object per trial; the trial reads it back with
 returns inside a trial)::
 
     {
-      "contract": 1,
+      "contract": 2,
       "indiv_id": 12,
       "parent_id": 7,                       # null for a cold start
       "graph": {...},                       # ga_squad.search.graph.Graph.to_dict()
       "restore_dir": "/shared/ga/EXP/individuals/000007",  # parent's checkpoint dir, or null
       "save_dir": "/shared/ga/EXP/individuals/000012",     # where this trial publishes its own
-      "shared_ids": ["9be2d856dd417892", ...],             # hash ids to inherit, or null
+      "shared_ids": ["9be2d856dd417892", ...],             # weight ids (uids) to inherit, or null
       "mutation": "insert_rnn(h3->[h8]->begin)",
       "seed": 1234
     }
@@ -19,6 +19,13 @@ returns inside a trial)::
 A trial loads exactly the layers in ``shared_ids`` from ``restore_dir`` and
 initialises every other layer fresh. ``restore_dir`` and ``shared_ids`` are
 both null or both set.
+
+Version 2 (graph format 3): ``shared_ids`` are *weight ids*, the persistent
+uids of the layers the child kept with unchanged weight shapes
+(:meth:`~ga_squad.search.graph.Graph.shared_ids`), not only those whose whole
+upstream is unchanged. Version 1 (hash ids of graph format 1/2) still
+parses: such a graph's layers take their hash id as uid, so its
+``shared_ids`` name the same weights.
 
 The trial's final result is a dict with ``default`` (the fitness: F1 on the
 validation articles held out of the training file), ``val_f1``/``val_em``,
@@ -40,7 +47,8 @@ from typing import Any
 from ga_squad.search.graph import Graph
 from ga_squad.search.paths import ensure_inside
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
+READABLE_CONTRACTS = (1, 2)
 
 
 def result_indiv_id(value: Any) -> int | None:
@@ -103,7 +111,7 @@ class TrialParams:
         graph: The architecture to build.
         restore_dir: The parent's checkpoint directory, or None.
         save_dir: Where this trial publishes its checkpoint.
-        shared_ids: Weight hash ids present in both child and parent, or None.
+        shared_ids: Weight ids (uids) the child inherits from its parent, or None.
         mutation: How the graph was derived from the parent (for humans).
         seed: Seed for this trial's initialisation and data order.
     """
@@ -148,8 +156,8 @@ class TrialParams:
         if not isinstance(data, Mapping):
             raise ContractError(f"trial parameters must be a JSON object, got {type(data).__name__}")
         version = data.get("contract", CONTRACT_VERSION)
-        if version != CONTRACT_VERSION:
-            raise ContractError(f"contract version {version!r} not supported (expected {CONTRACT_VERSION})")
+        if version not in READABLE_CONTRACTS:
+            raise ContractError(f"contract version {version!r} not supported (expected one of {READABLE_CONTRACTS})")
         for key in ("indiv_id", "graph", "save_dir"):
             if key not in data:
                 raise ContractError(f"trial parameters lack {key!r}")
@@ -157,7 +165,7 @@ class TrialParams:
         parent_id = None if data.get("parent_id") is None else _int_field(data, "parent_id")
         shared = data.get("shared_ids")
         if shared is not None and (not isinstance(shared, list) or not all(isinstance(s, str) for s in shared)):
-            raise ContractError("shared_ids must be a list of hash id strings or null")
+            raise ContractError("shared_ids must be a list of weight id strings or null")
         restore_dir = data.get("restore_dir")
         save_dir = data["save_dir"]
         if storage_root is not None:

@@ -41,6 +41,18 @@ Format versions: version 2 added the attributes and the ``bidaf`` and
 ``pool`` types. A version-1 document still loads, and its hash ids are
 unchanged (an attribute at its default is left out of the hash), so version-1
 checkpoints and journals stay valid.
+
+Version 3 separates a layer's **identity** from its structure: every layer
+has a ``uid`` that mutations keep when they rewire it (the hash id changes,
+the uid does not) and that is new when a mutation creates a layer. Weights
+are stored and inherited by uid (:meth:`Graph.weight_ids`), so a child
+inherits every layer it shares with its parent whose weight shapes match
+(:meth:`Graph.shared_ids`), not only the layers whose whole upstream is
+unchanged. A version-1/2 layer (or one built without a uid) gets its hash id
+as uid, so the checkpoints of those versions, grouped by hash id, are
+grouped by uid as they stand. Version 3 also adds the gated residual
+(``residual``) and gated skips (``gated_skips``) that make growing
+mutations function-preserving (:mod:`ga_squad.search.mutations`).
 """
 
 from __future__ import annotations
@@ -75,8 +87,8 @@ __all__ = [
 ]
 
 GRAPH_FORMAT = "ga-squad-graph"
-GRAPH_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+GRAPH_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,11 @@ class Graph:
         hashes = _compute_hashes(by_id, order)
         _check_unique_hashes(hashes)
         object.__setattr__(self, "_hashes", hashes)
+        # Identity: a layer without a uid gets its hash id (versions 1/2).
+        layers = tuple(l if l.uid is not None else l.replace(uid=hashes[l.id]) for l in layers)
+        object.__setattr__(self, "layers", layers)
+        object.__setattr__(self, "_by_id", {l.id: l for l in layers})
+        _check_unique_uids(layers)
 
     # --- queries -----------------------------------------------------------
     def __getitem__(self, layer_id: str) -> Layer:
@@ -135,13 +152,69 @@ class Graph:
         """Layer id -> hash id, in topological order."""
         return dict(self._hashes)
 
+    def uid(self, layer_id: str) -> str:
+        """The persistent identity of ``layer_id`` (the id its weights are stored under)."""
+        uid = self._by_id[layer_id].uid
+        assert uid is not None  # filled in at construction
+        return uid
+
+    @property
+    def uids(self) -> dict[str, str]:
+        """Layer id -> uid, in topological order."""
+        return {i: self.uid(i) for i in self._order}
+
+    def skip_gate_id(self, target_id: str, source_id: str) -> str:
+        """Weight id of the gate on the skip edge ``source -> target`` (both ends' identities)."""
+        return canonical_hash({"skip_gate": [self.uid(target_id), self.uid(source_id)]})
+
+    def weight_groups(self) -> dict[str, tuple[Any, ...]]:
+        """Weight id -> signature of the weights stored under it.
+
+        A layer's weights are stored under its uid; its signature is what fixes
+        their names and shapes (type, cell, pointer kind, residual gate; an
+        input's features change only its projection's rows, which a warm start
+        maps row by row). A gated skip's scalar gate has its own id.
+        """
+        groups: dict[str, tuple[Any, ...]] = {EMBEDDING_HASH: ("embedding",)}
+        for layer_id in self._order:
+            layer = self._by_id[layer_id]
+            # A conditioned pointer's scorer extends a linear one's (rows for its extra
+            # BiRNN, which a warm start sets to zero): the two share weights.
+            pointer = "linear" if layer.pointer == CONDITIONED else layer.pointer
+            groups[self.uid(layer_id)] = (layer.type.value, layer.stream.value, layer.cell,
+                                          pointer, layer.residual)
+            for source in layer.gated_skips:
+                groups[self.skip_gate_id(layer_id, source)] = ("skip_gate",)
+        return groups
+
     def weight_ids(self) -> frozenset[str]:
         """Every id under which a model of this graph stores weights."""
-        return frozenset(self._hashes.values()) | {EMBEDDING_HASH}
+        return frozenset(self.weight_groups())
 
     def shared_ids(self, other: Graph) -> frozenset[str]:
-        """Weight ids present in both graphs: what a child can inherit."""
-        return self.weight_ids() & other.weight_ids()
+        """Weight ids a child (``self``) inherits from ``other``: same identity, same weight shapes.
+
+        A rewired layer keeps its uid and is inherited; a layer whose cell
+        changed, or a pointer turned bilinear or back, keeps its uid but not its
+        weight shapes, so it starts fresh.
+        """
+        mine, theirs = self.weight_groups(), other.weight_groups()
+        return frozenset(i for i, sig in mine.items() if theirs.get(i) == sig)
+
+    def new_uid(self, salt: str) -> str:
+        """A fresh uid for a layer a mutation creates: deterministic, unique in this graph.
+
+        Derived from every uid of this (the parent) graph and ``salt`` (what
+        the mutation creates), so a replay gives the same uid and no layer of
+        the parent can share it.
+        """
+        taken = {l.uid for l in self.layers} | {EMBEDDING_HASH}
+        n = 0
+        while True:
+            uid = canonical_hash({"new_layer": salt, "n": n, "parent": sorted(u for u in taken if u)})
+            if uid not in taken:
+                return uid
+            n += 1
 
     def fingerprint(self) -> str:
         """Whole-graph hash, independent of layer names: finds duplicate readers."""
@@ -297,6 +370,11 @@ def _check_references(by_id: Mapping[str, Layer]) -> None:
                 raise GraphError(f"layer {layer.id!r} reads output {ref!r}; outputs are terminal")
         if len(set(layer.skips)) != len(layer.skips) or (layer.inputs and layer.inputs[0] in layer.skips):
             raise GraphError(f"layer {layer.id!r} has a duplicate skip edge")
+        stray = sorted(set(layer.gated_skips) - set(layer.skips))
+        if stray:
+            raise GraphError(f"layer {layer.id!r}: gated skip(s) {stray} are not among its skips")
+        if layer.residual and layer.type not in HIDDEN_TYPES:
+            raise GraphError(f"layer {layer.id!r} ({layer.type.value}) cannot be a gated residual")
 
 
 def _topological_order(layers: tuple[Layer, ...], by_id: Mapping[str, Layer]) -> tuple[str, ...]:
@@ -402,8 +480,21 @@ def _compute_hashes(by_id: Mapping[str, Layer], order: tuple[str, ...]) -> dict[
             payload["pointer"] = layer.pointer
         if layer.pointer == CONDITIONED:
             payload["condition"] = hashes["begin"]
+        if layer.residual:
+            payload["residual"] = True
+        if layer.gated_skips:
+            payload["gated_skips"] = sorted(hashes[r] for r in layer.gated_skips)
         hashes[layer_id] = canonical_hash(payload)
     return hashes
+
+
+def _check_unique_uids(layers: tuple[Layer, ...]) -> None:
+    seen: dict[str, str] = {}
+    for layer in layers:
+        assert layer.uid is not None
+        if layer.uid in seen or layer.uid == EMBEDDING_HASH:
+            raise GraphError(f"layers {seen.get(layer.uid, 'embedding')!r} and {layer.id!r} share uid {layer.uid}")
+        seen[layer.uid] = layer.id
 
 
 def _check_unique_hashes(hashes: Mapping[str, str]) -> None:

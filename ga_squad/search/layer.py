@@ -10,6 +10,7 @@ import dataclasses
 import enum
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,10 +19,11 @@ from ga_squad.search.vocabulary import BILINEAR, CONDITIONED, LINEAR, SHORT
 
 __all__ = [
     "ARITY", "EMBEDDING_HASH", "HASH_LENGTH", "HIDDEN_TYPES", "INPUT_IDS", "OUTPUT_IDS", "POINTER_ARITY",
-    "SEQUENCE_STREAMS", "GraphError", "Layer", "LayerType", "Stream", "canonical_hash", "layer_label",
+    "SEQUENCE_STREAMS", "UID_PATTERN", "GraphError", "Layer", "LayerType", "Stream", "canonical_hash", "layer_label",
 ]
 
 HASH_LENGTH = 16  # hex characters (64 bits): ample for a search of 1e6 layers.
+UID_PATTERN = re.compile(rf"[0-9a-f]{{{HASH_LENGTH}}}")
 
 
 class GraphError(ValueError):
@@ -93,6 +95,18 @@ class Layer:
         cell: Recurrent cell of an ``rnn`` layer (``gru``/``lstm``), or None
             for the model config's cell.
         pointer: Pointer kind of an ``output`` layer.
+        uid: Persistent identity (16 hex characters): kept by every mutation
+            that rewires the layer, new when a mutation creates a layer. Not
+            part of the hash id; weights are stored and inherited under it.
+            None lets :class:`~ga_squad.search.graph.Graph` derive it from the
+            hash id (version-1/2 graphs, hand-built graphs).
+        residual: The layer joins through a gated residual branch,
+            ``y = x + g * f(x)`` with ``x`` its first input (plus skips) and
+            the scalar gate ``g`` zero at birth: an inserted layer starts as
+            the identity, so its child computes its parent's function.
+        gated_skips: The skips (a subset of ``skips``) added through a scalar
+            gate that starts at zero (skip edges added by a mutation);
+            other skips are plain sums (version-1/2 graphs).
     """
 
     id: str
@@ -103,9 +117,13 @@ class Layer:
     features: tuple[str, ...] = ()
     cell: str | None = None
     pointer: str = LINEAR
+    uid: str | None = None
+    residual: bool = False
+    gated_skips: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "features", tuple(sorted(set(self.features))))
+        object.__setattr__(self, "gated_skips", tuple(sorted(set(self.gated_skips))))
 
     def replace(self, **changes: Any) -> Layer:
         """A copy with some fields changed (mutations build layers this way)."""
@@ -125,6 +143,12 @@ class Layer:
             out["cell"] = self.cell
         if self.type is LayerType.OUTPUT:
             out["pointer"] = self.pointer
+        if self.uid is not None:
+            out["uid"] = self.uid
+        if self.residual:
+            out["residual"] = True
+        if self.gated_skips:
+            out["gated_skips"] = list(self.gated_skips)
         return out
 
     @classmethod
@@ -151,14 +175,21 @@ class Layer:
         inputs = data.get("inputs", [])
         skips = data.get("skips", [])
         features = data.get("features", [])
-        for name, refs in (("inputs", inputs), ("skips", skips), ("features", features)):
+        gated = data.get("gated_skips", [])
+        for name, refs in (("inputs", inputs), ("skips", skips), ("features", features), ("gated_skips", gated)):
             if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
                 what = "feature names" if name == "features" else "layer ids"
                 raise GraphError(f"layer {data['id']!r}: {name} must be a list of {what}")
         cell = data.get("cell")
         pointer = data.get("pointer", LINEAR)
+        uid = data.get("uid")
+        if uid is not None and not (isinstance(uid, str) and UID_PATTERN.fullmatch(uid)):
+            raise GraphError(f"layer {data['id']!r}: uid must be {HASH_LENGTH} lower-case hex characters, got {uid!r}")
+        residual = data.get("residual", False)
+        if not isinstance(residual, bool):
+            raise GraphError(f"layer {data['id']!r}: residual must be true or false")
         return cls(str(data["id"]), layer_type, stream, tuple(inputs), tuple(skips),
-                   tuple(features), cell, pointer)
+                   tuple(features), cell, pointer, uid, residual, tuple(gated))
 
 
 def layer_label(layer: Layer) -> str:

@@ -6,6 +6,36 @@ returns a new valid graph or ``None`` when the operator has nothing to act on.
 :class:`Mutator` picks among operators, keeps the hidden-layer count within
 bounds and retries a bounded number of times, so a mutation always yields a
 valid graph and the same seed always yields the same graph.
+
+**Function preservation** (network morphisms: Net2Net, Chen et al. 2016;
+Elsken et al. 2017). A child keeps the uid of every layer it keeps
+(:meth:`~ga_squad.search.graph.Graph.shared_ids`), so it inherits all of
+them, and the growing operators are exact morphisms: before training the
+child computes its parent's begin/end logits (up to float rounding).
+
+* ``insert_*`` adds a layer with ``residual=True``: ``y = x + g * f(x)``
+  with the scalar gate ``g = 0`` at birth, so ``y = x``. ``f`` gets no
+  gradient on the first step but ``g`` does (``dL/dg = dL/dy . f(x)``), and
+  once ``g`` moves so does ``f``.
+* ``add_skip`` adds a gated skip (``gated_skips``): ``x + g * s``, ``g = 0``
+  at birth.
+* ``feature_*`` adding a feature keeps the input layer's uid; the warm
+  start maps the projection's rows and gives the new feature's rows zeros
+  (:func:`ga_squad.reader.checkpoint.load_shared`).
+* ``pointer_conditioned`` (from linear) is exact: the end pointer's scorer
+  over ``[x, h]`` keeps the linear pointer's rows for ``x`` and gets zero
+  rows for the new BiRNN's ``h``.
+* ``pointer_bilinear`` over a new ``pool`` is not exact (a bilinear score
+  cannot equal a linear one); neither is ``switch_cell`` (a GRU's weights do
+  not fit an LSTM): both layers keep their uid and start fresh, every other
+  layer is inherited. ``pointer_linear`` from conditioned keeps the ``x``
+  rows and drops the BiRNN (approximate).
+
+Shrinking operators are approximate: ``remove_*`` drops a layer (and its
+skips), ``remove_skip`` a skip, a removed feature its projection rows; every
+other layer is inherited unchanged, so what is preserved is the rest of the
+network's weights, and the result is exact only where the removed part
+contributed nothing (a gate still at zero).
 """
 
 from __future__ import annotations
@@ -120,7 +150,8 @@ class InsertLayer(MutationOperator):
                 if memory is None:
                     continue
                 inputs = (source.id, memory)
-            new = Layer(new_id, self.kind, source.stream, inputs)
+            salt = f"{self.name}:{new_id}:{','.join(graph.uid(i) for i in inputs)}:{graph.uid(consumer_id)}:{pos}"
+            new = Layer(new_id, self.kind, source.stream, inputs, uid=graph.new_uid(salt), residual=True)
             rewired = list(consumer.inputs)
             rewired[pos] = new_id
             updated = consumer.replace(inputs=tuple(rewired))
@@ -172,10 +203,14 @@ def _bypass(graph: Graph, victim_id: str) -> list[Layer]:
             continue
         inputs = tuple(replacement if r == victim_id else r for r in layer.inputs)
         skips: list[str] = []
-        for ref in (replacement if r == victim_id else r for r in layer.skips):
+        gated: list[str] = []
+        for old in layer.skips:
+            ref = replacement if old == victim_id else old
             if ref not in skips and (not inputs or ref != inputs[0]):
                 skips.append(ref)
-        layers.append(layer.replace(inputs=inputs, skips=tuple(skips)))
+                if old in layer.gated_skips:
+                    gated.append(ref)
+        layers.append(layer.replace(inputs=inputs, skips=tuple(skips), gated_skips=tuple(gated)))
     return layers
 
 
@@ -223,8 +258,11 @@ def _first_valid_edge_edit(
     rng.shuffle(pairs)
     for source_id, target_id in pairs:
         target = graph[target_id]
-        skips = (*target.skips, source_id) if add else tuple(s for s in target.skips if s != source_id)
-        updated = target.replace(skips=skips)
+        if add:
+            updated = target.replace(skips=(*target.skips, source_id), gated_skips=(*target.gated_skips, source_id))
+        else:
+            updated = target.replace(skips=tuple(s for s in target.skips if s != source_id),
+                                     gated_skips=tuple(s for s in target.gated_skips if s != source_id))
         result = _try(lambda: graph.replace_layers(updated if l.id == target_id else l for l in graph.layers))
         if result is not None:
             return Mutation(result, name, f"{source_id}->{target_id}")
@@ -309,8 +347,10 @@ class SetPointer(MutationOperator):
             else:
                 sources = [i for i in graph.topological_order if graph[i].stream is Stream.QUESTION]
                 pool_id = graph.new_layer_id()
+                source = rng.choice(sources)
+                uid = graph.new_uid(f"pool:{pool_id}:{graph.uid(source)}")
                 layers = _insert_before(layers, target_id,
-                                        Layer(pool_id, LayerType.POOL, Stream.SUMMARY, (rng.choice(sources),)))
+                                        Layer(pool_id, LayerType.POOL, Stream.SUMMARY, (source,), uid=uid))
             inputs = (target.inputs[0], pool_id)
         updated = target.replace(inputs=inputs, pointer=self.kind)
         layers = [updated if l.id == target_id else l for l in layers]
