@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import tempfile
 import time
@@ -29,9 +28,10 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks import ws_figures as wf  # noqa: E402
+from benchmarks.bench_json import write_result  # noqa: E402
 
 
-def main(seeds: list[int], trials: int, out: Path) -> dict:
+def main(seeds: list[int], trials: int, out_dir: Path | None) -> dict:
     from ga_squad.reader.training import configure_tensorflow
 
     configure_tensorflow(2, 1, deterministic=True)
@@ -65,8 +65,8 @@ def main(seeds: list[int], trials: int, out: Path) -> dict:
                   f"starts {r['initial_f1']:6.2f}, parent {r['parent_f1']:6.2f}, gap {r['gap']:+.2f}", flush=True)
         summary = {"seeds": sorted(per_seed), "trials": trials, "by_kind": wf.starts_by_kind(rows),
                    "per_seed": per_seed}
-        out.parent.mkdir(parents=True, exist_ok=True)  # after every seed: an interrupted run keeps its seeds
-        out.write_text(json.dumps(summary, indent=1, sort_keys=True), encoding="utf-8")
+        # after every seed: an interrupted run keeps its seeds
+        write_result("child_starts", summary, {"seeds": seeds, "trials": trials}, out_dir=out_dir)
     for kind, stats in summary["by_kind"].items():
         print(f"{kind:<24} n={stats['n']:>2}  median gap {stats['median_gap']:+.2f}  "
               f"within 0.5 F1: {stats['within_half_f1']:.0%}")
@@ -77,6 +77,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--trials", type=int, default=12)
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "results" / "child_starts.json")
+    parser.add_argument("--out-dir", type=Path, default=None, help="folder of child_starts.json (default results/)")
     args = parser.parse_args()
-    main(args.seeds, args.trials, args.out)
+    main(args.seeds, args.trials, args.out_dir)

@@ -120,6 +120,18 @@ def _faults(f: Mapping[str, Any]) -> str:
             f"{disk[kept]['violations']} parents deleted while in use)")
 
 
+def _child_starts(f: Mapping[str, Any]) -> str:
+    kinds = f["by_kind"]
+    grow, everyone = kinds["growing"], kinds["all"]
+    best = "/".join(f"{s['best_f1']:.2f}" for _, s in sorted(f["per_seed"].items()))
+    shrink = "; ".join(f"{k} {v['median_gap']:+.2f}" for k, v in sorted(kinds.items())
+                       if k not in {"growing", "all"} and v["median_gap"] > 0.5)
+    return (f"seed(s) {', '.join(map(str, f['seeds']))}, {f['trials']} trials: children of growing mutations start "
+            f"within 0.5 F1 of their parent {grow['within_half_f1']:.0%} ({grow['n']} children, median gap "
+            f"{grow['median_gap']:.2f}); all children {everyone['within_half_f1']:.0%} ({everyone['n']})"
+            + (f"; larger gaps: {shrink}" if shrink else "") + f"; best validation F1 {best}")
+
+
 # (results file stem, script, what it measures, figures -> text), in table order
 ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str], str], ...] = (
     ("dispatch", "simulated search at concurrency 8; tuner latency", _dispatch, "benchmarks/dispatch.py"),
@@ -130,6 +142,8 @@ ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str], str], ...] = (
      _full_data, "benchmarks/full_data.py"),
     ("reader_quality", "presets trained from scratch vs two baselines, shared data, `--size small`",
      _reader_quality, "benchmarks/reader_quality.py"),
+    ("child_starts", "`make run`'s search in process: each warm child's validation F1 before training vs its parent's",
+     _child_starts, "benchmarks/child_starts.py"),
     ("faults", "kill -9 during publish, dispatcher crashes, end attribution, retention (fake 100 kB checkpoints)",
      _faults, "benchmarks/faults.py"),
     ("remote", "NNI remote training service, sshd workers in namespaces on loopback", _remote,
