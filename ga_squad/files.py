@@ -12,13 +12,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "file_digest", "fsync_path", "replace_durably", "write_json_atomic"]
+__all__ = ["atomic_write", "file_digest", "fsync_path", "replace_durably", "write_content_addressed",
+           "write_json_atomic"]
+
+logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
 
@@ -85,6 +89,25 @@ def write_json_atomic(dst: str | os.PathLike[str], obj: Any, *, indent: int | No
         else:
             json.dump(obj, f, ensure_ascii=False, indent=indent, sort_keys=sort_keys)
         f.write("\n")
+
+
+def write_content_addressed(path: str | os.PathLike[str], data: bytes, sha256: str) -> bool:
+    """Make ``path`` hold exactly ``data`` (whose sha256 is ``sha256``); returns whether it wrote.
+
+    For stores keyed by content (embedding tables, vocabularies): the common
+    case is that another trial already stored the same bytes, which are then
+    left alone; a damaged file (other size or digest) is rewritten atomically.
+    """
+    target = Path(path)
+    try:
+        if target.stat().st_size == len(data) and file_digest(target) == sha256:
+            return False
+        logger.warning("stored file %s is damaged; rewriting it", target)
+    except FileNotFoundError:
+        pass
+    with atomic_write(target) as f:
+        f.write(data)
+    return True
 
 
 def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:

@@ -20,6 +20,8 @@ import os
 import pytest
 from hypothesis import settings
 
+from ga_squad.launch.experiment import Experiment, experiment_processes
+
 SEED = 1234
 
 settings.register_profile("dev", deadline=None)
@@ -37,3 +39,23 @@ def _seed_everything() -> Iterator[None]:
     if np is not None:
         np.random.seed(SEED)
     yield
+
+
+@pytest.fixture
+def experiments() -> Iterator[list[Experiment]]:
+    """Every NNI experiment a test starts (append it); all are stopped, whatever happens.
+
+    Stops each one by its own id, then checks that none of its processes
+    survives; reports every problem at once.
+    """
+    started: list[Experiment] = []
+    yield started
+    problems = []
+    for experiment in started:
+        try:
+            experiment.stop()
+        except Exception as exc:  # report all, stop all
+            problems.append(exc)
+        if experiment_processes(experiment.id, experiment.spec.working_directory / experiment.id):
+            problems.append(f"processes of {experiment.id} survive")
+    assert not problems, problems

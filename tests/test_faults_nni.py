@@ -20,7 +20,6 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,19 +73,6 @@ def kill_role(experiment: Experiment, which: str) -> int:
     return pids[0]
 
 
-@pytest.fixture
-def experiments() -> Iterator[list[Experiment]]:
-    started: list[Experiment] = []
-    yield started
-    problems = []
-    for experiment in started:
-        try:
-            experiment.stop()
-        except Exception as exc:  # stop all, report all
-            problems.append(exc)
-        if experiment_processes(experiment.id, experiment.spec.working_directory / experiment.id):
-            problems.append(f"processes of {experiment.id} survive")
-    assert not problems, problems
 
 
 def wait_succeeded(experiment: Experiment, count: int, timeout: float = 120) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,20 +79,6 @@ def spec(tmp_path: Path) -> ExperimentSpec:
     )
 
 
-@pytest.fixture
-def experiments() -> Iterator[list[Experiment]]:
-    """Every experiment a test starts; all are stopped, whatever happens."""
-    started: list[Experiment] = []
-    yield started
-    problems = []
-    for experiment in started:
-        try:
-            experiment.stop()
-        except Exception as exc:  # report all, stop all
-            problems.append(exc)
-        if experiment_processes(experiment.id, experiment.spec.working_directory / experiment.id):
-            problems.append(f"processes of {experiment.id} survive")
-    assert not problems, problems
 
 
 @pytest.mark.nni

@@ -37,7 +37,7 @@ from typing import Any
 
 import nltk
 
-from ga_squad.files import atomic_write, file_digest
+from ga_squad.files import write_content_addressed
 from ga_squad.reader.vocab import Vocab
 from ga_squad.search.graph import canonical_hash
 from ga_squad.search.paths import shared_dir_for
@@ -151,15 +151,8 @@ def store_assets(store: str | os.PathLike[str], word_vocab: Vocab, char_vocab: V
     data = vocab_bytes(word_vocab, char_vocab)
     sha = hashlib.sha256(data).hexdigest()
     path = Path(store) / f"vocab-{sha[:32]}.json"
-    try:
-        if path.stat().st_size == len(data) and file_digest(path) == sha:
-            return path, sha
-        logger.warning("stored vocabulary %s is damaged; rewriting it", path)
-    except FileNotFoundError:
-        pass
-    with atomic_write(path) as f:
-        f.write(data)
-    logger.info("stored vocabularies (%d words, %d chars) at %s", len(word_vocab), len(char_vocab), path)
+    if write_content_addressed(path, data, sha):
+        logger.info("stored vocabularies (%d words, %d chars) at %s", len(word_vocab), len(char_vocab), path)
     return path, sha
 
 

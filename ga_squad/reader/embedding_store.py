@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ga_squad.files import atomic_write, file_digest
+from ga_squad.files import write_content_addressed
 
 __all__ = ["StoreError", "array_file", "load_array", "store_array"]
 
@@ -58,15 +58,8 @@ def store_array(store: str | os.PathLike[str], array: np.ndarray) -> tuple[Path,
     data = _npy_bytes(array)
     sha = hashlib.sha256(data).hexdigest()
     path = array_file(store, sha)
-    try:
-        if path.stat().st_size == len(data) and file_digest(path) == sha:
-            return path, sha
-        logger.warning("stored array %s is damaged; rewriting it", path)
-    except FileNotFoundError:
-        pass
-    with atomic_write(path) as f:
-        f.write(data)
-    logger.info("stored a %s %s array (%d bytes) at %s", array.dtype, array.shape, len(data), path)
+    if write_content_addressed(path, data, sha):
+        logger.info("stored a %s %s array (%d bytes) at %s", array.dtype, array.shape, len(data), path)
     return path, sha
 
 
