@@ -8,13 +8,13 @@ each user mistake gives one ``error:`` line naming the cause.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
 from tiny_search import TinySearch, tiny_search
 
 REPO = Path(__file__).resolve().parents[1]
@@ -169,7 +169,11 @@ def test_answers_stream_in_chunks_with_the_same_result(tiny: TinySearch) -> None
     questions = read_questions(manifest["data_config"]["dev_path"])[:40]
     whole = dict(answer_all(reader, questions))
     chunked = dict(answer_all(reader, iter(questions), chunk_size=7))
-    assert chunked == whole and len(whole) == 40
+    assert len(whole) == 40 and chunked.keys() == whole.keys()
+    for qid, a in whole.items():  # same spans; the score only up to float noise (batches pad differently)
+        b = chunked[qid]
+        assert (b.text, b.start, b.end, b.token_start, b.token_end) == (a.text, a.start, a.end, a.token_start, a.token_end)
+        assert math.isclose(b.score, a.score, rel_tol=1e-5), (qid, a.score, b.score)
     for q in questions:
         a = whole[q.qid]
         assert q.passage[a.start:a.end] == a.text and 0.0 < a.score <= 1.0 and a.token_start <= a.token_end
