@@ -193,6 +193,11 @@ class WorkerHost:
         base = Path(sys.base_prefix).resolve()
         if base == Path(home) or Path(home) in base.parents:
             keep.append(base)
+        # The venv (pythonPath of the workers) too, when it lives in a folder the worker hides
+        # (a checkout under /tmp, as CI may use).
+        venv = Path(sys.prefix).resolve()
+        if venv != base and any(venv == h or h in venv.parents for h in (Path("/tmp"), Path("/run"), Path(home))):
+            keep.append(venv)
         q = shlex.quote
         lines = [
             "set -eu",
