@@ -264,7 +264,8 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
         if rec.get("size") == cfg.size:
             summary["readers"][rec["name"]] = rec
     write_json_atomic(summary_path, summary)
-    write_result("reader_quality_quick" if cfg.quick else "reader_quality", table_figures(summary),
+    figures = table_figures(summary)
+    write_result("reader_quality_quick" if cfg.quick else "reader_quality", figures,
                  {"size": cfg.size, "epochs": cfg.epochs, "presets": list(cfg.presets),
                   "train_questions": summary["data"]["train_questions"],
                   "dev_questions": summary["data"]["dev_questions"]})
@@ -273,8 +274,10 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
     for name, b in summary["baselines"].items():
         print(f"{name:>14} {b['f1']:8.2f} {b['em']:6.2f} {'-':>5} {'-':>7} {'-':>10} {'-':>9}")
     for name, rec in summary["readers"].items():
+        if name not in figures["readers"]:
+            continue  # no epoch recorded yet
         best = max(rec["epochs"], key=lambda e: e["f1"])
-        speed = sum(e["examples_per_s"] for e in rec["epochs"]) / len(rec["epochs"])
+        speed = figures["readers"][name]["examples_per_s"]
         print(f"{name:>14} {best['f1']:8.2f} {best['em']:6.2f} {best['epoch']:>5} {speed:7.1f} "
               f"{rec['params']:>10,} {rec['trainable_params']:>9,}")
     print(f"\nwrote {summary_path} and {out / 'reader_quality.png'}")
