@@ -89,6 +89,10 @@ def test_main_job_warm_starts_children_through_nnictl(tmp_path: Path) -> None:
     assert experiment_processes(experiment_id, tmp_path / "nni" / experiment_id) == []
     assert done.returncode == 0, output
     assert "DONE" in output and "rank" in output and "best checkpoint:" in output, output
+    # the user is told whether the search beat the default reader trained alone for the same budget
+    assert re.search(r"equal-compute baseline: the base reader trained alone for 6 trial-epochs", output), output
+    assert re.search(r"search best: validation F1 [\d.]+.*, [+-][\d.]+ against it: the search (does not )?pays? off",
+                     output), output
 
     layout = SearchLayout.for_experiment(tmp_path / "store", experiment_id)
     records = replay(read_events(layout.journal_path))

@@ -152,6 +152,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     m.add_argument("--train-embeddings", action="store_true", help="fine-tune GloVe vectors")
     m.add_argument("--mixed-precision", action="store_true",
                    help="float16 compute, float32 variables/logits/loss (for GPUs with tensor cores)")
+    b = p.add_argument_group("equal-compute baseline (what `python -m ga_squad run` asks for after a search)")
+    b.add_argument("--equal-compute-baseline", type=int, metavar="TRIALS",
+                   help="instead of a trial: train the reader (--preset, default base) alone for TRIALS x "
+                        "--epochs epochs with early stopping, or read it from <storage-root>/cache")
+    b.add_argument("--baseline-out", help="write the baseline's outcome (JSON) here")
     r = p.add_argument_group("runtime")
     r.add_argument("--storage-root", help="contract paths must stay inside this folder")
     r.add_argument("--embedding-store",
@@ -275,11 +280,49 @@ def main(cfg: TrialConfig) -> dict[str, Any]:
     return result
 
 
+def baseline_main(cfg: TrialConfig, name: str, trials: int, out: str | None) -> dict[str, Any]:
+    """Train (or read from the cache) the equal-compute baseline of a search of ``trials`` trials.
+
+    The reader is the preset ``name``, trained from scratch with the search's
+    data, model size and optimiser settings (seed 0) for ``trials x epochs``
+    epochs, early stopping at the trial's ``--patience``.
+    """
+    from ga_squad.reader.training import configure_tensorflow
+
+    configure_tensorflow(cfg.intra_threads, cfg.inter_threads, cfg.deterministic)
+    from ga_squad.analysis.baseline import BaselineOutcome, write_outcome
+    from ga_squad.reader.data_cache import load_dataset
+    from ga_squad.sim.baseline import baseline_key, baseline_path, equal_compute_baseline
+
+    if trials < 1:
+        raise SystemExit(f"error: --equal-compute-baseline needs at least 1 trial, got {trials}")
+    if cfg.storage_root is None:
+        raise SystemExit("error: --equal-compute-baseline needs --storage-root (its cache lives there)")
+    graph = preset(name)
+    budget = trials * cfg.train.epochs
+    data = load_dataset(cfg.data, cfg.cache_dir)
+    model_cfg = cfg.model
+    if data.embeddings is not None:
+        model_cfg = replace(model_cfg, word_dim=int(data.embeddings.shape[1]))
+    curve = equal_compute_baseline(cfg.storage_root, cfg.data, model_cfg, cfg.train, budget, graph=graph,
+                                   data=data)
+    outcome = BaselineOutcome(
+        reader=name, budget=budget, val_f1=curve.best_at(budget), dev_f1=curve.dev_at(budget),
+        epochs_run=min(curve.epochs_run, budget), seconds=curve.seconds,
+        cache_path=str(baseline_path(cfg.storage_root, baseline_key(cfg.data, model_cfg, cfg.train, graph))))
+    if out:
+        write_outcome(out, outcome)
+    print(json.dumps(outcome.to_dict(), sort_keys=True))
+    return outcome.to_dict()
+
+
 if __name__ == "__main__":
     _args = parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=getattr(logging, _args.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _cfg = config_from_args(_args)
-    # Seeding happens per trial in run_trial (from the contract's seed).
-    main(_cfg)
+    if _args.equal_compute_baseline is not None:
+        baseline_main(_cfg, _args.preset or "base", _args.equal_compute_baseline, _args.baseline_out)
+    else:  # Seeding happens per trial in run_trial (from the contract's seed).
+        main(_cfg)

@@ -185,8 +185,8 @@ def write_leaderboard_csv(rows: Sequence[LeaderboardRow], path: str | os.PathLik
 def summary_markdown(search: Search, rows: Sequence[LeaderboardRow], comparison: WarmColdComparison,
                      edges: Sequence[LineageEdge], reevaluation: Any, reeval_note: str,
                      figures: Mapping[str, str], pairs: Sequence[PairedChild] | None = None,
-                     cold: Search | None = None) -> str:
-    """The report's ``summary.md``: overview, leaderboard, figures, tables, re-evaluation.
+                     cold: Search | None = None, baseline: str | None = None) -> str:
+    """The report's ``summary.md``: overview, leaderboard, baseline, figures, tables, re-evaluation.
 
     Args:
         reevaluation: A :class:`ga_squad.analysis.reevaluate.Reevaluation` or
@@ -194,9 +194,13 @@ def summary_markdown(search: Search, rows: Sequence[LeaderboardRow], comparison:
         reeval_note: Why there is no re-evaluation, or why it failed.
         figures: Figure key -> file name, relative to the summary.
         pairs, cold: The paired comparison against a no-sharing replay, if any.
+        baseline: The equal-compute baseline against the best
+            (:func:`ga_squad.analysis.baseline.comparison_text`), or why there is none.
     """
     out = [f"# Search report: {search.experiment_id}", "", overview_markdown(search), ""]
     out += ["## Leaderboard", "", leaderboard_markdown(rows), ""]
+    if baseline:
+        out += ["## Equal-compute baseline", "", baseline.replace("\n", "\n\n"), ""]
     titles = {"curve": "Dev F1 over trials", "lineage": "Lineage", "architecture": "Best architecture",
               "warm_cold": "Warm vs cold starts"}
     for key, name in figures.items():

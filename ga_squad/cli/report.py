@@ -114,9 +114,10 @@ def _cli(argv: Sequence[str]) -> int:
                            cache_dir=args.cache_dir or default_cache_dir(search), samples=args.samples,
                            cold=cold)
     print(leaderboard_markdown(leaderboard(search), limit=TOP))
+    payload = json.loads(written["json"].read_text(encoding="utf-8"))
+    print(f"\n{payload['equal_compute_note']}\n")
     for name, path in written.items():
         print(f"{name}: {path}")
-    payload = json.loads(written["json"].read_text(encoding="utf-8"))
     if payload["reevaluation_failed"]:
         r = payload["reevaluation"]
         detail = payload["reevaluation_note"] or (

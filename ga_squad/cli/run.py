@@ -3,7 +3,10 @@
 ``python -m ga_squad run`` (what ``make run`` calls) launches ``config.yml``
 (the bundled SQuAD sample, offline) with ``nnictl``, polls it until it ends,
 always stops it, and prints the top architectures with the paths of the
-lineage journal and the best checkpoint. ``--download`` first fetches the
+lineage journal and the best checkpoint, then the equal-compute baseline
+(the default reader trained alone for the search's trial-epochs, cached per
+data and config; :mod:`ga_squad.launch.baseline`) and whether the search's
+best beat it (``--no-baseline`` skips it). ``--download`` first fetches the
 official SQuAD v1.1 files and GloVe (see :mod:`ga_squad.launch.datasets`) and, unless
 ``--config`` says otherwise, runs ``config_full.yml``.
 
@@ -19,6 +22,7 @@ import argparse
 import contextlib
 import logging
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from ga_squad.analysis.baseline import comparison_text
 from ga_squad.analysis.leaderboard import LeaderboardRow, leaderboard
 from ga_squad.analysis.markdown import leaderboard_markdown
 from ga_squad.analysis.search_dir import Search, load_search
@@ -35,6 +40,7 @@ from ga_squad.launch.config import (
     check_port_free,
     load_launch_config,
 )
+from ga_squad.launch.baseline import BaselineUnavailable, run_baseline
 from ga_squad.launch.datasets import fetch_all
 from ga_squad.launch.download import DownloadError
 from ga_squad.launch.experiment import (
@@ -57,6 +63,8 @@ class RunConfig:
         timeout_s: Seconds to wait for the experiment (None: the config's
             ``maxExperimentDuration``, or no limit without one).
         resume: Id of a stopped experiment to resume instead of creating one.
+        baseline: After a finished search, train (or read from the cache) the
+            equal-compute baseline and say whether the search beat it.
     """
 
     config_path: Path
@@ -69,6 +77,7 @@ class RunConfig:
     port: int | None = None
     print_config: bool = False
     resume: str | None = None
+    baseline: bool = True
 
 
 def current_search(layout: SearchLayout) -> Search | None:
@@ -177,8 +186,21 @@ def main(cfg: RunConfig, out: TextIO | None = None, err: TextIO | None = None) -
     print(f"\nlineage journal: {layout.journal_path}", file=out)
     if search is not None and best:
         print(f"best checkpoint: {search.save_dir(best[0].indiv_id)}", file=out)
+    if cfg.baseline and best and status == "DONE":
+        print(f"\n{equal_compute_summary(launch, layout.root, best[0], out)}", file=out)
     print(f"report:          {sys.executable} -m ga_squad report {layout.root}", file=out)
     return 0 if best and status != "TIMEOUT" else 1
+
+
+def equal_compute_summary(launch: LaunchConfig, root: Path, best: LeaderboardRow, out: TextIO) -> str:
+    """The baseline a user would otherwise have (trained once per data and config), against the best."""
+    print("\nequal-compute baseline: training the default reader alone for the search's trial-epochs "
+          "(cached after the first time) ...", file=out, flush=True)
+    try:
+        outcome = run_baseline(launch, root)
+    except (BaselineUnavailable, subprocess.TimeoutExpired) as exc:
+        return f"equal-compute baseline not computed: {exc}"
+    return comparison_text(outcome, best.f1, best.dev_f1)
 
 
 def one_line(exc: BaseException) -> str:
@@ -203,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll", type=float, default=5.0, help="seconds between progress lines")
     p.add_argument("--top", type=int, default=10, help="rows in the leaderboard")
     p.add_argument("--port", type=int, help="NNI REST/web UI port (default: a free one)")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="skip the equal-compute baseline (the default reader trained alone for the search's budget)")
     p.add_argument("--log-level", default="WARNING", help="debug also keeps tracebacks of errors")
     return p
 
@@ -223,6 +247,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         print_config=args.print_config,
         resume=args.resume,
+        baseline=not args.no_baseline,
     )
     try:
         return main(cfg)

@@ -102,6 +102,11 @@ class LaunchConfig:
         return _is_ga_squad(self.config)
 
     @property
+    def platforms(self) -> set[str]:
+        """The training services' platforms (``{"local"}``, ``{"remote"}``...)."""
+        return _platforms(self.config)
+
+    @property
     def max_trial_number(self) -> int | None:
         return self.get("maxTrialNumber")
 

@@ -48,6 +48,7 @@ from ga_squad.reader.dataset import DataConfig
 from ga_squad.search.evolution import EvolutionConfig
 from ga_squad.search.paths import SearchLayout
 from ga_squad.search.protocol import EngineProtocol
+from ga_squad.search.space import SearchSpace
 from ga_squad.sim.driver import run_sequential
 from ga_squad.sim.replay import Proposal, ScriptedEvolution
 from ga_squad.sim.threaded import run_threaded
@@ -146,6 +147,9 @@ class LocalSearchConfig:
         timeout_s: Give up (RuntimeError) after this many seconds.
         on_trial: Called after each trial with its :class:`TrialSummary`
             (from a worker thread).
+        space: The tuner's ``search_space`` option (presets to seed from,
+            layer types, mutation weights); None: the base reader and every
+            operator, as without the classArg.
     """
 
     save_dir_root: str
@@ -161,6 +165,7 @@ class LocalSearchConfig:
     cache_dir: str | None = None
     timeout_s: float = 7 * 24 * 3600.0
     on_trial: TrialCallback | None = field(default=None, compare=False)
+    space: SearchSpace | None = None
 
     def __post_init__(self) -> None:
         if self.max_trials < 1 or self.concurrency < 1:
@@ -258,7 +263,7 @@ def run_local_search(
         raise FileExistsError(f"{layout.journal_path} exists: pick a new experiment_id")
     if data is None:
         data = load_dataset(config.data, config.cache_dir)
-    strategy = None
+    strategy = None if config.space is None else config.space.strategy(config.evolution)
     if replay is not None:
         script = sorted(replay, key=lambda p: p.indiv_id)
         strategy = lambda stream: ScriptedEvolution(config.evolution, script)  # noqa: E731

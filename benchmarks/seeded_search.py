@@ -1,0 +1,118 @@
+"""A search seeded with the presets, on the shared data: what does evolution add to DrQA and BiDAF?
+
+Runs one in-process search (:func:`ga_squad.sim.local_search.run_local_search`,
+the same engine and trial code as ``nnictl``) whose cold starts are the preset
+readers (``search_space: {presets: [drqa, bidaf, base]}``; the first round is
+the presets as published), on the data of ``benchmarks/reader_quality.py``
+(the 11,877 shared training questions less a 5 % validation split by article,
+the first 2,000 dev questions, the 50-d GloVe subset, ``--size small``). The
+fitness is validation F1; children inherit their parent's weights.
+
+The search's best *graph* is then judged the way the presets are: retrained
+from scratch for the same epochs by ``reader_quality.py --journal`` (the
+command is printed at the end), so that the comparison with the best preset
+is not flattered by the epochs a child inherited.
+
+Usage::
+
+    .venv/bin/python benchmarks/seeded_search.py                       # about 30-40 min on 2 cores
+    .venv/bin/python benchmarks/reader_quality.py --presets '' --journal runs/seeded/<id>/lineage.jsonl
+
+Writes ``results/seeded_search.json`` (every trial: parent, mutation,
+validation and dev F1, seconds) and leaves the search in
+``runs/seeded/<id>/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks.bench_json import write_result  # noqa: E402
+
+SHARED = REPO_ROOT.parent / "shared" / "data"
+logger = logging.getLogger("seeded_search")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--presets", default="drqa,bidaf,base", help="presets the cold starts cycle through")
+    p.add_argument("--trials", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=1, help="epochs per trial")
+    p.add_argument("--population", type=int, default=3)
+    p.add_argument("--tournament", type=int, default=2)
+    p.add_argument("--max-layers", type=int, default=12)
+    p.add_argument("--size", default="small")
+    p.add_argument("--train", default=str(SHARED / "squad" / "train.json"))
+    p.add_argument("--dev", default=str(SHARED / "squad" / "dev.json"))
+    p.add_argument("--glove", default=str(SHARED / "glove" / "glove.6B.50d.subset.txt"))
+    p.add_argument("--dev-limit", type=int, default=2000)
+    p.add_argument("--train-limit", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--root", default=str(REPO_ROOT / "runs" / "seeded"), help="storage root of the search")
+    return p.parse_args(argv)
+
+
+def main(a: argparse.Namespace) -> dict[str, Any]:
+    from ga_squad.reader.training import configure_tensorflow
+
+    configure_tensorflow(a.threads, 1, deterministic=True)
+    from ga_squad.reader.config import ModelConfig, TrainConfig
+    from ga_squad.reader.data_cache import load_dataset
+    from ga_squad.reader.dataset import DataConfig
+    from ga_squad.search.evolution import EvolutionConfig
+    from ga_squad.search.space import SearchSpace
+    from ga_squad.sim.local_search import LocalSearchConfig, run_local_search
+
+    presets = [n.strip() for n in a.presets.split(",") if n.strip()]
+    data_cfg = DataConfig(a.train, a.dev, a.glove, train_limit=a.train_limit, dev_limit=a.dev_limit)
+    data = load_dataset(data_cfg, str(REPO_ROOT / "runs" / "cache"))
+    model = dataclasses.replace(ModelConfig.preset(a.size), word_dim=int(data.embeddings.shape[1]))
+    evolution = EvolutionConfig(population_size=a.population, tournament_size=a.tournament, min_layers=1,
+                                max_layers=a.max_layers, initial_mutations=1, seed=a.seed)
+    experiment_id = f"seeded-{a.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    def show(t) -> None:
+        print(f"trial {t.indiv_id:>2} parent {t.parent_id!s:>4} {t.mutation[:60]:<60} "
+              f"val F1 {t.initial_f1 or 0:6.2f} -> {t.f1 or 0:6.2f}  dev F1 {t.dev_f1 or 0:6.2f}  "
+              f"{t.seconds:5.0f} s", flush=True)
+
+    cfg = LocalSearchConfig(save_dir_root=a.root, experiment_id=experiment_id, evolution=evolution,
+                            max_trials=a.trials, data=data_cfg, model=model,
+                            train=TrainConfig(epochs=a.epochs, seed=a.seed),
+                            space=SearchSpace.from_dict({"presets": presets}), on_trial=show)
+    result = run_local_search(cfg, data)
+    best = result.best
+    figures = {
+        "trials": [t.to_dict() for t in result.trials],
+        "best": None if best is None else {"indiv_id": best.indiv_id, "val_f1": best.f1, "dev_f1": best.dev_f1},
+        "journal": str(result.journal_path.relative_to(REPO_ROOT)) if result.journal_path.is_relative_to(REPO_ROOT)
+        else str(result.journal_path),
+        "wall_seconds": result.wall_seconds,
+    }
+    write_result("seeded_search", figures,
+                 {"presets": presets, "trials": a.trials, "epochs_per_trial": a.epochs,
+                  "population": a.population, "tournament": a.tournament, "size": a.size,
+                  "train_questions": len(data.train), "dev_questions": len(data.dev), "seed": a.seed})
+    if best is not None:
+        print(f"\nbest: individual {best.indiv_id}, val F1 {best.f1:.2f}, dev F1 {best.dev_f1:.2f} "
+              f"({result.wall_seconds / 60:.1f} min)\nretrain it from scratch beside the presets:\n"
+              f"  .venv/bin/python benchmarks/reader_quality.py --presets '' --journal {result.journal_path}")
+    return figures
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    main(parse_args())
