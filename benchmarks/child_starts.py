@@ -9,6 +9,12 @@ and prints each warm child's validation F1 before training against its
 parent's, by mutation kind (:func:`benchmarks.ws_figures.starts_by_kind`),
 and the share of growing-mutation children within 0.5 F1 of their parent.
 
+It also trains the equal-compute baseline once (the base reader alone for
+``trials x 2`` epochs with the trials' early stopping;
+:mod:`ga_squad.sim.baseline`, cached under ``runs/cache/``) and states, per
+seed, whether the search's best validation F1 beats it: the question
+``make run`` answers for one seed.
+
 Usage::
 
     .venv/bin/python benchmarks/child_starts.py --seeds 0 1
@@ -44,13 +50,21 @@ def main(seeds: list[int], trials: int, out_dir: Path | None) -> dict:
     data_cfg = DataConfig(str(DEFAULT_TRAIN), str(DEFAULT_DEV), str(DEFAULT_GLOVE), max_passage_len=400)
     data = load_dataset(data_cfg, None)
     model = dataclasses.replace(ModelConfig.preset("tiny"), word_dim=int(data.embeddings.shape[1]))
+    from ga_squad.sim.baseline import equal_compute_baseline
+
+    train = TrainConfig(epochs=2)
+    budget = trials * train.epochs
+    baseline = equal_compute_baseline(REPO_ROOT / "runs", data_cfg, model, train, budget, data=data)
+    baseline_f1 = baseline.best_at(budget)
+    print(f"equal-compute baseline: base reader alone for {budget} epochs (ran {baseline.epochs_run}): "
+          f"val F1 {baseline_f1:.2f}", flush=True)
     rows, per_seed = [], {}
     root = Path(tempfile.mkdtemp(prefix="ga-starts-"))
     for seed in seeds:
         evolution = EvolutionConfig(population_size=4, tournament_size=2, min_layers=2, max_layers=8,
                                     initial_mutations=2, seed=seed)
         cfg = LocalSearchConfig(save_dir_root=str(root), experiment_id=f"starts-{seed}", evolution=evolution,
-                                max_trials=trials, data=data_cfg, model=model, train=TrainConfig(epochs=2))
+                                max_trials=trials, data=data_cfg, model=model, train=train)
         t0 = time.perf_counter()
         result = run_local_search(cfg, data)
         trials_ = [t.to_dict() for t in result.trials]
@@ -58,13 +72,16 @@ def main(seeds: list[int], trials: int, out_dir: Path | None) -> dict:
         rows += starts
         per_seed[seed] = {"starts": starts, "best_f1": max(wf.selection_f1(t) for t in trials_),
                           "seconds": time.perf_counter() - t0}
-        print(f"seed {seed}: best val F1 {per_seed[seed]['best_f1']:.2f} in {per_seed[seed]['seconds']:.0f} s",
-              flush=True)
+        per_seed[seed]["beats_baseline"] = per_seed[seed]["best_f1"] > baseline_f1
+        print(f"seed {seed}: best val F1 {per_seed[seed]['best_f1']:.2f} in {per_seed[seed]['seconds']:.0f} s "
+              f"({per_seed[seed]['best_f1'] - baseline_f1:+.2f} against the equal-compute baseline)", flush=True)
         for r in starts:
             print(f"  {r['kind']:<24} child {r['indiv_id']:>2} <- {r['parent_id']:>2}: "
                   f"starts {r['initial_f1']:6.2f}, parent {r['parent_f1']:6.2f}, gap {r['gap']:+.2f}", flush=True)
         summary = {"seeds": sorted(per_seed), "trials": trials, "by_kind": wf.starts_by_kind(rows),
-                   "per_seed": per_seed}
+                   "per_seed": per_seed, "baseline": {"budget": budget, "val_f1": baseline_f1,
+                                                      "dev_f1": baseline.dev_at(budget),
+                                                      "epochs_run": baseline.epochs_run}}
         # after every seed: an interrupted run keeps its seeds
         write_result("child_starts", summary, {"seeds": seeds, "trials": trials}, out_dir=out_dir)
     for kind, stats in summary["by_kind"].items():

@@ -80,13 +80,21 @@ def best_at_budget(cum_epochs: Sequence[float], best: Sequence[float], budget: f
 
 
 def mutation_kind(mutation: str) -> str:
-    """``"insert_rnn(h3->[h8]->begin)"`` -> ``"insert_rnn"``."""
-    return mutation.split("(", 1)[0].strip() or "?"
+    """``"insert_rnn(h3->[h8]->begin)"`` -> ``"insert_rnn"``.
+
+    A feature toggle says which way it went: ``"feature_aligned(+aligned@passage)"``
+    -> ``"feature_aligned+"`` (added), ``"...(-aligned@passage)"`` -> ``"feature_aligned-"``.
+    """
+    name, _, detail = mutation.partition("(")
+    name = name.strip() or "?"
+    if name.startswith("feature_") and detail[:1] in "+-" and detail:
+        return name + detail[0]
+    return name
 
 
 def is_growing(kind: str) -> bool:
-    """Mutations that add a layer or an edge (the ones a morphism can make exact)."""
-    return kind.startswith(("insert_", "add_"))
+    """Mutations that add a layer, an edge or an input feature (the ones a morphism makes exact)."""
+    return kind.startswith(("insert_", "add_")) or (kind.startswith("feature_") and kind.endswith("+"))
 
 
 def child_starts(trials: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

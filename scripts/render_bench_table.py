@@ -129,7 +129,25 @@ def _child_starts(f: Mapping[str, Any]) -> str:
     return (f"seed(s) {', '.join(map(str, f['seeds']))}, {f['trials']} trials: children of growing mutations start "
             f"within 0.5 F1 of their parent {grow['within_half_f1']:.0%} ({grow['n']} children, median gap "
             f"{grow['median_gap']:.2f}); all children {everyone['within_half_f1']:.0%} ({everyone['n']})"
-            + (f"; larger gaps: {shrink}" if shrink else "") + f"; best validation F1 {best}")
+            + (f"; larger gaps: {shrink}" if shrink else "") + f"; best validation F1 {best}"
+            + (_against_baseline(f) if "baseline" in f else ""))
+
+
+def _against_baseline(f: Mapping[str, Any]) -> str:
+    b = f["baseline"]
+    wins = sum(bool(s["beats_baseline"]) for s in f["per_seed"].values())
+    return (f" against the equal-compute baseline's {b['val_f1']:.2f} (base reader alone, {b['budget']} epochs "
+            f"allowed, {b['epochs_run']} run): beaten on {wins} of {len(f['per_seed'])} seeds")
+
+
+def _seeded_search(f: Mapping[str, Any]) -> str:
+    trials = f["trials"]
+    best = f["best"]
+    presets = [t for t in trials if t["parent_id"] is None]
+    seeds = ", ".join(f"{t['mutation']} {t['f1']:.1f}" for t in presets if t["f1"] is not None)
+    return (f"{len(trials)} trials in {f['wall_seconds'] / 60:.0f} min; cold starts (val F1): {seeds}; best: "
+            f"individual {best['indiv_id']}, val F1 {best['val_f1']:.2f}, dev F1 {best['dev_f1']:.2f} "
+            f"(its graph retrained from scratch: `search_best` in the reader-quality row)")
 
 
 # (results file stem, script, what it measures, figures -> text), in table order
@@ -142,6 +160,8 @@ ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str], str], ...] = (
      _full_data, "benchmarks/full_data.py"),
     ("reader_quality", "presets trained from scratch vs two baselines, shared data, `--size small`",
      _reader_quality, "benchmarks/reader_quality.py"),
+    ("seeded_search", "a search seeded with the presets on the shared data (1 epoch per trial)", _seeded_search,
+     "benchmarks/seeded_search.py"),
     ("child_starts", "`make run`'s search in process: each warm child's validation F1 before training vs its parent's",
      _child_starts, "benchmarks/child_starts.py"),
     ("faults", "kill -9 during publish, dispatcher crashes, end attribution, retention (fake 100 kB checkpoints)",

@@ -47,3 +47,11 @@ def test_validation_keys_win_over_the_old_ones() -> None:
     trials = [trial(0, 99.0, val_f1=4.0), trial(1, 1.0, val_f1=6.0)]
     assert wf.curve(trials) == ([1.0, 2.0], [4.0, 6.0])
     assert wf.best_at_budget([1.0, 2.0], [4.0, 6.0], 1.5) == 4.0 and wf.best_at_budget([1.0], [4.0], 0.5) == -math.inf
+
+
+def test_feature_toggles_count_as_growing_only_when_they_add() -> None:
+    added, removed = wf.mutation_kind("feature_aligned(+aligned@passage)"), wf.mutation_kind("feature_aligned(-aligned@passage)")
+    assert (added, removed) == ("feature_aligned+", "feature_aligned-")
+    assert wf.is_growing(added) and not wf.is_growing(removed)
+    assert wf.mutation_kind("insert_rnn(h3->[h8]->begin)") == "insert_rnn" and wf.is_growing("insert_rnn")
+    assert not wf.is_growing(wf.mutation_kind("switch_cell(h2:gru->lstm)"))
