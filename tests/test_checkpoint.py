@@ -27,17 +27,18 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import ga_squad.reader.checkpoint as ckpt  # noqa: E402
+import ga_squad.reader.warm_start as warm_start  # noqa: E402
 from ga_squad.search import checkpoint_store  # noqa: E402
 from ga_squad.files import file_digest
 from ga_squad.reader.checkpoint import (  # noqa: E402
     CheckpointCorrupt,
     CheckpointError,
     checkpoint_dir,
-    load_shared,
     publish_checkpoint,
     read_checkpoint,
     read_manifest,
 )
+from ga_squad.reader.warm_start import load_shared  # noqa: E402
 from ga_squad.reader.config import ModelConfig  # noqa: E402
 from ga_squad.search.graph import EMBEDDING_HASH, Graph, LayerType, base_reader  # noqa: E402
 from ga_squad.reader.model import build_model, weights_by_hash  # noqa: E402
@@ -77,7 +78,7 @@ def same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
 
 @pytest.fixture(autouse=True)
 def _no_retry_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ckpt, "_RETRY_DELAY_S", 0.0)
+    monkeypatch.setattr(warm_start, "_RETRY_DELAY_S", 0.0)
 
 
 @pytest.fixture(scope="module")
@@ -346,7 +347,7 @@ def test_missing_restore_dir_means_cold_start_with_warning(tmp_path, caplog, par
     graph = parent[0]
     child = bystander
     before = values(child)
-    with caplog.at_level(logging.WARNING, logger="ga_squad.reader.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="ga_squad.reader.warm_start"):
         report = load_shared(child, tmp_path / "nowhere", graph.weight_ids())
     assert not report.warm_start and report.inherited_params == 0 and report.loaded_ids == ()
     assert report.fresh_params == child.count_params()
@@ -368,7 +369,7 @@ def test_damaged_checkpoint_means_cold_start(tmp_path, caplog, parent, bystander
         (target / "manifest.json").write_text("{not json", encoding="utf-8")
     else:
         (target / "weights.h5").unlink()
-    with caplog.at_level(logging.WARNING, logger="ga_squad.reader.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="ga_squad.reader.warm_start"):
         report = load_shared(bystander, tmp_path / "p", graph.weight_ids())
     assert not report.warm_start
     assert "cold start" in caplog.text

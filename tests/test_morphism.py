@@ -21,7 +21,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from ga_squad.reader.arrays import iterate_batches  # noqa: E402
-from ga_squad.reader.checkpoint import load_shared, read_manifest  # noqa: E402
+from ga_squad.reader.checkpoint import read_manifest  # noqa: E402
+from ga_squad.reader.warm_start import load_shared  # noqa: E402
 from ga_squad.reader.config import ModelConfig, TrainConfig  # noqa: E402
 from ga_squad.reader.data_cache import load_dataset  # noqa: E402
 from ga_squad.reader.dataset import DataConfig, Dataset  # noqa: E402

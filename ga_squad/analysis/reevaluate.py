@@ -1,7 +1,7 @@
 """Reload a published checkpoint and score it again on the dev set.
 
 The model is rebuilt from the manifest (graph + ``model_config``), every
-weight is loaded through :func:`ga_squad.reader.checkpoint.load_shared` (which checks
+weight is loaded through :func:`ga_squad.reader.warm_start.load_shared` (which checks
 the data and model fingerprints), and the dev split is scored with the very
 functions the trial used (:func:`ga_squad.reader.training.evaluate_split` with the
 manifest's ``train_config`` batch size and answer length). EM and F1 must then

@@ -216,7 +216,7 @@ def restore_model(
         ga_squad.reader.checkpoint.CheckpointError: if the checkpoint does not
             fit the vocabularies (fingerprint) or misses layers.
     """
-    from ga_squad.reader.checkpoint import load_shared
+    from ga_squad.reader.warm_start import load_shared
     from ga_squad.reader.config import ModelConfig, TrainConfig
     from ga_squad.reader.model import build_model, weights_by_hash
     from ga_squad.search.graph import Graph

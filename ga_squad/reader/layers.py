@@ -72,7 +72,7 @@ def input_segments(rows: int, word_dim: int, columns: Sequence[int], aligned: bo
     """Row blocks of an input projection's kernel (``rows`` in all): embedding, columns, aligned.
 
     A warm start maps an input layer's projection row block by row block when
-    its features changed (:func:`ga_squad.reader.checkpoint.load_shared`).
+    its features changed (:func:`ga_squad.reader.warm_start.load_shared`).
     """
     tail = [(f"column_{c}", 1) for c in columns] + ([("aligned", word_dim)] if aligned else [])
     return [("embedding", rows - sum(w for _, w in tail)), *tail]

@@ -38,7 +38,8 @@ import numpy as np
 import tensorflow as tf
 
 from ga_squad.reader import assets as reader_assets
-from ga_squad.reader.checkpoint import WarmStartReport, load_shared, publish_checkpoint
+from ga_squad.reader.checkpoint import publish_checkpoint
+from ga_squad.reader.warm_start import WarmStartReport, load_shared
 from ga_squad.reader.config import ModelConfig, TrainConfig
 from ga_squad.search.contract import TrialParams
 from ga_squad.reader.arrays import SquadArrays, iterate_batches

@@ -21,7 +21,7 @@ child computes its parent's begin/end logits (up to float rounding).
   at birth.
 * ``feature_*`` adding a feature keeps the input layer's uid; the warm
   start maps the projection's rows and gives the new feature's rows zeros
-  (:func:`ga_squad.reader.checkpoint.load_shared`).
+  (:func:`ga_squad.reader.warm_start.load_shared`).
 * ``pointer_conditioned`` (from linear) is exact: the end pointer's scorer
   over ``[x, h]`` keeps the linear pointer's rows for ``x`` and gets zero
   rows for the new BiRNN's ``h``.
