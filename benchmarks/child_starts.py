@@ -1,17 +1,18 @@
 """Do children start where their parents ended? ``make run``'s search, in process.
 
-Runs the search ``config.yml`` describes (tiny reader, 2 epochs per trial, 12
-trials, population 4, tournament 2, 2..8 hidden layers, 2 initial
-mutations, the bundled sample with its 50-d GloVe, passages up to 400
-tokens) through :func:`ga_squad.sim.local_search.run_local_search` (the same
+Runs the search ``config.yml`` describes (``--config`` another; the trials'
+data, model size, epochs and patience parsed from its ``trialCommand`` by
+``trial/trial.py``'s own parser, the evolution settings from the tuner's
+``classArgs``) through :func:`ga_squad.sim.local_search.run_local_search` (the same
 engine and trial code as ``nnictl``, one trial at a time), for each seed,
 and prints each warm child's validation F1 before training against its
 parent's, by mutation kind (:func:`benchmarks.ws_figures.starts_by_kind`),
 and the share of growing-mutation children within 0.5 F1 of their parent.
 
 It also trains the equal-compute baseline once (the base reader alone for
-``trials x 2`` epochs with the trials' early stopping;
-:mod:`ga_squad.sim.baseline`, cached under ``runs/cache/``) and states, per
+``trials x epochs`` epochs with the trials' early stopping;
+:mod:`ga_squad.sim.baseline`, cached under the storage root's ``cache/``,
+the same entry ``make run`` computes and reads) and states, per
 seed, whether the search's best validation F1 beats it: the question
 ``make run`` answers for one seed.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import tempfile
 import time
@@ -37,34 +39,61 @@ from benchmarks import ws_figures as wf  # noqa: E402
 from benchmarks.bench_json import write_result  # noqa: E402
 
 
-def main(seeds: list[int], trials: int, out_dir: Path | None) -> dict:
+def search_settings(config_path: Path, trials: int | None):
+    """What ``make run`` would run for ``config_path``: the trials' own settings and the tuner's classArgs.
+
+    The trial settings come from ``trialCommand`` parsed by ``trial/trial.py``'s
+    own parser, so data, model size, epochs and patience are the trials'.
+    """
+    import importlib.util
+    import shlex
+
+    from ga_squad.launch.baseline import baseline_reader
+    from ga_squad.launch.config import load_launch_config
+    from ga_squad.search.evolution import EvolutionConfig
+    from ga_squad.search.space import SearchSpace
+
+    launch = load_launch_config(config_path)
+    spec = importlib.util.spec_from_file_location("ga_trial_entry", REPO_ROOT / "trial" / "trial.py")
+    entry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entry)
+    argv = shlex.split(launch.get("trialCommand"))
+    trial_cfg = entry.config_from_args(entry.parse_args(argv[argv.index("trial/trial.py") + 1:]), env={})
+    args = dict(launch.get("tuner", "classArgs") or {})
+    evolution = EvolutionConfig(**{k: args[k] for k in ("population_size", "tournament_size", "min_layers",
+                                                         "max_layers", "initial_mutations", "aging") if k in args})
+    space = SearchSpace.from_dict(args["search_space"]) if args.get("search_space") else None
+    return trial_cfg, evolution, space, trials or launch.max_trial_number, baseline_reader(launch)
+
+
+def main(seeds: list[int], trials: int | None, out_dir: Path | None, config_path: Path = REPO_ROOT / "config.yml",
+         name: str = "child_starts") -> dict:
     from ga_squad.reader.training import configure_tensorflow
 
     configure_tensorflow(2, 1, deterministic=True)
-    from ga_squad.reader.config import ModelConfig, TrainConfig
     from ga_squad.reader.data_cache import load_dataset
-    from ga_squad.reader.dataset import DataConfig
-    from ga_squad.search.evolution import EvolutionConfig
-    from ga_squad.sim.local_search import DEFAULT_DEV, DEFAULT_GLOVE, DEFAULT_TRAIN, LocalSearchConfig, run_local_search
-
-    data_cfg = DataConfig(str(DEFAULT_TRAIN), str(DEFAULT_DEV), str(DEFAULT_GLOVE), max_passage_len=400)
-    data = load_dataset(data_cfg, None)
-    model = dataclasses.replace(ModelConfig.preset("tiny"), word_dim=int(data.embeddings.shape[1]))
+    from ga_squad.search.presets import preset
     from ga_squad.sim.baseline import equal_compute_baseline
+    from ga_squad.sim.local_search import LocalSearchConfig, run_local_search
 
-    train = TrainConfig(epochs=2)
+    os.chdir(REPO_ROOT)  # the trial command's relative paths are relative to its code directory
+    trial_cfg, evolution, space, trials, reader = search_settings(config_path, trials)
+    data_cfg, train = trial_cfg.data, trial_cfg.train
+    data = load_dataset(data_cfg, trial_cfg.cache_dir)
+    model = dataclasses.replace(trial_cfg.model, word_dim=int(data.embeddings.shape[1]))
     budget = trials * train.epochs
-    baseline = equal_compute_baseline(REPO_ROOT / "runs", data_cfg, model, train, budget, data=data)
+    print(f"{config_path.name}: {trials} trials x {train.epochs} epochs, {evolution}", flush=True)
+    baseline = equal_compute_baseline(trial_cfg.storage_root or REPO_ROOT / "runs", data_cfg, model, train, budget,
+                                      graph=preset(reader), data=data)
     baseline_f1 = baseline.best_at(budget)
-    print(f"equal-compute baseline: base reader alone for {budget} epochs (ran {baseline.epochs_run}): "
+    print(f"equal-compute baseline: {reader} reader alone for {budget} epochs (ran {baseline.epochs_run}): "
           f"val F1 {baseline_f1:.2f}", flush=True)
     rows, per_seed = [], {}
     root = Path(tempfile.mkdtemp(prefix="ga-starts-"))
     for seed in seeds:
-        evolution = EvolutionConfig(population_size=4, tournament_size=2, min_layers=2, max_layers=8,
-                                    initial_mutations=2, seed=seed)
-        cfg = LocalSearchConfig(save_dir_root=str(root), experiment_id=f"starts-{seed}", evolution=evolution,
-                                max_trials=trials, data=data_cfg, model=model, train=train)
+        cfg = LocalSearchConfig(save_dir_root=str(root), experiment_id=f"starts-{seed}",
+                                evolution=dataclasses.replace(evolution, seed=seed), max_trials=trials,
+                                data=data_cfg, model=model, train=train, space=space)
         t0 = time.perf_counter()
         result = run_local_search(cfg, data)
         trials_ = [t.to_dict() for t in result.trials]
@@ -81,9 +110,11 @@ def main(seeds: list[int], trials: int, out_dir: Path | None) -> dict:
         summary = {"seeds": sorted(per_seed), "trials": trials, "by_kind": wf.starts_by_kind(rows),
                    "per_seed": per_seed, "baseline": {"budget": budget, "val_f1": baseline_f1,
                                                       "dev_f1": baseline.dev_at(budget),
-                                                      "epochs_run": baseline.epochs_run}}
+                                                      "epochs_run": baseline.epochs_run, "reader": reader}}
         # after every seed: an interrupted run keeps its seeds
-        write_result("child_starts", summary, {"seeds": seeds, "trials": trials}, out_dir=out_dir)
+        write_result(name, summary, {"seeds": seeds, "trials": trials, "config": config_path.name,
+                                     "evolution": dataclasses.asdict(evolution)},
+                     script="child_starts.py", out_dir=out_dir)
     for kind, stats in summary["by_kind"].items():
         print(f"{kind:<24} n={stats['n']:>2}  median gap {stats['median_gap']:+.2f}  "
               f"within 0.5 F1: {stats['within_half_f1']:.0%}")
@@ -93,7 +124,10 @@ def main(seeds: list[int], trials: int, out_dir: Path | None) -> dict:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--trials", type=int, default=12)
-    parser.add_argument("--out-dir", type=Path, default=None, help="folder of child_starts.json (default results/)")
+    parser.add_argument("--trials", type=int, default=None, help="default: the config's maxTrialNumber")
+    parser.add_argument("--config", type=Path, default=REPO_ROOT / "config.yml",
+                        help="the experiment whose search to replicate (default config.yml, what make run runs)")
+    parser.add_argument("--name", default="child_starts", help="results file stem (default child_starts)")
+    parser.add_argument("--out-dir", type=Path, default=None, help="folder of the results file (default results/)")
     args = parser.parse_args()
-    main(args.seeds, args.trials, args.out_dir)
+    main(args.seeds, args.trials, args.out_dir, args.config.resolve(), args.name)

@@ -136,7 +136,7 @@ def _child_starts(f: Mapping[str, Any]) -> str:
 def _against_baseline(f: Mapping[str, Any]) -> str:
     b = f["baseline"]
     wins = sum(bool(s["beats_baseline"]) for s in f["per_seed"].values())
-    return (f" against the equal-compute baseline's {b['val_f1']:.2f} (base reader alone, {b['budget']} epochs "
+    return (f" against the equal-compute baseline's {b['val_f1']:.2f} ({b.get('reader', 'base')} reader alone, {b['budget']} epochs "
             f"allowed, {b['epochs_run']} run): beaten on {wins} of {len(f['per_seed'])} seeds")
 
 
