@@ -35,7 +35,7 @@ from ga_squad.search.graph import (
     base_reader,
 )
 from graph_oracle import structure_ids
-from ga_squad.search.mutations import Mutator
+from ga_squad.search.mutator import Mutator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 Q, P = Stream.QUESTION, Stream.PASSAGE
@@ -342,7 +342,7 @@ def test_question_and_passage_inputs_differ() -> None:
 _CROSS_PROCESS_SCRIPT = """
 import json, random
 from ga_squad.search.graph import base_reader
-from ga_squad.search.mutations import Mutator
+from ga_squad.search.mutator import Mutator
 chain = Mutator().mutate_many(base_reader(), random.Random(2024), 12)
 print(json.dumps({
     "base": base_reader().hash_ids,

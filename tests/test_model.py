@@ -19,7 +19,7 @@ import pytest  # noqa: E402
 from ga_squad.reader.config import ModelConfig  # noqa: E402
 from ga_squad.search.graph import EMBEDDING_HASH, Graph, Layer, LayerType, Stream, base_reader  # noqa: E402
 from ga_squad.reader.model import NEG_INF, build_model, count_params, hash_of_layer, weights_by_hash  # noqa: E402
-from ga_squad.search.mutations import Mutator  # noqa: E402
+from ga_squad.search.mutator import Mutator  # noqa: E402
 from ga_squad.search.presets import PRESETS, preset  # noqa: E402
 from ga_squad.search.vocabulary import FEATURE_COLUMNS  # noqa: E402
 

@@ -25,14 +25,13 @@ from ga_squad.search.mutations import (
     InsertLayer,
     Mutation,
     MutationOperator,
-    Mutator,
     RemoveLayer,
     RemoveSkip,
     SetPointer,
     SwitchCell,
     ToggleFeature,
-    default_operators,
 )
+from ga_squad.search.mutator import Mutator, default_operators
 from ga_squad.search.presets import PRESETS, preset
 
 Q, P = Stream.QUESTION, Stream.PASSAGE

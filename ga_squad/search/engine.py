@@ -83,7 +83,8 @@ from ga_squad.search.evolution import EvolutionConfig, Individual, RegularizedEv
 from ga_squad.search.graph import Graph
 from ga_squad.search.journal import Journal
 from ga_squad.search.lock import ExperimentLock
-from ga_squad.search.mutations import Mutation, Mutator
+from ga_squad.search.mutations import Mutation
+from ga_squad.search.mutator import Mutator
 from ga_squad.search.paths import SearchLayout
 from ga_squad.search.registry import EngineStats, Registry
 from ga_squad.search.resume import import_result, recover_from_manifest, restore

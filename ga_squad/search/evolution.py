@@ -36,7 +36,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ga_squad.search.graph import Graph, base_reader
-from ga_squad.search.mutations import Mutation, Mutator
+from ga_squad.search.mutations import Mutation
+from ga_squad.search.mutator import Mutator
 
 _logger = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ contributed nothing (a gate still at zero).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ga_squad.search.graph import HIDDEN_TYPES, Graph, GraphError, Layer, LayerType, Stream
@@ -61,13 +61,10 @@ __all__ = [
     "SetPointer",
     "SwitchCell",
     "ToggleFeature",
-    "operator_names",
     "Mutation",
     "MutationOperator",
-    "Mutator",
     "RemoveLayer",
     "RemoveSkip",
-    "default_operators",
 ]
 
 
@@ -358,135 +355,3 @@ class SetPointer(MutationOperator):
         read = {r for l in layers for r in l.inputs}
         layers = [l for l in layers if l.type is not LayerType.POOL or l.id in read]
         return graph.replace_layers(layers)
-
-
-DEFAULT_WEIGHTS: dict[str, float] = {
-    "identity": 0.5, "add_skip": 1.0, "remove_skip": 1.0, "switch_cell": 0.5,
-    **{f"insert_{k.value}": 1.0 for k in (LayerType.RNN, LayerType.ATTENTION, LayerType.SELF_ATTENTION)},
-    **{f"remove_{k.value}": 1.0 for k in (LayerType.RNN, LayerType.ATTENTION, LayerType.SELF_ATTENTION)},
-    "insert_bidaf": 1.0, "remove_bidaf": 1.0,
-    **{f"feature_{f}": 0.25 for f in FEATURES},
-    **{f"pointer_{k}": 0.25 for k in POINTERS},
-}
-"""Selection weight of every operator by name (identity less likely: it explores nothing;
-the newer elements less likely than the structural edits, so a default search still
-spends most of its proposals on wiring)."""
-
-
-def operator_names() -> tuple[str, ...]:
-    """Every operator name :func:`default_operators` knows (the keys a ``weights`` mapping may use)."""
-    return tuple(DEFAULT_WEIGHTS)
-
-
-def default_operators(
-    weights: Mapping[str, float] | None = None,
-    layer_types: Sequence[str] | None = None,
-    features: Sequence[str] | None = None,
-    pointers: Sequence[str] | None = None,
-) -> dict[MutationOperator, float]:
-    """Every operator with its selection weight.
-
-    Args:
-        weights: Operator name -> weight, overriding :data:`DEFAULT_WEIGHTS`
-            (0 switches an operator off).
-        layer_types: Hidden layer types the insert/remove operators may use
-            (default: all of them).
-        features: Input features the toggles may use (default: all).
-        pointers: Pointer kinds the pointer operators may set (default: all).
-
-    Raises:
-        ValueError: for an unknown operator name, layer type, feature or
-            pointer kind, or a negative weight.
-    """
-    table = dict(DEFAULT_WEIGHTS)
-    for name, weight in (weights or {}).items():
-        if name not in table:
-            raise ValueError(f"unknown mutation {name!r}; expected some of {list(table)}")
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-            raise ValueError(f"mutation {name!r} needs a non-negative weight, got {weight!r}")
-        table[name] = float(weight)
-    hidden = {t.value: t for t in HIDDEN_TYPES}
-    kinds = _subset("layer type", layer_types, sorted(hidden))
-    chosen_features = _subset("feature", features, FEATURES)
-    chosen_pointers = _subset("pointer kind", pointers, POINTERS)
-    ops: dict[MutationOperator, float] = {
-        Identity(): table["identity"], AddSkip(): table["add_skip"], RemoveSkip(): table["remove_skip"]}
-    for kind in sorted(kinds):
-        ops[InsertLayer(hidden[kind])] = table[f"insert_{kind}"]
-        ops[RemoveLayer(hidden[kind])] = table[f"remove_{kind}"]
-    if "rnn" in kinds:
-        ops[SwitchCell()] = table["switch_cell"]
-    for feature in chosen_features:
-        ops[ToggleFeature(feature)] = table[f"feature_{feature}"]
-    for kind in chosen_pointers:
-        ops[SetPointer(kind)] = table[f"pointer_{kind}"]
-    return ops
-
-
-def _subset(what: str, chosen: Sequence[str] | None, known: Sequence[str]) -> tuple[str, ...]:
-    if chosen is None:
-        return tuple(known)
-    unknown = [c for c in chosen if c not in known]
-    if unknown:
-        raise ValueError(f"unknown {what}(s) {unknown}; expected some of {list(known)}")
-    return tuple(c for c in known if c in chosen)
-
-
-class Mutator:
-    """Applies one randomly chosen operator, within hidden-layer bounds.
-
-    Args:
-        min_layers: Fewest hidden layers a result may have (>= 1: a reader
-            needs an attention layer to see the question).
-        max_layers: Most hidden layers a result may have.
-        operators: Operator -> weight; defaults to :func:`default_operators`.
-        max_tries: Operators tried before falling back to identity.
-    """
-
-    def __init__(
-        self,
-        min_layers: int = 1,
-        max_layers: int = 12,
-        operators: Mapping[MutationOperator, float] | None = None,
-        max_tries: int = 20,
-    ) -> None:
-        if min_layers < 1:
-            raise ValueError(f"min_layers must be >= 1 (a reader needs an attention layer), got {min_layers}")
-        if max_layers < min_layers:
-            raise ValueError(f"max_layers ({max_layers}) must be >= min_layers ({min_layers})")
-        if max_tries < 1:
-            raise ValueError(f"max_tries must be >= 1, got {max_tries}")
-        self.min_layers = min_layers
-        self.max_layers = max_layers
-        self.operators = dict(operators if operators is not None else default_operators())
-        if not self.operators or any(w < 0 for w in self.operators.values()):
-            raise ValueError("operators need non-negative weights and at least one entry")
-        self.max_tries = max_tries
-
-    def mutate(self, graph: Graph, rng: random.Random) -> Mutation:
-        """One mutation of ``graph``; identity when no operator applies."""
-        count = len(graph.hidden_layers)
-        allowed = {
-            op: w for op, w in self.operators.items()
-            if w > 0 and (op.delta >= 0 or count + op.delta >= self.min_layers)
-            and (op.delta <= 0 or count + op.delta <= self.max_layers)
-        }
-        for _ in range(self.max_tries):
-            if not allowed:
-                break
-            ops = list(allowed)
-            op = rng.choices(ops, weights=[allowed[o] for o in ops])[0]
-            result = op.apply(graph, rng)
-            if result is not None:
-                return result
-            del allowed[op]  # nothing to act on: no point drawing it again.
-        return Mutation(graph, "identity", "no operator applied")
-
-    def mutate_many(self, graph: Graph, rng: random.Random, steps: int) -> Mutation:
-        """A chain of ``steps`` mutations (used to diversify the initial population)."""
-        ops: list[str] = []
-        for _ in range(steps):
-            step = self.mutate(graph, rng)
-            graph = step.graph
-            ops.append(step.operator if not step.detail else f"{step.operator}({step.detail})")
-        return Mutation(graph, "chain", "; ".join(ops))

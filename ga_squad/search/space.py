@@ -25,7 +25,8 @@ from typing import Any
 
 from ga_squad.search.evolution import EvolutionConfig, RegularizedEvolution
 from ga_squad.search.graph import Graph
-from ga_squad.search.mutations import Mutation, Mutator, default_operators
+from ga_squad.search.mutations import Mutation
+from ga_squad.search.mutator import Mutator, default_operators
 from ga_squad.search.presets import preset
 
 __all__ = ["SEARCH_SPACE_KEYS", "SearchSpace", "SeededEvolution"]
