@@ -10,7 +10,7 @@ parent's, by mutation kind (:func:`benchmarks.ws_figures.starts_by_kind`),
 and the share of growing-mutation children within 0.5 F1 of their parent.
 
 It also trains the equal-compute baseline once (the base reader alone for
-``trials x epochs`` epochs with the trials' early stopping;
+all ``trials x epochs`` epochs, its best epoch kept;
 :mod:`ga_squad.sim.baseline`, cached under the storage root's ``cache/``,
 the same entry ``make run`` computes and reads) and states, per
 seed, whether the search's best validation F1 beats it: the question
@@ -56,6 +56,7 @@ def search_settings(config_path: Path, trials: int | None):
     launch = load_launch_config(config_path)
     spec = importlib.util.spec_from_file_location("ga_trial_entry", REPO_ROOT / "trial" / "trial.py")
     entry = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = entry  # its dataclasses look their module up there
     spec.loader.exec_module(entry)
     argv = shlex.split(launch.get("trialCommand"))
     trial_cfg = entry.config_from_args(entry.parse_args(argv[argv.index("trial/trial.py") + 1:]), env={})
@@ -73,7 +74,7 @@ def main(seeds: list[int], trials: int | None, out_dir: Path | None, config_path
     configure_tensorflow(2, 1, deterministic=True)
     from ga_squad.reader.data_cache import load_dataset
     from ga_squad.search.presets import preset
-    from ga_squad.sim.baseline import equal_compute_baseline
+    from ga_squad.sim.baseline import equal_compute_baseline, whole_budget
     from ga_squad.sim.local_search import LocalSearchConfig, run_local_search
 
     os.chdir(REPO_ROOT)  # the trial command's relative paths are relative to its code directory
@@ -83,8 +84,8 @@ def main(seeds: list[int], trials: int | None, out_dir: Path | None, config_path
     model = dataclasses.replace(trial_cfg.model, word_dim=int(data.embeddings.shape[1]))
     budget = trials * train.epochs
     print(f"{config_path.name}: {trials} trials x {train.epochs} epochs, {evolution}", flush=True)
-    baseline = equal_compute_baseline(trial_cfg.storage_root or REPO_ROOT / "runs", data_cfg, model, train, budget,
-                                      graph=preset(reader), data=data)
+    baseline = equal_compute_baseline(trial_cfg.storage_root or REPO_ROOT / "runs", data_cfg, model,
+                                      whole_budget(train), budget, graph=preset(reader), data=data)
     baseline_f1 = baseline.best_at(budget)
     print(f"equal-compute baseline: {reader} reader alone for {budget} epochs (ran {baseline.epochs_run}): "
           f"val F1 {baseline_f1:.2f}", flush=True)

@@ -69,10 +69,10 @@ def test_no_baseline_where_the_budget_or_the_machine_is_unknown(tmp_path: Path) 
 
 
 def test_comparison_says_whether_the_search_paid_off() -> None:
-    outcome = BaselineOutcome(reader="base", budget=24, val_f1=14.0, dev_f1=13.0, epochs_run=9, seconds=1.0,
-                              cache_path="c")
+    outcome = BaselineOutcome(reader="base", budget=24, val_f1=14.0, dev_f1=13.0, epochs_run=24, seconds=1.0,
+                              cache_path="c", best_epoch=11)
     won = comparison_text(outcome, 15.5, 14.2)
-    assert "24 trial-epochs, early stopping ended it after 9" in won
+    assert "24 trial-epochs, best at epoch 11: validation F1 14.00, dev F1 13.00" in won
     assert "+1.50 against it: the search pays off" in won
     assert "-2.00 against it: the search does not pay off" in comparison_text(outcome, 12.0, None)
 
@@ -86,12 +86,13 @@ def test_run_trains_the_baseline_once_and_the_report_states_it(tmp_path: Path) -
     launch = load_launch_config(_config(tmp_path, command))
     root = write_journal(store, "exp", HAND)
     outcome = run_baseline(launch, root, timeout_s=600)
-    assert outcome.reader == "base" and outcome.budget == 3 and 1 <= outcome.epochs_run <= 3
+    assert outcome.reader == "base" and outcome.budget == 3 and outcome.epochs_run == 3  # the whole budget
     assert 0.0 <= outcome.val_f1 <= 100.0
     cache = Path(outcome.cache_path)
     curve = json.loads(cache.read_text())
     assert cache.parent == store / "cache" and len(curve["val_f1"]) == outcome.epochs_run
-    assert outcome.val_f1 == max(curve["val_f1"])  # early stopping's pick within the budget
+    assert outcome.val_f1 == max(curve["val_f1"])  # its best epoch is kept
+    assert curve["val_f1"][outcome.best_epoch - 1] == outcome.val_f1
     stamp = cache.stat().st_mtime_ns
 
     (root / BASELINE_FILE).unlink()

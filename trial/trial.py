@@ -284,15 +284,16 @@ def baseline_main(cfg: TrialConfig, name: str, trials: int, out: str | None) -> 
     """Train (or read from the cache) the equal-compute baseline of a search of ``trials`` trials.
 
     The reader is the preset ``name``, trained from scratch with the search's
-    data, model size and optimiser settings (seed 0) for ``trials x epochs``
-    epochs, early stopping at the trial's ``--patience``.
+    data, model size and optimiser settings (seed 0) for all ``trials x epochs``
+    epochs, keeping its best epoch by validation F1
+    (:func:`ga_squad.sim.baseline.whole_budget`).
     """
     from ga_squad.reader.training import configure_tensorflow
 
     configure_tensorflow(cfg.intra_threads, cfg.inter_threads, cfg.deterministic)
     from ga_squad.analysis.baseline import BaselineOutcome, write_outcome
     from ga_squad.reader.data_cache import load_dataset
-    from ga_squad.sim.baseline import baseline_key, baseline_path, equal_compute_baseline
+    from ga_squad.sim.baseline import baseline_key, baseline_path, equal_compute_baseline, whole_budget
 
     if trials < 1:
         raise SystemExit(f"error: --equal-compute-baseline needs at least 1 trial, got {trials}")
@@ -304,12 +305,13 @@ def baseline_main(cfg: TrialConfig, name: str, trials: int, out: str | None) -> 
     model_cfg = cfg.model
     if data.embeddings is not None:
         model_cfg = replace(model_cfg, word_dim=int(data.embeddings.shape[1]))
-    curve = equal_compute_baseline(cfg.storage_root, cfg.data, model_cfg, cfg.train, budget, graph=graph,
+    train_cfg = whole_budget(cfg.train)
+    curve = equal_compute_baseline(cfg.storage_root, cfg.data, model_cfg, train_cfg, budget, graph=graph,
                                    data=data)
     outcome = BaselineOutcome(
         reader=name, budget=budget, val_f1=curve.best_at(budget), dev_f1=curve.dev_at(budget),
-        epochs_run=min(curve.epochs_run, budget), seconds=curve.seconds,
-        cache_path=str(baseline_path(cfg.storage_root, baseline_key(cfg.data, model_cfg, cfg.train, graph))))
+        epochs_run=min(curve.epochs_run, budget), seconds=curve.seconds, best_epoch=curve.best_epoch_at(budget),
+        cache_path=str(baseline_path(cfg.storage_root, baseline_key(cfg.data, model_cfg, train_cfg, graph))))
     if out:
         write_outcome(out, outcome)
     print(json.dumps(outcome.to_dict(), sort_keys=True))

@@ -35,11 +35,12 @@ class BaselineOutcome:
     Attributes:
         reader: The preset trained (``base`` unless the search seeds from others).
         budget: Trial-epochs it was allowed (the search's ``trials x epochs``).
-        val_f1: Its best validation F1 within ``budget`` (early stopping's pick).
+        val_f1: Its best validation F1 within ``budget`` (the epoch kept).
         dev_f1: The dev F1 of the weights that pick published (None: not scored).
         epochs_run: Epochs it really trained (fewer when early stopping ended it).
         seconds: Wall-clock seconds the training took when it was computed.
         cache_path: The cached curve it came from.
+        best_epoch: The epoch (1-based) whose weights score ``val_f1``.
     """
 
     reader: str
@@ -49,6 +50,7 @@ class BaselineOutcome:
     epochs_run: int
     seconds: float
     cache_path: str
+    best_epoch: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, **dataclasses.asdict(self)}
@@ -60,7 +62,8 @@ class BaselineOutcome:
         dev = data.get("dev_f1")
         return cls(reader=str(data["reader"]), budget=int(data["budget"]), val_f1=float(data["val_f1"]),
                    dev_f1=None if dev is None else float(dev), epochs_run=int(data["epochs_run"]),
-                   seconds=float(data["seconds"]), cache_path=str(data["cache_path"]))
+                   seconds=float(data["seconds"]), cache_path=str(data["cache_path"]),
+                   best_epoch=None if data.get("best_epoch") is None else int(data["best_epoch"]))
 
 
 def write_outcome(path: str | os.PathLike[str], outcome: BaselineOutcome) -> Path:
@@ -87,9 +90,10 @@ def load_outcome(search_root: str | os.PathLike[str]) -> BaselineOutcome | None:
 def comparison_text(outcome: BaselineOutcome, best_val_f1: float | None, best_dev_f1: float | None) -> str:
     """One or two sentences: the baseline's score and whether the search's best beats it."""
     stopped = f", early stopping ended it after {outcome.epochs_run}" if outcome.epochs_run < outcome.budget else ""
+    best = "" if outcome.best_epoch is None else f", best at epoch {outcome.best_epoch}"
     dev = "" if outcome.dev_f1 is None else f", dev F1 {outcome.dev_f1:.2f}"
     head = (f"equal-compute baseline: the {outcome.reader} reader trained alone for {outcome.budget} "
-            f"trial-epochs{stopped}: validation F1 {outcome.val_f1:.2f}{dev}.")
+            f"trial-epochs{stopped}{best}: validation F1 {outcome.val_f1:.2f}{dev}.")
     if best_val_f1 is None:
         return head
     margin = best_val_f1 - outcome.val_f1
