@@ -9,6 +9,7 @@ the outcome into the search folder, where the report finds it.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -43,7 +44,8 @@ def test_the_command_is_the_trial_command_plus_the_baseline_options(tmp_path: Pa
     trial = shlex.split(launch.get("trialCommand"))
     assert argv[:len(trial)] == trial  # the trials' own data, size and epochs
     assert argv[len(trial):] == ["--preset", "base", "--standalone", "--equal-compute-baseline",
-                                 str(launch.max_trial_number), "--baseline-out", str(tmp_path / "exp" / BASELINE_FILE)]
+                                 str(launch.max_trial_number), "--baseline-out", str(tmp_path / "exp" / BASELINE_FILE),
+                                 "--threads", str(os.cpu_count())]
 
 
 def test_a_search_seeded_from_presets_is_compared_with_its_first_preset(tmp_path: Path) -> None:

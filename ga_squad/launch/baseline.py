@@ -51,8 +51,9 @@ def baseline_command(launch: LaunchConfig, search_root: Path) -> list[str]:
     argv = shlex.split(command)
     if "--preset" not in argv and "--graph" not in argv:
         argv += ["--preset", baseline_reader(launch)]
+    # The search has ended: the baseline may use every core (a later --threads wins in argparse).
     return argv + ["--standalone", "--equal-compute-baseline", str(trials),
-                   "--baseline-out", str(search_root / BASELINE_FILE)]
+                   "--baseline-out", str(search_root / BASELINE_FILE), "--threads", str(os.cpu_count() or 1)]
 
 
 def run_baseline(launch: LaunchConfig, search_root: Path, timeout_s: float | None = None) -> BaselineOutcome:
