@@ -47,7 +47,7 @@ for _path in (REPO_ROOT, REPO_ROOT / "benchmarks"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from benchmarks.bench_json import write_result  # noqa: E402
+from benchmarks.bench_json import result_path, write_result  # noqa: E402
 
 logger = logging.getLogger("reader_quality")
 SHARED = REPO_ROOT.parent / "shared" / "data"
@@ -198,6 +198,32 @@ def table_figures(summary: Mapping[str, Any]) -> dict[str, Any]:
             "train_questions": summary["data"]["train_questions"], "dev_questions": summary["data"]["dev_questions"]}
 
 
+def carry_over(figures: dict[str, Any], previous: Path, size: str) -> dict[str, str]:
+    """Keep the readers of the committed results file that this run did not train.
+
+    The per-reader records live in the (untracked) output folder, so a fresh
+    clone that retrains one reader would otherwise drop the others from the
+    committed figures. Only readers measured on the same data and size are
+    kept; the returned mapping (reader -> the command that measured it) goes
+    into the results file, so the table says where each figure came from.
+    """
+    if not previous.is_file():
+        return {}
+    old = json.loads(previous.read_text(encoding="utf-8"))
+    same = (old.get("config", {}).get("size") == size
+            and old["figures"].get("dev_questions") == figures["dev_questions"]
+            and old["figures"].get("train_questions") == figures["train_questions"])
+    if not same:
+        return {}
+    earlier = dict(old["figures"].get("readers_from_earlier_runs", {}))
+    carried = {}
+    for reader, record in old["figures"]["readers"].items():
+        if reader not in figures["readers"]:
+            figures["readers"][reader] = record
+            carried[reader] = earlier.get(reader, f"{old['command']} ({old['date']})")
+    return carried
+
+
 def plot(summary: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -265,7 +291,9 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
             summary["readers"][rec["name"]] = rec
     write_json_atomic(summary_path, summary)
     figures = table_figures(summary)
-    write_result("reader_quality_quick" if cfg.quick else "reader_quality", figures,
+    name = "reader_quality_quick" if cfg.quick else "reader_quality"
+    figures["readers_from_earlier_runs"] = carry_over(figures, result_path(name), cfg.size)
+    write_result(name, figures,
                  {"size": cfg.size, "epochs": cfg.epochs, "presets": list(cfg.presets),
                   "train_questions": summary["data"]["train_questions"],
                   "dev_questions": summary["data"]["dev_questions"]})

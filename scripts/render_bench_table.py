@@ -102,8 +102,11 @@ def _reader_quality(f: Mapping[str, Any]) -> str:
         + f" ({r['examples_per_s']:.0f} ex/s, {r['trainable_params']:,} trained parameters)"
         for name, r in sorted(f["readers"].items(), key=lambda kv: -max(kv[1]["f1"])))
     base = "; ".join(f"{name.replace('_', ' ')} {b['f1']:.1f}/{b['em']:.1f}" for name, b in f["baselines"].items())
+    earlier = f.get("readers_from_earlier_runs") or {}
+    runs = "; ".join(f"`{name}` by `{cmd}`" for name, cmd in sorted(earlier.items()))
     return (f"dev F1/EM after each epoch on the first {f['dev_questions']:,} dev questions "
-            f"({f['train_questions']:,} training questions): {readers}; baselines {base}")
+            f"({f['train_questions']:,} training questions): {readers}; baselines {base}"
+            + (f" (measured by earlier runs: {runs})" if runs else ""))
 
 
 def _faults(f: Mapping[str, Any]) -> str:
