@@ -47,7 +47,7 @@ for _path in (REPO_ROOT, REPO_ROOT / "benchmarks"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from benchmarks.bench_json import result_path, write_result  # noqa: E402
+from benchmarks.bench_json import command_line, result_path, write_result  # noqa: E402
 
 logger = logging.getLogger("reader_quality")
 SHARED = REPO_ROOT.parent / "shared" / "data"
@@ -172,7 +172,7 @@ def train_reader(cfg: BenchConfig, name: str, graph, data, extra: dict[str, Any]
         "name": name, "graph": graph.to_dict(), "size": cfg.size,
         "params": count_params(weights_by_hash(model)),
         "trainable_params": int(sum(int(v.numpy().size) for v in model.trainable_variables)),
-        "epochs": [], **extra,
+        "epochs": [], "command": command_line("reader_quality.py"), **extra,
     }
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
@@ -292,7 +292,10 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
     write_json_atomic(summary_path, summary)
     figures = table_figures(summary)
     name = "reader_quality_quick" if cfg.quick else "reader_quality"
-    figures["readers_from_earlier_runs"] = carry_over(figures, result_path(name), cfg.size)
+    this_run = command_line("reader_quality.py")
+    earlier = {n: r["command"] for n, r in summary["readers"].items()
+               if r.get("command", this_run) != this_run and n in figures["readers"]}
+    figures["readers_from_earlier_runs"] = {**earlier, **carry_over(figures, result_path(name), cfg.size)}
     write_result(name, figures,
                  {"size": cfg.size, "epochs": cfg.epochs, "presets": list(cfg.presets),
                   "train_questions": summary["data"]["train_questions"],
