@@ -80,6 +80,7 @@ def test_notebook_executes(tiny: TinySearch, tmp_path: Path, monkeypatch: pytest
     assert re.search(r"^\| rank \|\s+id \|\s+parent \|\s+val F1 \|\s+val EM \|\s+dev F1 \|\s+dev EM \|", text, re.M)  # the leaderboard
     assert "**Match**" in text and "| question | predicted | gold | F1 |" in text
     assert tiny.experiment_id in text
+    assert "No `baseline.json` in" in text  # the tiny search was not run by `run`: the notebook says so
     assert re.search(r"\*\*Answer of individual \d+:\*\* .+ \(characters \d+-\d+ of the passage", text)
     stderr = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
     assert "oneDNN" not in stderr and "absl::InitializeLog" not in stderr, stderr[:500]
