@@ -293,7 +293,7 @@ def baseline_main(cfg: TrialConfig, name: str, trials: int, out: str | None) -> 
     configure_tensorflow(cfg.intra_threads, cfg.inter_threads, cfg.deterministic)
     from ga_squad.analysis.baseline import BaselineOutcome, write_outcome
     from ga_squad.reader.data_cache import load_dataset
-    from ga_squad.sim.baseline import baseline_key, baseline_path, equal_compute_baseline, whole_budget
+    from ga_squad.sim.baseline import baseline_path, equal_compute_baseline, whole_budget
 
     if trials < 1:
         raise SystemExit(f"error: --equal-compute-baseline needs at least 1 trial, got {trials}")
@@ -311,7 +311,7 @@ def baseline_main(cfg: TrialConfig, name: str, trials: int, out: str | None) -> 
     outcome = BaselineOutcome(
         reader=name, budget=budget, val_f1=curve.best_at(budget), dev_f1=curve.dev_at(budget),
         epochs_run=min(curve.epochs_run, budget), seconds=curve.seconds, best_epoch=curve.best_epoch_at(budget),
-        cache_path=str(baseline_path(cfg.storage_root, baseline_key(cfg.data, model_cfg, train_cfg, graph))))
+        cache_path=str(baseline_path(cfg.storage_root, curve.key)))
     if out:
         write_outcome(out, outcome)
     print(json.dumps(outcome.to_dict(), sort_keys=True))
