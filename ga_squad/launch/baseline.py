@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ga_squad.analysis.baseline import BASELINE_FILE, BaselineOutcome, load_outcome
 from ga_squad.launch.config import LaunchConfig
+from ga_squad.search.space import SearchSpace
 
 __all__ = ["BaselineUnavailable", "baseline_command", "baseline_reader", "run_baseline"]
 
@@ -34,8 +35,7 @@ class BaselineUnavailable(RuntimeError):
 def baseline_reader(launch: LaunchConfig) -> str:
     """The preset a user would train without a search: the first one the search seeds from (default base)."""
     space = (launch.get("tuner", "classArgs") or {}).get("search_space") or {}
-    presets = space.get("presets") or ["base"]
-    return str(presets[0])
+    return SearchSpace.from_dict(space).presets[0]
 
 
 def baseline_command(launch: LaunchConfig, search_root: Path) -> list[str]:
