@@ -140,6 +140,13 @@ class TrainConfig:
         mixed_precision: Compute in float16 with float32 variables, logits
             and loss (Keras ``mixed_float16``; worth it on GPUs with tensor
             cores, slower on CPUs). Opt-in.
+        start_competes: Let the starting weights compete with the trained
+            epochs for publication, so a child that only got worse on
+            validation publishes its start unchanged. Off by default: on a
+            small validation split a child's start is often its parent's
+            luckiest evaluation, and republishing it hands the same lucky
+            score to every descendant, so a lineage stops training (measured
+            in the README's "children publish what they trained" section).
     """
 
     learning_rate: float = 1e-3
@@ -153,6 +160,7 @@ class TrainConfig:
     clipnorm: float = 5.0
     fix_embeddings: bool = True
     mixed_precision: bool = False
+    start_competes: bool = False
 
     def __post_init__(self) -> None:
         if self.learning_rate <= 0:

@@ -267,11 +267,16 @@ def run_trial(
 
     The per-trial seed is ``params.seed`` (it replaces ``train_cfg.seed``):
     same parameters, same data, same result. The starting point (inherited
-    or fresh weights) is scored on the validation split first, and training
-    keeps whichever of it and the epochs scores best there (early stopping
-    after ``patience`` epochs without improvement). So a child never
-    publishes weights worse on validation than those it started from, and a
-    child that continues this individual starts from exactly this
+    or fresh weights) is scored on the validation split first (the
+    ``initial_*`` figures: does a child start where its parent ended?).
+    Training then keeps the trained epoch that scores best there (early
+    stopping after ``patience`` epochs without improvement) and publishes
+    it, even when the start scored higher: a child's fitness is what *its*
+    training reached. Republishing the start would copy the parent's
+    validation luck into every descendant and freeze the lineage (see
+    :attr:`~ga_squad.reader.config.TrainConfig.start_competes`, which
+    restores that rule, and with 0 epochs the start is published). A child
+    that continues this individual starts from exactly the published
     ``val_loss``. The dev set is scored once, on the published weights.
 
     Args:
@@ -324,7 +329,8 @@ def run_trial(
 
     t0 = time.perf_counter()
     best_epoch = epochs_run = 0
-    best_weights = _snapshot(model)  # the starting point competes with every epoch
+    # Without start_competes the first trained epoch wins by default (None: no candidate yet).
+    best_weights = _snapshot(model) if train_cfg.start_competes else None
     for epoch in range(1, train_cfg.epochs + 1):
         train_loss, _ = train_epoch(steps, data.train, train_cfg.batch_size, seed=params.seed * 1000 + epoch)
         result = evaluate_split(steps, data.val, *eval_args)
@@ -334,13 +340,14 @@ def run_trial(
                     params.indiv_id, epoch, train_loss, result.loss, result.f1, result.em)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
-        if _better(result, best):
+        if best_weights is None or _better(result, best):
             best, best_epoch = result, epoch
             best_weights = _snapshot(model)
         elif epoch - best_epoch >= train_cfg.patience:
             logger.info("early stop after epoch %d (best val F1 %.2f at epoch %d)", epoch, best.f1, best_epoch)
             break
     if best_epoch != epochs_run:
+        assert best_weights is not None
         if best_epoch == 0:
             logger.info("individual %d: no epoch beat its starting point (val F1 %.2f); publishing "
                         "the starting weights", params.indiv_id, initial.f1)

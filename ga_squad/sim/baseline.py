@@ -184,6 +184,7 @@ def baseline_key(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainC
     train = train_cfg.to_dict()
     train.pop("epochs")  # a cached curve answers every budget it covers
     train.pop("seed")  # run_trial takes the trial seed instead
+    train.pop("start_competes", None)  # a cold start's random weights never win: same curve either way
     return canonical_hash({
         "baseline_schema": SCHEMA,
         "data": cache_key(data_cfg),
