@@ -98,6 +98,8 @@ class BenchConfig:
         start_competes: Let a child republish its start when no trained
             epoch beats it (the rule before children published what they
             trained; :attr:`ga_squad.reader.config.TrainConfig.start_competes`).
+        resume_optimizer: A child resumes its parent's Adam state
+            (:attr:`ga_squad.reader.config.TrainConfig.resume_optimizer`).
         learning_rate: Adam learning rate.
         size: Model size preset.
         train_limit: Training questions (0: all 1,588 of the sample).
@@ -125,6 +127,7 @@ class BenchConfig:
     replay: bool = True
     inherited_lr_scale: float = 1.0
     start_competes: bool = False
+    resume_optimizer: bool = True
     learning_rate: float = 1e-3
     size: str = "small"
     train_limit: int = 0
@@ -146,7 +149,9 @@ class BenchConfig:
     def settings_line(self) -> str:
         return (f"model {self.size!r}; sharing search {self.trials} trials x {self.epochs} epoch(s), population "
                 f"{self.population}, tournament {self.tournament}, inherited_lr_scale {self.inherited_lr_scale}, "
-                f"patience {self.patience}{', start competes' if self.start_competes else ''}; no-sharing searches {list(self.cold_epochs)} epoch(s)/trial with "
+                f"patience {self.patience}{', start competes' if self.start_competes else ''}"
+                f"{'' if self.resume_optimizer else ', fresh optimizer'}; "
+                f"no-sharing searches {list(self.cold_epochs)} epoch(s)/trial with "
                 f"{self.budget_factor}x the trial-epochs{' (stop at target)' if self.stop_at_target else ''}; "
                 f"baseline {'whole budget, best epoch kept' if self.baseline_patience is None else f'patience {self.baseline_patience}'}; seeds {list(self.seeds)}")
 
@@ -183,7 +188,8 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
     if data.embeddings is not None:
         model_cfg = dataclasses.replace(model_cfg, word_dim=int(data.embeddings.shape[1]))
     train_cfg = TrainConfig(epochs=cfg.epochs, patience=cfg.patience, learning_rate=cfg.learning_rate,
-                            inherited_lr_scale=cfg.inherited_lr_scale, start_competes=cfg.start_competes)
+                            inherited_lr_scale=cfg.inherited_lr_scale, start_competes=cfg.start_competes,
+                            resume_optimizer=cfg.resume_optimizer)
     print(f"data: {len(data.train)} train / {len(data.dev)} dev questions (passages <= {cfg.max_passage_len} "
           f"tokens, GloVe {'50d sample' if cfg.glove else 'none'})\n{cfg.settings_line()}", flush=True)
 

@@ -149,6 +149,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     m.add_argument("--batch-size", type=int)
     m.add_argument("--lr", type=float, help="learning rate")
     m.add_argument("--inherited-lr-scale", type=float)
+    m.add_argument("--fresh-optimizer", action="store_true",
+                   help="every trial starts a fresh Adam (default: a child resumes its parent's Adam state "
+                        "for the variables it inherits unchanged)")
     m.add_argument("--start-competes", action="store_true",
                    help="a child whose trained epochs all score below its start on validation publishes "
                         "its start unchanged (off: it publishes its best trained epoch)")
@@ -181,7 +184,8 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
                  "learning_rate": args.lr, "inherited_lr_scale": args.inherited_lr_scale}
     train = train.override(**{k: v for k, v in overrides.items() if v is not None},
                            fix_embeddings=not args.train_embeddings, seed=args.seed,
-                           mixed_precision=args.mixed_precision, start_competes=args.start_competes)
+                           mixed_precision=args.mixed_precision, start_competes=args.start_competes,
+                           resume_optimizer=not args.fresh_optimizer)
     under_nni = bool(env.get("NNI_PLATFORM")) and not args.standalone
     standalone = None
     if not under_nni:

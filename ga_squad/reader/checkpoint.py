@@ -33,6 +33,13 @@ between two steps) uses the newest complete version. Leftovers of killed
 publishes are removed by ownership (pid/host/lease in their names), never by
 age alone.
 
+**Optimizer state.** With the weights, a trial may publish Adam's moments
+(``optimizer.h5``, :mod:`ga_squad.reader.optimizer_state`; the manifest's
+``optimizer`` entry has its size and sha256), so a child resumes its parent's
+training instead of restarting its optimizer. :func:`read_checkpoint_state`
+reads them in the same consistent read as the weights; a checkpoint without
+them, or with a damaged file, gives fresh optimizer state, never an error.
+
 **Weight ids.** Groups are keyed by *weight id*: a layer's persistent uid
 (graph version 3), a gated skip's gate id, or the embeddings' fixed id.
 Checkpoints of graph versions 1/2 are keyed by hash id, which is exactly
@@ -65,6 +72,7 @@ import numpy as np
 
 from ga_squad.files import file_digest, fsync_path
 from ga_squad.search import checkpoint_store
+from ga_squad.reader import optimizer_state
 from ga_squad.reader.embedding_store import StoreError, load_array, store_array
 from ga_squad.search.graph import Graph
 from ga_squad.reader.model import count_params, weights_by_hash
@@ -76,6 +84,7 @@ __all__ = [
     "checkpoint_dir",
     "publish_checkpoint",
     "read_checkpoint",
+    "read_checkpoint_state",
     "read_manifest",
 ]
 
@@ -157,6 +166,7 @@ def publish_checkpoint(
     metrics: Mapping[str, Any],
     extra: Mapping[str, Any] | None = None,
     embedding_store: str | os.PathLike[str] | None = None,
+    optimizer: Mapping[str, optimizer_state.Moments] | None = None,
 ) -> Path:
     """Write the model's weights per hash id plus a manifest, atomically.
 
@@ -175,6 +185,8 @@ def publish_checkpoint(
         embedding_store: Folder shared by the checkpoints of a search where
             non-trainable variables (the fixed GloVe table) are stored once
             by content; None writes them into ``weights.h5``.
+        optimizer: Adam's state by variable path, written as ``optimizer.h5``
+            (:func:`ga_squad.reader.optimizer_state.capture`); None writes none.
 
     Returns:
         The published checkpoint directory.
@@ -185,6 +197,14 @@ def publish_checkpoint(
     with checkpoint_store.publishing(save_dir) as tmp:
         weights_path = tmp / WEIGHTS_NAME
         counts = _write_weights(weights_path, groups, {e["path"] for e in external})
+        extra_files: dict[str, Any] = {}
+        if optimizer is not None:
+            state_path = tmp / optimizer_state.OPTIMIZER_NAME
+            written = optimizer_state.write(state_path, groups, optimizer)
+            fsync_path(state_path)
+            extra_files["optimizer"] = {"file": optimizer_state.OPTIMIZER_NAME, "kind": "adam",
+                                        "variables": written, "bytes": state_path.stat().st_size,
+                                        "sha256": file_digest(state_path)}
         manifest = {
             "format_version": FORMAT_VERSION,
             "indiv_id": indiv_id,
@@ -202,6 +222,7 @@ def publish_checkpoint(
             "weights": {"file": WEIGHTS_NAME, "bytes": weights_path.stat().st_size,
                         "sha256": file_digest(weights_path)},
             "external": external,
+            **extra_files,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": {"keras": keras.__version__, "h5py": h5py.__version__},
             **(dict(extra) if extra else {}),
@@ -252,6 +273,29 @@ def read_checkpoint(
 ) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
     """Manifest and weight arrays (of ``ids``, or all) of a published checkpoint.
 
+    See :func:`read_checkpoint_state`, which also returns the optimizer state.
+    """
+    manifest, arrays, _ = _read(save_dir, ids, with_optimizer=False)
+    return manifest, arrays
+
+
+def read_checkpoint_state(
+    save_dir: str | os.PathLike[str], ids: Collection[str] | None = None
+) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]], dict[str, dict[str, optimizer_state.Moments]]]:
+    """Manifest, weight arrays and optimizer state (of ``ids``, or all) of a published checkpoint.
+
+    The optimizer state is ``{hash_id: {variable path: Moments}}``, empty
+    when the checkpoint has none or its file is damaged (a WARNING: the
+    child only loses its parent's optimizer state, never its weights).
+    """
+    return _read(save_dir, ids, with_optimizer=True)
+
+
+def _read(
+    save_dir: str | os.PathLike[str], ids: Collection[str] | None, with_optimizer: bool
+) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]], dict[str, dict[str, optimizer_state.Moments]]]:
+    """Manifest and weight arrays (of ``ids``, or all) of a published checkpoint.
+
     Both files are opened relative to one open handle of the checkpoint
     directory, and the weights are checksummed on exactly the bytes that are
     parsed, so a publish racing this read can never pair one publish's
@@ -278,6 +322,7 @@ def read_checkpoint(
             blob = _read_at(dir_fd, WEIGHTS_NAME)
         except (OSError, UnicodeDecodeError) as exc:
             raise CheckpointCorrupt(f"incomplete checkpoint {where}: {exc}") from None
+        moments = _read_optimizer(dir_fd, where, manifest, ids) if with_optimizer else {}
     finally:
         os.close(dir_fd)
     expected = manifest.get("weights", {})
@@ -307,4 +352,20 @@ def read_checkpoint(
             raise CheckpointCorrupt(f"{where}: stored array {entry['file']} has shape {value.shape}, "
                                     f"the manifest says {entry['shape']}")
         arrays.setdefault(entry["hash_id"], {})[entry["path"]] = value
-    return manifest, arrays
+    return manifest, arrays, moments
+
+
+def _read_optimizer(dir_fd: int, where: Path, manifest: Mapping[str, Any],
+                    ids: Collection[str] | None) -> dict[str, dict[str, optimizer_state.Moments]]:
+    entry = manifest.get("optimizer")
+    if not entry:
+        return {}
+    try:
+        blob = _read_at(dir_fd, entry["file"])
+        if len(blob) != entry.get("bytes") or hashlib.sha256(blob).hexdigest() != entry.get("sha256"):
+            raise ValueError("size/checksum differ from the manifest (truncated or replaced)")
+        return optimizer_state.decode(blob, ids)
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        logger.warning("%s: optimizer state unusable (%s); the child's optimizer starts fresh",
+                       where / str(entry.get("file")), exc)
+        return {}

@@ -147,6 +147,11 @@ class TrainConfig:
             luckiest evaluation, and republishing it hands the same lucky
             score to every descendant, so a lineage stops training (measured
             in the README's "children publish what they trained" section).
+        resume_optimizer: A child resumes its parent's Adam state (moments
+            and step count) for every variable it inherits unchanged, so its
+            first steps continue the parent's training instead of restarting
+            the optimizer (:mod:`ga_squad.reader.optimizer_state`). Off gives
+            every trial a fresh Adam (the rule before).
     """
 
     learning_rate: float = 1e-3
@@ -161,6 +166,7 @@ class TrainConfig:
     fix_embeddings: bool = True
     mixed_precision: bool = False
     start_competes: bool = False
+    resume_optimizer: bool = True
 
     def __post_init__(self) -> None:
         if self.learning_rate <= 0:

@@ -38,7 +38,9 @@ import numpy as np
 import tensorflow as tf
 
 from ga_squad.reader import assets as reader_assets
+from ga_squad.reader import optimizer_state
 from ga_squad.reader.checkpoint import publish_checkpoint
+from ga_squad.reader.optimizer_state import Moments, OptimizerGroup
 from ga_squad.reader.warm_start import WarmStartReport, load_shared
 from ga_squad.reader.config import ModelConfig, TrainConfig
 from ga_squad.search.contract import TrialParams
@@ -110,10 +112,13 @@ class StepFunctions:
         train: ``(inputs, begin, end) -> mean loss`` (updates the weights).
         evaluate: ``(inputs, begin, end) -> (begin_logits, end_logits,
             per-example loss)``.
+        optimizers: ``(optimizer, variables)`` pairs that train the model
+            (for :func:`ga_squad.reader.optimizer_state.capture`).
     """
 
     train: Callable[..., tf.Tensor]
     evaluate: Callable[..., tuple[tf.Tensor, tf.Tensor, tf.Tensor]]
+    optimizers: tuple[OptimizerGroup, ...] = ()
 
 
 def _span_loss(begin: tf.Tensor, end: tf.Tensor, out: Mapping[str, tf.Tensor]) -> tf.Tensor:
@@ -123,7 +128,8 @@ def _span_loss(begin: tf.Tensor, end: tf.Tensor, out: Mapping[str, tf.Tensor]) -
 
 
 def make_steps(
-    model: keras.Model, cfg: TrainConfig, inherited: Collection[str] = (), trainable: Collection[str] | None = None
+    model: keras.Model, cfg: TrainConfig, inherited: Collection[str] = (), trainable: Collection[str] | None = None,
+    resume: Mapping[str, Moments] | None = None,
 ) -> StepFunctions:
     """Build the compiled training and evaluation steps of ``model``.
 
@@ -135,24 +141,24 @@ def make_steps(
             learn at ``learning_rate * inherited_lr_scale``.
         trainable: Paths of the variables to train; None means all of
             ``model.trainable_variables``.
+        resume: Adam state by variable path (a parent's, from
+            :class:`~ga_squad.reader.warm_start.WarmStartReport`): those
+            variables continue with their moments and step count, one Adam
+            per step count (:func:`ga_squad.reader.optimizer_state.optimizer_groups`).
 
     Returns:
         The two steps.
     """
     variables = [v for v in model.trainable_variables if trainable is None or v.path in trainable]
-    inherited_set = set(inherited)
-    split = cfg.inherited_lr_scale != 1.0 and any(v.path in inherited_set for v in variables)
+    rate = {path: cfg.learning_rate * cfg.inherited_lr_scale for path in inherited}
+    resume = resume or {}
     groups: list[tuple[keras.optimizers.Optimizer, list[int]]] = []
-    if split:
-        old = [i for i, v in enumerate(variables) if v.path in inherited_set]
-        new = [i for i, v in enumerate(variables) if v.path not in inherited_set]
-        groups.append((keras.optimizers.Adam(cfg.learning_rate * cfg.inherited_lr_scale), old))
-        if new:
-            groups.append((keras.optimizers.Adam(cfg.learning_rate), new))
-    else:
-        groups.append((keras.optimizers.Adam(cfg.learning_rate), list(range(len(variables)))))
-    for optimizer, idx in groups:
+    for lr, t, idx in optimizer_state.optimizer_groups(variables, rate, cfg.learning_rate, resume):
+        optimizer = keras.optimizers.Adam(lr)
         optimizer.build([variables[i] for i in idx])
+        if t is not None:
+            optimizer_state.restore(optimizer, [variables[i] for i in idx], resume, t)
+        groups.append((optimizer, idx))
     clipnorm = cfg.clipnorm
     scaler = LossScale() if cfg.mixed_precision else None
 
@@ -180,7 +186,8 @@ def make_steps(
         out = model(inputs, training=False)
         return out["begin"], out["end"], _span_loss(begin, end, out)
 
-    return StepFunctions(train_step, eval_step)
+    return StepFunctions(train_step, eval_step,
+                         tuple((optimizer, tuple(variables[i] for i in idx)) for optimizer, idx in groups))
 
 
 def _inputs(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -321,7 +328,8 @@ def run_trial(
 
     groups = weights_by_hash(model)
     inherited_paths = {v.path for h in report.loaded_ids for v in groups[h]}
-    steps = make_steps(model, train_cfg, inherited=inherited_paths)
+    steps = make_steps(model, train_cfg, inherited=inherited_paths,
+                       resume=report.optimizer if train_cfg.resume_optimizer else None)
     eval_args = (train_cfg.eval_batch_size, train_cfg.max_answer_len)
     best = initial = evaluate_split(steps, data.val, *eval_args)
     logger.info("individual %d before training: val loss %.4f, F1 %.2f, EM %.2f",
@@ -331,6 +339,7 @@ def run_trial(
     best_epoch = epochs_run = 0
     # Without start_competes the first trained epoch wins by default (None: no candidate yet).
     best_weights = _snapshot(model) if train_cfg.start_competes else None
+    best_state = optimizer_state.capture(steps.optimizers) if train_cfg.start_competes else None
     for epoch in range(1, train_cfg.epochs + 1):
         train_loss, _ = train_epoch(steps, data.train, train_cfg.batch_size, seed=params.seed * 1000 + epoch)
         result = evaluate_split(steps, data.val, *eval_args)
@@ -343,6 +352,7 @@ def run_trial(
         if best_weights is None or _better(result, best):
             best, best_epoch = result, epoch
             best_weights = _snapshot(model)
+            best_state = optimizer_state.capture(steps.optimizers)
         elif epoch - best_epoch >= train_cfg.patience:
             logger.info("early stop after epoch %d (best val F1 %.2f at epoch %d)", epoch, best.f1, best_epoch)
             break
@@ -397,6 +407,7 @@ def run_trial(
         model, save_dir, indiv_id=params.indiv_id, parent_id=params.parent_id, graph=params.graph,
         model_config=model_cfg.to_dict(), model_fingerprint=model_cfg.fingerprint(),
         data_fingerprint=fingerprint, metrics=result_dict, embedding_store=embedding_store,
+        optimizer=best_state if best_state is not None else optimizer_state.capture(steps.optimizers),
         extra={"train_config": train_cfg.to_dict(), **reader_assets.manifest_fields(data, save_dir),
                "mutation": params.mutation,
                "warm_start": {"loaded_ids": list(report.loaded_ids),

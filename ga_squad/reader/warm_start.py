@@ -3,7 +3,8 @@
 The child is built fresh; :func:`load_shared` then overwrites the layers it
 shares with its parent (by layer identity, see
 :meth:`ga_squad.search.graph.Graph.shared_ids`) with the parent's trained
-weights, read through :func:`ga_squad.reader.checkpoint.read_checkpoint`.
+weights, read through :func:`ga_squad.reader.checkpoint.read_checkpoint_state`,
+together with the parent's Adam state for every variable loaded unchanged.
 Layers whose attributes changed in a function-preserving way (an input layer
 that gained or lost a feature, a pointer turned conditioned) are loaded row
 block by row block, new rows at zero, so the child starts computing its
@@ -16,13 +17,14 @@ import logging
 import os
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
 import numpy as np
 
-from ga_squad.reader.checkpoint import CheckpointCorrupt, CheckpointError, read_checkpoint
+from ga_squad.reader.checkpoint import CheckpointCorrupt, CheckpointError, read_checkpoint_state
+from ga_squad.reader.optimizer_state import Moments
 from ga_squad.reader.layers import input_segments
 from ga_squad.reader.model import count_params, weights_by_hash
 from ga_squad.search.graph import Graph, GraphError, LayerType
@@ -47,6 +49,9 @@ class WarmStartReport:
         loaded_ids: Hash ids loaded (sorted).
         missing_ids: Requested ids the model has but the checkpoint lacks (sorted).
         reason: Why nothing was loaded, for a cold start ("" otherwise).
+        optimizer: The parent's Adam state of the variables loaded unchanged
+            (by variable path), for the child's optimizer to resume; empty
+            when the parent published none.
     """
 
     warm_start: bool
@@ -55,14 +60,15 @@ class WarmStartReport:
     loaded_ids: tuple[str, ...]
     missing_ids: tuple[str, ...]
     reason: str = ""
+    optimizer: Mapping[str, Moments] = field(default_factory=dict, repr=False)
 
 
 def _read_with_retry(
     restore_dir: str | os.PathLike[str], ids: Collection[str]
-) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]], dict[str, dict[str, Moments]]]:
     for attempt in range(_READ_ATTEMPTS):
         try:
-            return read_checkpoint(restore_dir, ids)
+            return read_checkpoint_state(restore_dir, ids)
         except CheckpointCorrupt:
             if attempt + 1 == _READ_ATTEMPTS:
                 raise
@@ -117,7 +123,7 @@ def load_shared(
         logger.warning("shared ids %s are not layers of this model; ignored", unknown)
     wanted &= set(groups)
     try:
-        manifest, arrays = _read_with_retry(restore_dir, wanted)
+        manifest, arrays, moments = _read_with_retry(restore_dir, wanted)
     except CheckpointCorrupt as exc:
         logger.warning("cold start: parent checkpoint unusable (%s)", exc)
         return WarmStartReport(False, 0, total, (), tuple(sorted(wanted)), reason=str(exc))
@@ -128,6 +134,7 @@ def load_shared(
                 f"parent checkpoint in {restore_dir} has {what} fingerprint {manifest.get(key)!r}, "
                 f"this trial has {mine!r}: its weights do not fit this trial")
     assignments: list[tuple[keras.Variable, np.ndarray]] = []
+    resumed: dict[str, Moments] = {}  # optimizer state of the variables loaded unchanged
     remaps = _input_remaps(graph, manifest)
     remapped = 0  # scalars copied into remapped input layers
     for h in sorted(wanted & set(arrays)):
@@ -149,6 +156,9 @@ def load_shared(
                     f"layer {h}: variable {var.path} has shape {tuple(value.shape)} in the checkpoint "
                     f"but {tuple(var.shape)} in the model")
             assignments.append((var, value))
+            state = moments.get(h, {}).get(var.path)
+            if var.trainable and state is not None and tuple(state.m.shape) == tuple(var.shape):
+                resumed[var.path] = state
     for var, value in assignments:
         var.assign(value.astype(var.dtype, copy=False))
     loaded = tuple(sorted(wanted & set(arrays)))
@@ -156,9 +166,9 @@ def load_shared(
     if missing:
         logger.warning("parent checkpoint lacks shared layer(s) %s; initialised fresh", list(missing))
     inherited = sum(count_params(groups[h]) for h in loaded if h not in remaps) + remapped
-    logger.info("warm start from %s: %d/%d layers, %d of %d parameters inherited",
-                restore_dir, len(loaded), len(groups), inherited, total)
-    return WarmStartReport(bool(loaded), inherited, total - inherited, loaded, missing)
+    logger.info("warm start from %s: %d/%d layers, %d of %d parameters inherited, optimizer state of %d "
+                "variables resumed", restore_dir, len(loaded), len(groups), inherited, total, len(resumed))
+    return WarmStartReport(bool(loaded), inherited, total - inherited, loaded, missing, optimizer=resumed)
 
 
 def _input_remaps(graph: Graph | None, manifest: Mapping[str, Any]) -> dict[str, tuple[tuple, tuple, int]]:

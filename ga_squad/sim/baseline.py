@@ -184,7 +184,9 @@ def baseline_key(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainC
     train = train_cfg.to_dict()
     train.pop("epochs")  # a cached curve answers every budget it covers
     train.pop("seed")  # run_trial takes the trial seed instead
-    train.pop("start_competes", None)  # a cold start's random weights never win: same curve either way
+    # A cold start has no start worth keeping and no optimizer to resume: same curve either way.
+    train.pop("start_competes", None)
+    train.pop("resume_optimizer", None)
     return canonical_hash({
         "baseline_schema": SCHEMA,
         "data": cache_key(data_cfg),
