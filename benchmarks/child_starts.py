@@ -62,7 +62,8 @@ def search_settings(config_path: Path, trials: int | None):
     trial_cfg = entry.config_from_args(entry.parse_args(argv[argv.index("trial/trial.py") + 1:]), env={})
     args = dict(launch.get("tuner", "classArgs") or {})
     evolution = EvolutionConfig(**{k: args[k] for k in ("population_size", "tournament_size", "min_layers",
-                                                         "max_layers", "initial_mutations", "aging") if k in args})
+                                                         "max_layers", "initial_mutations", "aging", "fitness",
+                                                         "optimize_mode") if k in args})
     space = SearchSpace.from_dict(args["search_space"]) if args.get("search_space") else None
     return trial_cfg, evolution, space, trials or launch.max_trial_number, baseline_reader(launch)
 

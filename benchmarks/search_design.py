@@ -9,10 +9,11 @@ equal-compute baseline at the same trial-epoch budget (the base reader alone,
 whole budget, best epoch kept: the cached curve
 :mod:`ga_squad.sim.baseline` keeps, which ``weight_sharing.py`` reads too).
 
-A variant is ``name:population/tournament[/aging|worst][/start|fresh]``:
+A variant is ``name:population/tournament[/worst][/start][/fresh][/loss]``:
 ``worst`` removes the worst member instead of the oldest, ``start`` lets a
 child republish its start when training did not beat it, ``fresh`` gives
-every child a fresh Adam. Example::
+every child a fresh Adam, ``loss`` ranks by validation loss instead of F1
+(the reported best is still the best validation F1 of any trial). Example::
 
     .venv/bin/python benchmarks/search_design.py --seeds 5 6 --variants p3:3/2 p2:2/2
 
@@ -48,20 +49,22 @@ class Variant:
     aging: bool = True
     start_competes: bool = False
     resume_optimizer: bool = True
+    loss_fitness: bool = False
 
     @classmethod
     def parse(cls, text: str) -> Variant:
-        """``name:population/tournament[/aging|worst][/start|fresh]...``."""
+        """``name:population/tournament[/worst][/start][/fresh][/loss]``."""
         name, sep, spec = text.partition(":")
         parts = spec.split("/")
         if not sep or len(parts) < 2 or not all(p.isdigit() for p in parts[:2]):
-            raise ValueError(f"variant {text!r}: expected name:population/tournament[/worst][/start][/fresh]")
+            raise ValueError(f"variant {text!r}: expected name:population/tournament[/worst][/start][/fresh][/loss]")
         flags = set(parts[2:])
-        unknown = flags - {"aging", "worst", "start", "fresh"}
+        unknown = flags - {"aging", "worst", "start", "fresh", "loss"}
         if unknown:
             raise ValueError(f"variant {text!r}: unknown option(s) {sorted(unknown)}")
         return cls(name, int(parts[0]), int(parts[1]), aging="worst" not in flags,
-                   start_competes="start" in flags, resume_optimizer="fresh" not in flags)
+                   start_competes="start" in flags, resume_optimizer="fresh" not in flags,
+                   loss_fitness="loss" in flags)
 
 
 def main(seeds: list[int], variants: list[Variant], settings: BenchConfig, name: str) -> dict[str, Any]:
@@ -95,7 +98,8 @@ def main(seeds: list[int], variants: list[Variant], settings: BenchConfig, name:
             for v in variants:
                 evolution = EvolutionConfig(population_size=v.population, tournament_size=v.tournament,
                                             min_layers=1, max_layers=settings.max_layers,
-                                            initial_mutations=settings.initial_mutations, seed=seed, aging=v.aging)
+                                            initial_mutations=settings.initial_mutations, seed=seed, aging=v.aging,
+                                            fitness="val_loss" if v.loss_fitness else "default")
                 train = dataclasses.replace(base_train, start_competes=v.start_competes,
                                             resume_optimizer=v.resume_optimizer)
                 seen: list[dict[str, Any]] = []

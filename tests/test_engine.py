@@ -120,6 +120,15 @@ def test_minimize_prefers_low_results(tmp_path: Path) -> None:
     assert {p["parent_id"] for _, p in engine.request([3, 4, 5])} == {1}
 
 
+def test_a_loss_fitness_ranks_by_validation_loss_not_f1(tmp_path: Path) -> None:
+    """With ``fitness: val_loss`` the parent is the lowest loss, even when its F1 is the lowest."""
+    engine = make_engine(tmp_path, population=3, tournament_size=3, fitness="val_loss")
+    engine.request([0, 1, 2])
+    for pid, f1, loss in ((0, 14.0, 8.1), (1, 9.0, 7.6), (2, 12.0, 7.9)):
+        engine.report(pid, {"default": f1, "val_loss": loss})
+    assert {p["parent_id"] for _, p in engine.request([3, 4, 5])} == {1}
+
+
 def test_paths_stay_inside_the_search_folder(tmp_path: Path) -> None:
     engine = make_engine(tmp_path, population=1)
     (_, params), = engine.request([0])

@@ -140,3 +140,19 @@ def test_parse_result_accepts_numbers_and_default_dicts(value: object, scalar: f
 def test_parse_result_rejects_unrankable_values(value: object) -> None:
     with pytest.raises(ValueError):
         parse_result(value)
+
+
+def test_parse_result_ranks_by_the_configured_fitness() -> None:
+    got, metrics = parse_result({"default": 12.0, "val_loss": 7.5}, "val_loss")
+    assert got == 7.5 and metrics["default"] == 12.0
+    with pytest.raises(ValueError, match="lacks the fitness 'val_loss'"):
+        parse_result({"default": 12.0}, "val_loss")
+
+
+def test_a_loss_fitness_is_minimised_whatever_optimize_mode_says() -> None:
+    """optimize_mode also sorts NNI's displayed F1; a loss fitness is ranked lower-is-better regardless."""
+    loss = EvolutionConfig(fitness="val_loss")
+    assert loss.rank_mode.value == "minimize" and loss.better(7.5, 8.0)
+    assert EvolutionConfig().better(15.0, 12.0)
+    with pytest.raises(ValueError, match="fitness"):
+        EvolutionConfig(fitness="")

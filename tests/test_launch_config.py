@@ -259,7 +259,7 @@ def test_validator_accepts_shipped_args_and_names_bad_ones() -> None:
     for name in SHIPPED:
         validate_class_args(yaml.safe_load((REPO / name).read_text())["tuner"]["classArgs"])
     for bad, message in [({"population_size": True}, "population_size"), ({"optimize_mode": "max"}, "optimize_mode"),
-                         ({"seed": -1}, "seed"), ({"aging": "yes"}, "aging")]:
+                         ({"seed": -1}, "seed"), ({"aging": "yes"}, "aging"), ({"fitness": ""}, "fitness")]:
         with pytest.raises(ClassArgsError, match=message):
             validate_class_args({"save_dir_root": "runs", **bad})
     with pytest.raises(ClassArgsError, match="save_dir_root: required"):

@@ -127,6 +127,8 @@ class GaSquadTuner(EngineProtocol, Tuner):
         tournament_size: Members sampled per parent selection.
         initial_mutations: Mutations of the base reader per cold start.
         aging: Regularized evolution (True) or remove-the-worst (False).
+        fitness: The result key the search ranks by (``default`` = validation
+            F1, by ``optimize_mode``; ``val_loss``, lower is better).
         experiment_id: Override of the experiment id (default: from NNI).
         fsync: fsync the journal (leave on; off only for simulations).
         search_space: Optional :class:`ga_squad.search.space.SearchSpace`
@@ -153,6 +155,7 @@ class GaSquadTuner(EngineProtocol, Tuner):
         tournament_size: int = 8,
         initial_mutations: int = 3,
         aging: bool = True,
+        fitness: str = "default",
         experiment_id: str | None = None,
         fsync: bool = True,
         keep: int | str | None = "all",
@@ -164,7 +167,7 @@ class GaSquadTuner(EngineProtocol, Tuner):
             "save_dir_root": save_dir_root, "optimize_mode": optimize_mode,
             "population_size": population_size, "min_layers": min_layers, "max_layers": max_layers,
             "seed": seed, "tournament_size": tournament_size, "initial_mutations": initial_mutations,
-            "aging": aging, "experiment_id": experiment_id, "fsync": fsync, "keep": keep,
+            "aging": aging, "fitness": fitness, "experiment_id": experiment_id, "fsync": fsync, "keep": keep,
             "search_space": search_space,
         })
         self.config = EvolutionConfig(
@@ -176,6 +179,7 @@ class GaSquadTuner(EngineProtocol, Tuner):
             optimize_mode=optimize_mode,
             seed=seed,
             aging=aging,
+            fitness=fitness,
         )
         self.experiment_id = resolve_experiment_id(experiment_id)
         self.layout = SearchLayout.for_experiment(resolve_storage_root(save_dir_root), self.experiment_id)

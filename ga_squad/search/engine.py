@@ -366,5 +366,5 @@ class SearchEngine:
     def _retain(self) -> None:
         before = len(self._reg.pruned)
         apply_retention(self.retention, self.layout, self._reg.reported(), self.evolution.population,
-                        self._reg.parents_in_use(), self.config.optimize_mode, self._reg.pruned, self._reg.log)
+                        self._reg.parents_in_use(), self.config.rank_mode, self._reg.pruned, self._reg.log)
         self._reg.counts["pruned"] += len(self._reg.pruned) - before

@@ -212,7 +212,7 @@ class Registry:
             self.counts["ignored"] += 1
             return False
         try:
-            scalar, metrics = parse_result(value)
+            scalar, metrics = parse_result(value, evolution.config.fitness)
         except ValueError as exc:
             if indiv.status is not Status.FAILED:
                 self.fail(indiv, "invalid_result", str(exc), parameter_id)
