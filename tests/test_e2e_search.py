@@ -63,7 +63,7 @@ def test_shipped_configs_are_valid_nni_configs(tmp_path: Path) -> None:
             machine["sshKeyFile"] = str(key)
         ExperimentConfig(**raw).validate()
     launch = load_launch_config(REPO / "config.yml")
-    assert launch.max_trial_number >= 12 and launch.get("trialConcurrency") == 2
+    assert launch.max_trial_number >= 12 and launch.get("trialConcurrency") == 1
     assert launch.storage_root == REPO / "runs"
 
 

@@ -98,8 +98,9 @@ def leaderboard_markdown(rows: Sequence[LeaderboardRow], limit: int | None = Non
             for r in shown]
     lines = _aligned_table(head, body, right)
     top = f"top {len(shown)} of {len(rows)}; " if len(shown) < len(rows) else ""
-    lines += ["", f"{top}ranked by validation F1 (the fitness); dev F1/EM: the official dev set, scored once "
-                  f"and never selected on; hidden layers in order from the inputs ({LAYER_LEGEND})"]
+    lines += ["", f"{top}ranked by validation F1 (the fitness, unless the tuner ranks by `fitness: val_loss`); "
+                  f"dev F1/EM: the official dev set, scored once and never selected on; hidden layers in order "
+                  f"from the inputs ({LAYER_LEGEND})"]
     return "\n".join(lines)
 
 
