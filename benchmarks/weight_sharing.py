@@ -80,7 +80,8 @@ class BenchConfig:
         seeds: Search seeds.
         trials: Trials of the sharing search.
         population: Population size (= cold starts before the first child).
-        tournament: Tournament size.
+        tournament: Tournament size (= population: every child extends the best of the last
+            ``population`` reported; with 2 of 3 the search spent trials on shorter lineages).
         max_layers: Most hidden layers of an architecture.
         initial_mutations: Mutations of the base reader per cold start.
         epochs: Epochs per trial of the sharing search (and of the replay).
@@ -100,9 +101,9 @@ class BenchConfig:
             trained; :attr:`ga_squad.reader.config.TrainConfig.start_competes`).
         fitness: What every search ranks by (``val_loss``, lower is better;
             ``default`` = validation F1). The figures are validation F1
-            either way. On seeds 5 and 6, ranking the sharing search by F1
-            reached 15.39 and 16.77, by loss 22.18 and 16.37
-            (``benchmarks/search_design.py``).
+            either way. With tournament 2, ranking the sharing search by F1
+            reached 15.39 and 16.77 on seeds 5 and 6, by loss 22.18 and
+            16.37 (``benchmarks/search_design.py``; README).
         resume_optimizer: A child resumes its parent's Adam state
             (:attr:`ga_squad.reader.config.TrainConfig.resume_optimizer`).
         learning_rate: Adam learning rate.
@@ -120,7 +121,7 @@ class BenchConfig:
     seeds: tuple[int, ...] = (5, 6)
     trials: int = 12
     population: int = 3
-    tournament: int = 2
+    tournament: int = 3
     max_layers: int = 8
     initial_mutations: int = 1
     epochs: int = 1
