@@ -17,7 +17,10 @@ every child a fresh Adam, ``loss`` ranks by validation loss instead of F1
 
     .venv/bin/python benchmarks/search_design.py --seeds 5 6 --variants p3:3/2 p2:2/2
 
-Writes ``results/search_design.json`` (``--name`` another stem).
+Writes ``results/search_design.json`` (``--name`` another stem). Runs split
+over several processes (one per seed) write one file each; ``--merge`` then
+collects every ``results/search_design_*.json`` into ``results/search_design.json``
+(each cell keeps the command and date that measured it) for the README table.
 """
 
 from __future__ import annotations
@@ -127,11 +130,34 @@ def main(seeds: list[int], variants: list[Variant], settings: BenchConfig, name:
     return figures
 
 
+def merge(results: Path = REPO_ROOT / "results") -> dict[str, Any]:
+    """Collect the cells of every ``search_design_*.json`` run into ``search_design.json``."""
+    import json
+
+    cells: list[dict[str, Any]] = []
+    for path in sorted(results.glob("search_design_*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        for row in record["config"]["rows"]:
+            cells.append({"variant": row["variant"]["name"], "spec": row["variant"], "seed": row["seed"],
+                          "best_f1": row["best_f1"], "baseline_f1": row["baseline_f1"],
+                          "file": path.name, "command": record["command"], "date": record["date"]})
+    if not cells:
+        raise SystemExit(f"no search_design_*.json in {results}")
+    write_result("search_design", {"cells": cells}, {"merged_from": sorted({c["file"] for c in cells})},
+                 script="search_design.py")
+    return {"cells": cells}
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[5, 6])
     parser.add_argument("--variants", nargs="+", default=["p3:3/2", "p2:2/2"], type=Variant.parse)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--name", default="search_design", help="results file stem")
+    parser.add_argument("--merge", action="store_true",
+                        help="only collect results/search_design_*.json into results/search_design.json")
     args = parser.parse_args()
-    main(args.seeds, args.variants, BenchConfig(threads=args.threads), args.name)
+    if args.merge:
+        merge()
+    else:
+        main(args.seeds, args.variants, BenchConfig(threads=args.threads), args.name)

@@ -153,6 +153,21 @@ def _seeded_search(f: Mapping[str, Any]) -> str:
             f"(its graph retrained from scratch: `search_best` in the reader-quality row)")
 
 
+def _search_design(f: Mapping[str, Any]) -> str:
+    by_variant: dict[str, list[Mapping[str, Any]]] = {}
+    for cell in f["cells"]:
+        spec = cell["spec"]
+        name = (f"population {spec['population']}/tournament {spec['tournament']}"
+                + (", `val_loss`" if spec.get("loss_fitness") else ", F1"))
+        by_variant.setdefault(name, []).append(cell)
+    baselines = {c["seed"]: c["baseline_f1"] for c in f["cells"]}
+    parts = [f"{name} " + ", ".join(f"seed {c['seed']} {c['best_f1']:.2f}" for c in sorted(cells, key=lambda c: c["seed"]))
+             for name, cells in by_variant.items()]
+    base = ", ".join(f"seed {s} {b:.2f}" for s, b in sorted(baselines.items()))
+    return (f"best validation F1 of the sharing search alone (12 one-epoch trials): {'; '.join(parts)}; "
+            f"equal-compute baseline {base} (each cell's command is in the file)")
+
+
 # (results file stem, script, what it measures, figures -> text), in table order
 ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str], str], ...] = (
     ("dispatch", "simulated search at concurrency 8; tuner latency", _dispatch, "benchmarks/dispatch.py"),
@@ -167,11 +182,20 @@ ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str], str], ...] = (
      _reader_quality, "benchmarks/reader_quality.py"),
     ("seeded_search", "a search seeded with the presets on the shared data (1 epoch per trial)", _seeded_search,
      "benchmarks/seeded_search.py"),
-    ("child_starts", "`make run`'s search in process: each warm child's validation F1 before training vs its parent's",
+    ("search_design", "designs of the sharing search (population, tournament, fitness) at the weight-sharing "
+     "benchmark's settings (`--merge` of the per-seed runs)", _search_design, "benchmarks/search_design.py"),
+    ("child_starts_p3t3_loss", "`make run`'s search (config.yml's design: tournament = population 3, "
+     "`fitness: val_loss`) in process: each warm child's validation F1 before training vs its parent's",
      _child_starts, "benchmarks/child_starts.py"),
-    ("child_starts_hill", "the same search as a hill climb (tournament = population 4, the worst removed)",
+    ("child_starts", "the same search with config.yml's previous design (population 4, tournament 2, F1 fitness)",
      _child_starts, "benchmarks/child_starts.py"),
-    ("child_starts_hill2", "the same search as a (1+1)-style hill climb (population 2, base reader first)",
+    ("child_starts_p3t3", "the same, tournament = population 3, F1 fitness", _child_starts,
+     "benchmarks/child_starts.py"),
+    ("child_starts_loss", "the same, population 4, tournament 2, `fitness: val_loss`", _child_starts,
+     "benchmarks/child_starts.py"),
+    ("child_starts_hill", "the previous stop's search as a hill climb (tournament = population 4, the worst removed)",
+     _child_starts, "benchmarks/child_starts.py"),
+    ("child_starts_hill2", "the previous stop's search as a (1+1)-style hill climb (population 2, base reader first)",
      _child_starts, "benchmarks/child_starts.py"),
     ("faults", "kill -9 during publish, dispatcher crashes, end attribution, retention (fake 100 kB checkpoints)",
      _faults, "benchmarks/faults.py"),
