@@ -17,10 +17,11 @@ every child a fresh Adam, ``loss`` ranks by validation loss instead of F1
 
     .venv/bin/python benchmarks/search_design.py --seeds 5 6 --variants p3:3/2 p2:2/2
 
-Writes ``results/search_design.json`` (``--name`` another stem). Runs split
-over several processes (one per seed) write one file each; ``--merge`` then
-collects every ``results/search_design_*.json`` into ``results/search_design.json``
-(each cell keeps the command and date that measured it) for the README table.
+Each run writes ``results/search_design/<name>.json`` (``--name``, default
+``search_design``), so runs split over processes (one per seed) keep one file
+each; ``--merge`` then collects every ``results/search_design/*.json`` into
+``results/search_design.json`` (each cell keeps the command and date that
+measured it) for the README table.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ if str(REPO_ROOT) not in sys.path:
 from benchmarks import ws_figures as wf  # noqa: E402
 from benchmarks.bench_json import write_result  # noqa: E402
 from benchmarks.weight_sharing import BenchConfig  # noqa: E402
+
+RUNS_DIR = REPO_ROOT / "results" / "search_design"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,23 +129,23 @@ def main(seeds: list[int], variants: list[Variant], settings: BenchConfig, name:
     figures["baseline_f1"] = [next(r["baseline_f1"] for r in rows if r["seed"] == s) for s in seeds]
     write_result(name, figures, {"settings": dataclasses.asdict(settings), "variants":
                                  [dataclasses.asdict(v) for v in variants], "rows": rows},
-                 script="search_design.py")
+                 script="search_design.py", out_dir=RUNS_DIR)
     return figures
 
 
-def merge(results: Path = REPO_ROOT / "results") -> dict[str, Any]:
-    """Collect the cells of every ``search_design_*.json`` run into ``search_design.json``."""
+def merge(runs: Path = RUNS_DIR) -> dict[str, Any]:
+    """Collect the cells of every run in ``results/search_design/`` into ``results/search_design.json``."""
     import json
 
     cells: list[dict[str, Any]] = []
-    for path in sorted(results.glob("search_design_*.json")):
+    for path in sorted(runs.glob("*.json")):
         record = json.loads(path.read_text(encoding="utf-8"))
         for row in record["config"]["rows"]:
             cells.append({"variant": row["variant"]["name"], "spec": row["variant"], "seed": row["seed"],
                           "best_f1": row["best_f1"], "baseline_f1": row["baseline_f1"],
                           "file": path.name, "command": record["command"], "date": record["date"]})
     if not cells:
-        raise SystemExit(f"no search_design_*.json in {results}")
+        raise SystemExit(f"no search-design runs in {runs}")
     write_result("search_design", {"cells": cells}, {"merged_from": sorted({c["file"] for c in cells})},
                  script="search_design.py")
     return {"cells": cells}
@@ -155,7 +158,7 @@ if __name__ == "__main__":
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--name", default="search_design", help="results file stem")
     parser.add_argument("--merge", action="store_true",
-                        help="only collect results/search_design_*.json into results/search_design.json")
+                        help="only collect results/search_design/*.json into results/search_design.json")
     args = parser.parse_args()
     if args.merge:
         merge()
