@@ -174,7 +174,8 @@ ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str], str], ...] = (
     ("train_speed", "graph-compiled vs hand-written Keras reader", _train_speed, "benchmarks/train_speed.py"),
     ("weight_sharing", "search with vs without inheritance, and vs the base reader trained alone", _weight_sharing,
      "benchmarks/weight_sharing.py"),
-    ("weight_sharing_seed6", "the same, seed 6 (`--out results/weight_sharing_seed6`)", _weight_sharing,
+    ("weight_sharing_seed6", "the same, seed 6 (`--out results/weight_sharing_seed6`), with the previous stop's design "
+     "(start competes, fresh Adam, F1 fitness, tournament 2): its rerun was stopped for time", _weight_sharing,
      "benchmarks/weight_sharing.py"),
     ("full_data", "train / eval examples/s, checkpoint bytes (table inside -> stored once), time per trial-epoch",
      _full_data, "benchmarks/full_data.py"),
