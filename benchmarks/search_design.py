@@ -77,20 +77,12 @@ def main(seeds: list[int], variants: list[Variant], settings: BenchConfig, name:
     from ga_squad.reader.training import configure_tensorflow
 
     configure_tensorflow(settings.threads, 1, deterministic=True)
-    from ga_squad.reader.config import ModelConfig, TrainConfig
-    from ga_squad.reader.data_cache import load_dataset
-    from ga_squad.reader.dataset import DataConfig
+    from ga_squad.reader.config import TrainConfig
     from ga_squad.search.evolution import EvolutionConfig
     from ga_squad.sim.baseline import equal_compute_baseline, whole_budget
-    from ga_squad.sim.local_search import DEFAULT_DEV, DEFAULT_GLOVE, DEFAULT_TRAIN, LocalSearchConfig, run_local_search
+    from ga_squad.sim.local_search import LocalSearchConfig, run_local_search
 
-    data_cfg = DataConfig(str(DEFAULT_TRAIN), str(DEFAULT_DEV), str(DEFAULT_GLOVE) if settings.glove else None,
-                          max_passage_len=settings.max_passage_len, train_limit=settings.train_limit or None,
-                          dev_limit=settings.dev_limit or None)
-    data = load_dataset(data_cfg, None)
-    model_cfg = ModelConfig.preset(settings.size)
-    if data.embeddings is not None:
-        model_cfg = dataclasses.replace(model_cfg, word_dim=int(data.embeddings.shape[1]))
+    data_cfg, data, model_cfg = settings.load()
     base_train = TrainConfig(epochs=settings.epochs, patience=settings.patience,
                              learning_rate=settings.learning_rate)
     budget = settings.trials * settings.epochs

@@ -153,6 +153,22 @@ class BenchConfig:
                    max_passage_len=120, out=str(REPO_ROOT / "results" / "weight_sharing_quick"))
         return dataclasses.replace(base, **changes)
 
+    def load(self) -> tuple[Any, Any, Any]:
+        """``(DataConfig, Dataset, ModelConfig)`` of these settings (word width from the GloVe vectors)."""
+        from ga_squad.reader.config import ModelConfig
+        from ga_squad.reader.data_cache import load_dataset
+        from ga_squad.reader.dataset import DataConfig
+        from ga_squad.sim.local_search import DEFAULT_DEV, DEFAULT_GLOVE, DEFAULT_TRAIN
+
+        data_cfg = DataConfig(str(DEFAULT_TRAIN), str(DEFAULT_DEV), str(DEFAULT_GLOVE) if self.glove else None,
+                              max_passage_len=self.max_passage_len, train_limit=self.train_limit or None,
+                              dev_limit=self.dev_limit or None)
+        data = load_dataset(data_cfg, None)
+        model_cfg = ModelConfig.preset(self.size)
+        if data.embeddings is not None:
+            model_cfg = dataclasses.replace(model_cfg, word_dim=int(data.embeddings.shape[1]))
+        return data_cfg, data, model_cfg
+
     def settings_line(self) -> str:
         return (f"model {self.size!r}; sharing search {self.trials} trials x {self.epochs} epoch(s), population "
                 f"{self.population}, tournament {self.tournament}, fitness {self.fitness}, inherited_lr_scale {self.inherited_lr_scale}, "
@@ -177,23 +193,15 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
     from ga_squad.reader.training import configure_tensorflow
 
     configure_tensorflow(cfg.threads, 1, deterministic=True)
-    from ga_squad.reader.config import ModelConfig, TrainConfig
-    from ga_squad.reader.data_cache import load_dataset
-    from ga_squad.reader.dataset import DataConfig
+    from ga_squad.reader.config import TrainConfig
     from ga_squad.search.evolution import EvolutionConfig
     from ga_squad.sim.baseline import equal_compute_baseline, whole_budget
-    from ga_squad.sim.local_search import DEFAULT_DEV, DEFAULT_GLOVE, DEFAULT_TRAIN, LocalSearchConfig, run_local_search
+    from ga_squad.sim.local_search import LocalSearchConfig, run_local_search
 
     started = time.perf_counter()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    data_cfg = DataConfig(str(DEFAULT_TRAIN), str(DEFAULT_DEV), str(DEFAULT_GLOVE) if cfg.glove else None,
-                          max_passage_len=cfg.max_passage_len, train_limit=cfg.train_limit or None,
-                          dev_limit=cfg.dev_limit or None)
-    data = load_dataset(data_cfg, None)
-    model_cfg = ModelConfig.preset(cfg.size)
-    if data.embeddings is not None:
-        model_cfg = dataclasses.replace(model_cfg, word_dim=int(data.embeddings.shape[1]))
+    data_cfg, data, model_cfg = cfg.load()
     train_cfg = TrainConfig(epochs=cfg.epochs, patience=cfg.patience, learning_rate=cfg.learning_rate,
                             inherited_lr_scale=cfg.inherited_lr_scale, start_competes=cfg.start_competes,
                             resume_optimizer=cfg.resume_optimizer)
