@@ -157,7 +157,7 @@ def load_shared(
                     f"but {tuple(var.shape)} in the model")
             assignments.append((var, value))
             state = moments.get(h, {}).get(var.path)
-            if var.trainable and state is not None and tuple(state.m.shape) == tuple(var.shape):
+            if var.trainable and state is not None:  # shapes are checked once, by optimizer_groups
                 resumed[var.path] = state
     for var, value in assignments:
         var.assign(value.astype(var.dtype, copy=False))
