@@ -65,6 +65,8 @@ class BenchConfig:
         epochs: Epochs per reader.
         presets: Preset names to train.
         journal: A search journal whose best graph is retrained, or None.
+        journal_name: The reader name its record gets (one per search, so that
+            two searches' graphs stand side by side).
         out: Output folder.
         baselines: Whether to score the baselines.
         batch_size: Training batch size.
@@ -83,6 +85,7 @@ class BenchConfig:
     presets: tuple[str, ...]
     journal: str | None
     out: str
+    journal_name: str = "search_best"
     baselines: bool = True
     batch_size: int = 32
     threads: int = 1
@@ -97,6 +100,7 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     p.add_argument("--presets", default="base,drqa,bidaf", help="comma-separated preset names ('' for none)")
     p.add_argument("--epochs", type=int, help="epochs per reader (default 8; 2 with --quick)")
     p.add_argument("--journal", help="lineage.jsonl of a recorded search: retrain its best graph")
+    p.add_argument("--journal-name", default="search_best", help="reader name of the journal's graph")
     p.add_argument("--size", help="model size (default small; tiny with --quick)")
     p.add_argument("--train", help="SQuAD training file")
     p.add_argument("--dev", help="SQuAD dev file")
@@ -124,21 +128,29 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         dev_limit=a.dev_limit if a.dev_limit is not None else dev_limit, train_limit=a.train_limit,
         size=a.size or size, epochs=a.epochs if a.epochs is not None else epochs,
         presets=tuple(n for n in a.presets.split(",") if n.strip()), journal=a.journal,
+        journal_name=a.journal_name,
         out=str(REPO_ROOT / (a.out or out)), baselines=not a.no_baselines, batch_size=a.batch_size,
         threads=a.threads, seed=a.seed, force=a.force, quick=a.quick)
 
 
 def best_of_journal(path: str):
-    """The best reported graph of a recorded search (highest value; ties: the earliest)."""
+    """The best reported graph of a recorded search: highest validation F1 (ties: the earliest).
+
+    Ranked by the reported ``default`` (validation F1), not the journal's
+    ``value``: a search with ``fitness: val_loss`` records the loss there.
+    """
     from ga_squad.search.evolution import Status
     from ga_squad.search.journal import read_events, replay
 
     records = [r for r in replay(read_events(path)).values() if r.status is Status.REPORTED and r.value is not None]
     if not records:
         raise SystemExit(f"error: journal {path} has no reported individual")
-    best = max(records, key=lambda r: (r.value, -r.indiv_id))
-    logger.info("best of %s: individual %d, F1 %.2f in the search", path, best.indiv_id, best.value)
-    return best.graph, {"indiv_id": best.indiv_id, "search_f1": best.value}
+    def val_f1(record) -> float:
+        return float(record.result.get("default", record.value))
+
+    best = max(records, key=lambda r: (val_f1(r), -r.indiv_id))
+    logger.info("best of %s: individual %d, F1 %.2f in the search", path, best.indiv_id, val_f1(best))
+    return best.graph, {"indiv_id": best.indiv_id, "search_f1": val_f1(best)}
 
 
 def _record_path(cfg: BenchConfig, name: str) -> Path:
@@ -281,7 +293,7 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
     jobs = [(name, preset(name), {"preset": name}) for name in cfg.presets]
     if cfg.journal:
         graph, extra = best_of_journal(cfg.journal)
-        jobs.append(("search_best", graph, {"journal": str(cfg.journal), **extra}))
+        jobs.append((cfg.journal_name, graph, {"journal": str(cfg.journal), **extra}))
     for name, graph, extra in jobs:
         train_reader(cfg, name, graph, data, extra)
     # Gather every recorded reader (also those of earlier runs into this folder).

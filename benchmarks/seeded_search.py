@@ -6,7 +6,10 @@ readers (``search_space: {presets: [drqa, bidaf, base]}``; the first round is
 the presets as published), on the data of ``benchmarks/reader_quality.py``
 (the 11,877 shared training questions less a 5 % validation split by article,
 the first 2,000 dev questions, the 50-d GloVe subset, ``--size small``). The
-fitness is validation F1; children inherit their parent's weights.
+fitness is validation loss by default (``--fitness``; ``config.yml``'s choice:
+on the sample it let the search see what a feature is worth before its F1
+moved); children inherit their parent's weights and Adam state and publish
+what they trained.
 
 The search is a hill climb by default (``--tournament`` = population, the
 worst member removed, not the oldest): with ten trials, regularized
@@ -62,6 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="members sampled per selection (default 3 = the population: the best is always the parent)")
     p.add_argument("--aging", action=argparse.BooleanOptionalAction, default=False,
                    help="remove the oldest member (regularized evolution) instead of the worst (default: the worst)")
+    p.add_argument("--fitness", default="val_loss",
+                   help="reported metric the search ranks by (val_loss: lower is better; default: validation F1)")
     p.add_argument("--max-layers", type=int, default=12)
     p.add_argument("--size", default="small")
     p.add_argument("--train", default=str(SHARED / "squad" / "train.json"))
@@ -70,6 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dev-limit", type=int, default=2000)
     p.add_argument("--train-limit", type=int)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name", default="seeded_search", help="results/<name>.json to write")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--root", default=str(REPO_ROOT / "runs" / "seeded"), help="storage root of the search")
     return p.parse_args(argv)
@@ -92,7 +98,7 @@ def main(a: argparse.Namespace) -> dict[str, Any]:
     model = dataclasses.replace(ModelConfig.preset(a.size), word_dim=int(data.embeddings.shape[1]))
     evolution = EvolutionConfig(population_size=a.population, tournament_size=a.tournament, min_layers=1,
                                 max_layers=a.max_layers, initial_mutations=1, seed=a.seed,
-                                aging=a.aging)
+                                aging=a.aging, fitness=a.fitness)
     experiment_id = f"seeded-{a.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     def show(t) -> None:
@@ -113,10 +119,12 @@ def main(a: argparse.Namespace) -> dict[str, Any]:
         else str(result.journal_path),
         "wall_seconds": result.wall_seconds,
     }
-    write_result("seeded_search", figures,
+    write_result(a.name, figures,
                  {"presets": presets, "trials": a.trials, "epochs_per_trial": a.epochs,
-                  "population": a.population, "tournament": a.tournament, "aging": a.aging, "size": a.size,
-                  "train_questions": len(data.train), "dev_questions": len(data.dev), "seed": a.seed})
+                  "population": a.population, "tournament": a.tournament, "aging": a.aging,
+                  "fitness": a.fitness, "size": a.size, "train_questions": len(data.train),
+                  "dev_questions": len(data.dev), "seed": a.seed},
+                 script="seeded_search.py")
     if best is not None:
         print(f"\nbest: individual {best.indiv_id}, val F1 {best.f1:.2f}, dev F1 {best.dev_f1:.2f} "
               f"({result.wall_seconds / 60:.1f} min)\nretrain it from scratch beside the presets:\n"

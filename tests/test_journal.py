@@ -189,3 +189,20 @@ def test_journal_lines_are_valid_json_objects(tmp_path: Path) -> None:
     for line in lay.journal_path.read_text().splitlines():
         event = json.loads(line)
         assert {"event", "time", "session"} <= set(event)
+
+
+def test_the_retrained_best_of_a_loss_ranked_search_is_its_best_validation_f1(tmp_path: Path) -> None:
+    """``reader_quality.py --journal`` retrains the graph with the best validation F1.
+
+    A search ranked by ``val_loss`` records the loss as the event's ``value``;
+    taking the largest value would retrain its *worst* graph.
+    """
+    from benchmarks.reader_quality import best_of_journal
+
+    path = tmp_path / "lineage.jsonl"
+    with Journal(path) as journal:
+        for indiv_id, loss, f1 in ((0, 7.9, 12.0), (1, 5.1, 44.6), (2, 9.4, 3.0)):
+            journal.append("generated", **{k: v for k, v in _generated(indiv_id).items() if k not in ("event", "time")})
+            journal.append("reported", indiv_id=indiv_id, value=loss, result={"default": f1, "val_loss": loss})
+    _, extra = best_of_journal(str(path))
+    assert extra == {"indiv_id": 1, "search_f1": 44.6}
