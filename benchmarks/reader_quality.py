@@ -71,7 +71,8 @@ class BenchConfig:
         baselines: Whether to score the baselines.
         batch_size: Training batch size.
         threads: TensorFlow intra-op threads.
-        seed: Initialisation and data-order seed.
+        seed: Initialisation and data-order seed (other than 0: records named
+            ``<reader>_seed<N>``, beside the seed-0 ones).
         force: Retrain readers whose records are complete.
     """
 
@@ -290,10 +291,12 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
                                    dev_limit=cfg.dev_limit), REPO_ROOT / "runs" / "cache")
     summary["data"] = {"train": cfg.train, "dev": cfg.dev, "glove": cfg.glove,
                        "train_questions": len(data.train), "dev_questions": len(data.dev)}
-    jobs = [(name, preset(name), {"preset": name}) for name in cfg.presets]
+    # A seed other than 0 gets its own records (``drqa_seed1``): the seed-to-seed spread of one reader.
+    suffix = f"_seed{cfg.seed}" if cfg.seed else ""
+    jobs = [(name + suffix, preset(name), {"preset": name, "seed": cfg.seed}) for name in cfg.presets]
     if cfg.journal:
         graph, extra = best_of_journal(cfg.journal)
-        jobs.append((cfg.journal_name, graph, {"journal": str(cfg.journal), **extra}))
+        jobs.append((cfg.journal_name + suffix, graph, {"journal": str(cfg.journal), **extra}))
     for name, graph, extra in jobs:
         train_reader(cfg, name, graph, data, extra)
     # Gather every recorded reader (also those of earlier runs into this folder).

@@ -61,8 +61,8 @@ def _weight_sharing(f: Mapping[str, Any]) -> str:
     text = (f"{seeds}: sharing best F1 {'/'.join(f'{x:.1f}' for x in f['sharing_final_best'])} after "
             f"{'/'.join(str(b) for b in f['budget'])} trial-epochs vs the base reader trained alone for as many "
             f"{'/'.join(f'{x:.1f}' for x in f['baseline_at_budget'])} (beaten on {beats} of {len(multiples)}); "
-            f"trial-epochs a no-sharing search needs to reach it: {cold} (fewest = "
-            f"{'/'.join(fmt(m, 'x') for m in multiples)} the sharing search's; goal >= "
+            f"trial-epochs a no-sharing search needs to reach it: {cold} (fewest, as a multiple of the sharing "
+            f"search's: {'/'.join(fmt(m, 'x') for m in multiples)}; goal >= "
             f"{f['goal_multiple']:.0f}x met on {met} of {len(multiples)}); warm children before training: median "
             f"{'/'.join(fmt(g) for g in f['warm_median_gap'])} F1 below their parent's final F1")
     if near:
