@@ -356,3 +356,21 @@ def test_version_1_contract_with_hash_ids_names_the_same_weights(tmp_path: Path)
     assert params.to_dict()["contract"] == 2
     with pytest.raises(Exception, match="contract version 3 not supported"):
         TrialParams.from_dict({**old, "contract": 3})
+
+
+def test_siblings_one_trial_at_a_time_form_broods(tmp_path: Path) -> None:
+    """Sequential (one trial at a time, as config.yml runs): ``siblings`` 2 gives each parent two children
+    in a row, even after the first beats it; without it the better child is the next parent at once."""
+
+    def parents(siblings: int) -> list[int | None]:
+        engine = make_engine(tmp_path / str(siblings), population=2, tournament_size=2, aging=False,
+                             siblings=siblings)
+        seen: list[int | None] = []
+        for pid in range(8):
+            ((_, params),) = engine.request([pid])
+            seen.append(params["parent_id"])
+            engine.report(pid, {"default": float(pid)})  # every trial beats all before it
+        return seen
+
+    assert parents(2) == [None, None, 1, 1, 3, 3, 5, 5]
+    assert parents(1) == [None, None, 1, 2, 3, 4, 5, 6]

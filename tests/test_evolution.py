@@ -21,7 +21,7 @@ def reported(indiv_id: int, result: float) -> Individual:
 
 @pytest.mark.parametrize("field,value", [
     ("population_size", 0), ("tournament_size", 0), ("min_layers", 0),
-    ("initial_mutations", -1), ("population_size", True), ("seed", 1.5),
+    ("initial_mutations", -1), ("population_size", True), ("seed", 1.5), ("siblings", 0),
 ])
 def test_config_rejects_bad_values(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field):
@@ -94,6 +94,55 @@ def test_full_tournament_picks_the_best(mode: str, expected: int) -> None:
     for i in range(5):
         evo.add_reported(reported(i, float(i)))
     assert evo.select_parent().indiv_id == expected
+
+
+def child(indiv_id: int, parent_id: int, result: float) -> Individual:
+    return Individual(indiv_id, parent_id, base_reader(), frozenset(), status=Status.REPORTED, result=result)
+
+
+def test_siblings_keep_the_parent_for_a_brood_even_when_a_child_beats_it() -> None:
+    """With ``siblings`` 3 the next three children share a parent; the fourth selection sees them side by side."""
+    evo = RegularizedEvolution(EvolutionConfig(population_size=4, tournament_size=4, aging=False, siblings=3))
+    for i, value in enumerate((5.0, 1.0, 2.0)):
+        evo.add_reported(reported(i, value))
+    parents = [evo.select_parent().indiv_id]
+    evo.add_reported(child(3, 0, 9.0))  # the first sibling beats its parent
+    parents.append(evo.select_parent().indiv_id)
+    evo.add_reported(child(4, 0, 7.0))
+    parents.append(evo.select_parent().indiv_id)
+    evo.add_reported(child(5, 0, 8.0))
+    parents.append(evo.select_parent().indiv_id)  # a new brood: the best sibling
+    assert parents == [0, 0, 0, 3]
+
+
+def test_without_siblings_the_best_child_is_the_next_parent() -> None:
+    evo = RegularizedEvolution(EvolutionConfig(population_size=4, tournament_size=4, aging=False))
+    for i, value in enumerate((5.0, 1.0, 2.0)):
+        evo.add_reported(reported(i, value))
+    assert evo.select_parent().indiv_id == 0
+    evo.add_reported(child(3, 0, 9.0))
+    assert evo.select_parent().indiv_id == 3
+
+
+def test_a_brood_ends_when_its_parent_leaves_the_population() -> None:
+    evo = RegularizedEvolution(EvolutionConfig(population_size=2, tournament_size=2, aging=False, siblings=5))
+    evo.add_reported(reported(0, 3.0))
+    evo.add_reported(reported(1, 1.0))
+    assert evo.select_parent().indiv_id == 0
+    evo.add_reported(child(2, 0, 4.0))  # population 2: the worst (1) leaves, the parent stays
+    assert evo.select_parent().indiv_id == 0
+    removed = evo.add_reported(child(3, 0, 5.0))
+    assert removed is not None and removed.indiv_id == 0  # the parent itself left
+    assert evo.select_parent().indiv_id == 3
+
+
+def test_a_restored_population_starts_a_new_brood() -> None:
+    evo = RegularizedEvolution(EvolutionConfig(population_size=3, tournament_size=3, aging=False, siblings=3))
+    members = [reported(0, 5.0), child(1, 0, 6.0)]
+    evo.restore([members[0]])
+    assert evo.select_parent().indiv_id == 0
+    evo.restore(members)
+    assert evo.select_parent().indiv_id == 1
 
 
 def test_tournament_larger_than_population_is_clamped() -> None:

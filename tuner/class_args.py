@@ -82,6 +82,7 @@ class GaSquadClassArgsValidator(ClassArgsValidator):
         Optional("tournament_size"): _integer("tournament_size", 1),
         Optional("initial_mutations"): _integer("initial_mutations", 0),
         Optional("aging"): _boolean("aging"),
+        Optional("siblings"): _integer("siblings", 1),
         Optional("fitness"): And(lambda v: isinstance(v, str) and v != "",
                                  error="fitness: must name a metric the trial reports (default, val_loss, ...)"),
         Optional("experiment_id"): And(lambda v: v is None or (isinstance(v, str) and v != ""),

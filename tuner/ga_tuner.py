@@ -13,8 +13,8 @@ Use it in an NNI experiment config (the repository root as code directory)::
         max_layers: 12
         seed: 0
         keep: all                           # or k: keep population + parents in use + top-k weights
-        # optional: tournament_size, initial_mutations, aging, experiment_id, fsync
-        # optional: tournament_size, initial_mutations, aging, experiment_id, fsync,
+        # optional: tournament_size, initial_mutations, aging, fitness, siblings,
+        # experiment_id, fsync,
         # search_space (presets to seed from, layer types, features, pointers,
         # mutation weights: see ga_squad.search.space)
 
@@ -129,6 +129,8 @@ class GaSquadTuner(EngineProtocol, Tuner):
         aging: Regularized evolution (True) or remove-the-worst (False).
         fitness: The result key the search ranks by (``default`` = validation
             F1, by ``optimize_mode``; ``val_loss``, lower is better).
+        siblings: Children per selected parent before the next selection
+            (:attr:`ga_squad.search.evolution.EvolutionConfig.siblings`).
         experiment_id: Override of the experiment id (default: from NNI).
         fsync: fsync the journal (leave on; off only for simulations).
         search_space: Optional :class:`ga_squad.search.space.SearchSpace`
@@ -156,6 +158,7 @@ class GaSquadTuner(EngineProtocol, Tuner):
         initial_mutations: int = 3,
         aging: bool = True,
         fitness: str = "default",
+        siblings: int = 1,
         experiment_id: str | None = None,
         fsync: bool = True,
         keep: int | str | None = "all",
@@ -167,7 +170,7 @@ class GaSquadTuner(EngineProtocol, Tuner):
             "save_dir_root": save_dir_root, "optimize_mode": optimize_mode,
             "population_size": population_size, "min_layers": min_layers, "max_layers": max_layers,
             "seed": seed, "tournament_size": tournament_size, "initial_mutations": initial_mutations,
-            "aging": aging, "fitness": fitness, "experiment_id": experiment_id, "fsync": fsync, "keep": keep,
+            "aging": aging, "fitness": fitness, "siblings": siblings, "experiment_id": experiment_id, "fsync": fsync, "keep": keep,
             "search_space": search_space,
         })
         self.config = EvolutionConfig(
@@ -180,6 +183,7 @@ class GaSquadTuner(EngineProtocol, Tuner):
             seed=seed,
             aging=aging,
             fitness=fitness,
+            siblings=siblings,
         )
         self.experiment_id = resolve_experiment_id(experiment_id)
         self.layout = SearchLayout.for_experiment(resolve_storage_root(save_dir_root), self.experiment_id)
