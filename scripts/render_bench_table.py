@@ -188,6 +188,8 @@ ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str], str], ...] = (
     ("seeded_search_loss", "a search seeded with the presets on the shared data (1 epoch per trial; "
      "ranked by validation loss, children resume Adam and publish what they trained)",
      _seeded_search("search_best_loss"), "benchmarks/seeded_search.py"),
+    ("seeded_search_siblings", "the same with `siblings: 2` (two children of each selected parent before "
+     "the next selection)", _seeded_search("search_best_siblings"), "benchmarks/seeded_search.py"),
     ("seeded_search", "the same search before those changes (ranked by validation F1; previous design)",
      _seeded_search("search_best"), "benchmarks/seeded_search.py"),
     ("search_design", "designs of the sharing search (population, tournament, fitness) at the weight-sharing "
