@@ -146,6 +146,7 @@ def best_of_journal(path: str):
     records = [r for r in replay(read_events(path)).values() if r.status is Status.REPORTED and r.value is not None]
     if not records:
         raise SystemExit(f"error: journal {path} has no reported individual")
+
     def val_f1(record) -> float:
         return float(record.result.get("default", record.value))
 

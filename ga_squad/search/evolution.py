@@ -315,10 +315,10 @@ class RegularizedEvolution:
         size = len(self._population)
         if size == 0:
             return None
-        if self._brood is not None:
+        if self._brood is not None and self._brood[1] < self.config.siblings:
             parent_id, proposed = self._brood
             parent = next((m for m in self._population if m.indiv_id == parent_id), None)
-            if parent is not None and proposed < self.config.siblings:
+            if parent is not None:
                 self._brood = (parent_id, proposed + 1)
                 return parent
         k = min(self.config.tournament_size, size)
