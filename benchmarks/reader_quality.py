@@ -13,7 +13,10 @@ the 50-d GloVe subset, ``--size small``) it:
    epoch includes tracing the TensorFlow graph) and the parameter count
    (all, and trained: the fixed GloVe table is most of the former);
 3. with ``--journal PATH``, takes the best reported graph of a recorded
-   search (its ``lineage.jsonl``) and retrains it from scratch the same way.
+   search (its ``lineage.jsonl``) and retrains it from scratch the same way;
+4. with ``--graph NAME=FILE`` (repeatable), retrains any graph written in
+   the encoding (a JSON file, as ``Graph.to_json`` writes it): a single
+   edit of a preset, say, to see what that edit is worth over 8 epochs.
 
 Every reader's record is written to ``<out>/readers/<name>.json`` as soon as
 each epoch ends, and a reader whose record already holds the requested
@@ -27,6 +30,7 @@ Usage::
     .venv/bin/python benchmarks/reader_quality.py --quick                 # bundled sample, minutes
     .venv/bin/python benchmarks/reader_quality.py --presets drqa,base --epochs 2
     .venv/bin/python benchmarks/reader_quality.py --journal runs/<exp>/lineage.jsonl
+    .venv/bin/python benchmarks/reader_quality.py --presets '' --graph drqa_qem=graphs/drqa_qem.json
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ class BenchConfig:
         journal: A search journal whose best graph is retrained, or None.
         journal_name: The reader name its record gets (one per search, so that
             two searches' graphs stand side by side).
+        graphs: (reader name, graph JSON file) pairs to retrain.
         out: Output folder.
         baselines: Whether to score the baselines.
         batch_size: Training batch size.
@@ -87,6 +92,7 @@ class BenchConfig:
     journal: str | None
     out: str
     journal_name: str = "search_best"
+    graphs: tuple[tuple[str, str], ...] = ()
     baselines: bool = True
     batch_size: int = 32
     threads: int = 1
@@ -102,6 +108,8 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     p.add_argument("--epochs", type=int, help="epochs per reader (default 8; 2 with --quick)")
     p.add_argument("--journal", help="lineage.jsonl of a recorded search: retrain its best graph")
     p.add_argument("--journal-name", default="search_best", help="reader name of the journal's graph")
+    p.add_argument("--graph", action="append", default=[], metavar="NAME=FILE",
+                   help="retrain the graph in FILE (Graph JSON) as reader NAME; repeatable")
     p.add_argument("--size", help="model size (default small; tiny with --quick)")
     p.add_argument("--train", help="SQuAD training file")
     p.add_argument("--dev", help="SQuAD dev file")
@@ -129,9 +137,29 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         dev_limit=a.dev_limit if a.dev_limit is not None else dev_limit, train_limit=a.train_limit,
         size=a.size or size, epochs=a.epochs if a.epochs is not None else epochs,
         presets=tuple(n for n in a.presets.split(",") if n.strip()), journal=a.journal,
-        journal_name=a.journal_name,
+        journal_name=a.journal_name, graphs=tuple(_named_graph(p, spec) for spec in a.graph),
         out=str(REPO_ROOT / (a.out or out)), baselines=not a.no_baselines, batch_size=a.batch_size,
         threads=a.threads, seed=a.seed, force=a.force, quick=a.quick)
+
+
+def _named_graph(parser: argparse.ArgumentParser, spec: str) -> tuple[str, str]:
+    """``NAME=FILE`` of ``--graph``, checked: a clear message for a missing ``=`` or file."""
+    name, sep, path = spec.partition("=")
+    if not sep or not name.strip() or not path:
+        parser.error(f"--graph needs NAME=FILE, got {spec!r}")
+    if not Path(path).is_file():
+        parser.error(f"--graph {name}: no such file {path}")
+    return name.strip(), path
+
+
+def load_graph(path: str):
+    """A graph JSON file, validated; a malformed one exits with a message naming the file."""
+    from ga_squad.search.graph import Graph
+
+    try:
+        return Graph.from_json(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(f"error: {path} is not a valid reader graph: {exc}") from exc
 
 
 def best_of_journal(path: str):
@@ -298,6 +326,8 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
     if cfg.journal:
         graph, extra = best_of_journal(cfg.journal)
         jobs.append((cfg.journal_name + suffix, graph, {"journal": str(cfg.journal), **extra}))
+    for name, path in cfg.graphs:
+        jobs.append((name + suffix, load_graph(path), {"graph_file": path, "seed": cfg.seed}))
     for name, graph, extra in jobs:
         train_reader(cfg, name, graph, data, extra)
     # Gather every recorded reader (also those of earlier runs into this folder).

@@ -66,9 +66,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--aging", action=argparse.BooleanOptionalAction, default=False,
                    help="remove the oldest member (regularized evolution) instead of the worst (default: the worst)")
     p.add_argument("--fitness", default="val_loss",
-                   help="reported metric the search ranks by (val_loss: lower is better; default: validation F1)")
+                   help="reported metric the search ranks by (default val_loss, lower is better; 'default': validation F1)")
     p.add_argument("--siblings", type=int, default=1,
                    help="children per selected parent before the next selection (a brood; 1: select anew each time)")
+    p.add_argument("--control", action="store_true",
+                   help="the first child of every brood is the parent unchanged (needs --siblings >= 2)")
     p.add_argument("--max-layers", type=int, default=12)
     p.add_argument("--size", default="small")
     p.add_argument("--train", default=str(SHARED / "squad" / "train.json"))
@@ -100,7 +102,8 @@ def main(a: argparse.Namespace) -> dict[str, Any]:
     model = dataclasses.replace(ModelConfig.preset(a.size), word_dim=int(data.embeddings.shape[1]))
     evolution = EvolutionConfig(population_size=a.population, tournament_size=a.tournament, min_layers=1,
                                 max_layers=a.max_layers, initial_mutations=1, seed=a.seed,
-                                aging=a.aging, fitness=a.fitness, siblings=a.siblings)
+                                aging=a.aging, fitness=a.fitness, siblings=a.siblings,
+                                control=a.control)
     experiment_id = f"seeded-{a.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     def show(t) -> None:
@@ -124,7 +127,7 @@ def main(a: argparse.Namespace) -> dict[str, Any]:
     write_result(a.name, figures,
                  {"presets": presets, "trials": a.trials, "epochs_per_trial": a.epochs,
                   "population": a.population, "tournament": a.tournament, "aging": a.aging,
-                  "fitness": a.fitness, "siblings": a.siblings, "size": a.size, "train_questions": len(data.train),
+                  "fitness": a.fitness, "siblings": a.siblings, "control": a.control, "size": a.size, "train_questions": len(data.train),
                   "dev_questions": len(data.dev), "seed": a.seed},
                  script="seeded_search.py")
     if best is not None:

@@ -145,6 +145,42 @@ def test_a_restored_population_starts_a_new_brood() -> None:
     assert evo.select_parent().indiv_id == 1
 
 
+def test_a_control_brood_starts_with_the_unchanged_parent_then_mutates() -> None:
+    """``control``: the first child of each brood is the parent's graph; its siblings are real edits."""
+    evo = RegularizedEvolution(EvolutionConfig(population_size=3, tournament_size=3, aging=False,
+                                               siblings=3, control=True, seed=4))
+    for i, value in enumerate((5.0, 1.0, 2.0)):
+        evo.add_reported(reported(i, value))
+    operators = []
+    for indiv_id, result in ((3, 6.0), (4, 7.0), (5, 3.0), (6, 8.0)):
+        parent = evo.select_parent()
+        mutation = evo.make_child(parent)
+        operators.append(mutation.operator)
+        if mutation.operator == "identity":
+            assert mutation.graph == parent.graph and mutation.detail.startswith("control")
+        else:
+            assert mutation.graph.hash_ids != parent.graph.hash_ids
+        evo.add_reported(child(indiv_id, parent.indiv_id, result))
+    assert operators[0] == "identity" and operators[3] == "identity"  # one control per brood
+    assert "identity" not in operators[1:3]
+
+
+def test_without_control_a_brood_has_no_forced_identity() -> None:
+    evo = RegularizedEvolution(EvolutionConfig(population_size=3, tournament_size=3, aging=False,
+                                               siblings=3, seed=4))
+    for i, value in enumerate((5.0, 1.0, 2.0)):
+        evo.add_reported(reported(i, value))
+    parent = evo.select_parent()
+    assert evo.make_child(parent).operator != "identity"
+
+
+def test_control_needs_siblings() -> None:
+    with pytest.raises(ValueError, match="siblings >= 2"):
+        EvolutionConfig(control=True)
+    with pytest.raises(ValueError, match="control"):
+        EvolutionConfig(siblings=2, control=1)
+
+
 def test_tournament_larger_than_population_is_clamped() -> None:
     evo = RegularizedEvolution(EvolutionConfig(population_size=10, tournament_size=50))
     evo.add_reported(reported(0, 1.0))

@@ -163,6 +163,8 @@ BAD = {
                      "tuner classArgs population_size: must be an integer >= 1 (config.yml)"),
     "unknown classArg": (lambda c: c["tuner"]["classArgs"].update(populaton_size=3), "populaton_size: unknown key"),
     "layers": (lambda c: c["tuner"]["classArgs"].update(min_layers=5, max_layers=3), "max_layers"),
+    "control without siblings": (lambda c: c["tuner"]["classArgs"].update(control=True),
+                                 "control: needs siblings >= 2"),
     "gpu without gpu": (lambda c: c.update(trialGpuNumber=1) or c["trainingService"].update(useActiveGpu=False),
                         "trialGpuNumber is 1 but this machine has no GPU"),
 }

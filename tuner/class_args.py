@@ -83,6 +83,7 @@ class GaSquadClassArgsValidator(ClassArgsValidator):
         Optional("initial_mutations"): _integer("initial_mutations", 0),
         Optional("aging"): _boolean("aging"),
         Optional("siblings"): _integer("siblings", 1),
+        Optional("control"): _boolean("control"),
         Optional("fitness"): And(lambda v: isinstance(v, str) and v != "",
                                  error="fitness: must name a metric the trial reports (default, val_loss, ...)"),
         Optional("experiment_id"): And(lambda v: v is None or (isinstance(v, str) and v != ""),
@@ -112,6 +113,8 @@ class GaSquadClassArgsValidator(ClassArgsValidator):
         low, high = kwargs.get("min_layers", 1), kwargs.get("max_layers", 12)
         if high < low:
             raise ClassArgsError(f"max_layers: must be >= min_layers ({high} < {low})")
+        if kwargs.get("control") and kwargs.get("siblings", 1) < 2:
+            raise ClassArgsError("control: needs siblings >= 2 (the control is one child of each brood)")
 
 
 def validate_class_args(class_args: dict[str, Any]) -> None:

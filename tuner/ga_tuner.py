@@ -13,7 +13,7 @@ Use it in an NNI experiment config (the repository root as code directory)::
         max_layers: 12
         seed: 0
         keep: all                           # or k: keep population + parents in use + top-k weights
-        # optional: tournament_size, initial_mutations, aging, fitness, siblings,
+        # optional: tournament_size, initial_mutations, aging, fitness, siblings, control,
         # experiment_id, fsync,
         # search_space (presets to seed from, layer types, features, pointers,
         # mutation weights: see ga_squad.search.space)
@@ -131,6 +131,9 @@ class GaSquadTuner(EngineProtocol, Tuner):
             F1, by ``optimize_mode``; ``val_loss``, lower is better).
         siblings: Children per selected parent before the next selection
             (:attr:`ga_squad.search.evolution.EvolutionConfig.siblings`).
+        control: The first child of every brood is the parent unchanged, so
+            edits compete with the parent's continued training
+            (:attr:`ga_squad.search.evolution.EvolutionConfig.control`).
         experiment_id: Override of the experiment id (default: from NNI).
         fsync: fsync the journal (leave on; off only for simulations).
         search_space: Optional :class:`ga_squad.search.space.SearchSpace`
@@ -159,6 +162,7 @@ class GaSquadTuner(EngineProtocol, Tuner):
         aging: bool = True,
         fitness: str = "default",
         siblings: int = 1,
+        control: bool = False,
         experiment_id: str | None = None,
         fsync: bool = True,
         keep: int | str | None = "all",
@@ -170,7 +174,8 @@ class GaSquadTuner(EngineProtocol, Tuner):
             "save_dir_root": save_dir_root, "optimize_mode": optimize_mode,
             "population_size": population_size, "min_layers": min_layers, "max_layers": max_layers,
             "seed": seed, "tournament_size": tournament_size, "initial_mutations": initial_mutations,
-            "aging": aging, "fitness": fitness, "siblings": siblings, "experiment_id": experiment_id, "fsync": fsync, "keep": keep,
+            "aging": aging, "fitness": fitness, "siblings": siblings, "control": control, "experiment_id": experiment_id,
+            "fsync": fsync, "keep": keep,
             "search_space": search_space,
         })
         self.config = EvolutionConfig(
@@ -184,6 +189,7 @@ class GaSquadTuner(EngineProtocol, Tuner):
             aging=aging,
             fitness=fitness,
             siblings=siblings,
+            control=control,
         )
         self.experiment_id = resolve_experiment_id(experiment_id)
         self.layout = SearchLayout.for_experiment(resolve_storage_root(save_dir_root), self.experiment_id)

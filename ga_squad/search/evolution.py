@@ -152,6 +152,14 @@ class EvolutionConfig:
             the chain kept every edit. Siblings differ only in their edit
             (NASH, Elsken et al. 2017, trains several children per
             hill-climbing step for this reason).
+        control: With ``siblings`` k > 1, the first child of every brood is
+            the parent's graph unchanged (an ``identity`` child: the parent
+            trained on), so each edit competes with the parent's own
+            continued training at equal epochs and the lineage keeps an edit
+            only when it beats that. Without a control, "the child beat its
+            parent" mostly measures the child's extra epoch; with one, the
+            search's best is the preset itself unless some edit earned its
+            place. Costs one of every k children.
     """
 
     population_size: int = 32
@@ -164,6 +172,7 @@ class EvolutionConfig:
     aging: bool = True
     fitness: str = "default"
     siblings: int = 1
+    control: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "optimize_mode", OptimizeMode(self.optimize_mode))
@@ -181,6 +190,11 @@ class EvolutionConfig:
             raise ValueError(f"initial_mutations must be a non-negative integer, got {self.initial_mutations!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        if not isinstance(self.control, bool):
+            raise ValueError(f"control must be true or false, got {self.control!r}")
+        if self.control and self.siblings < 2:
+            raise ValueError("control needs siblings >= 2: with one child per parent every child "
+                             "would be the unchanged parent")
 
     @property
     def rank_mode(self) -> OptimizeMode:
@@ -329,7 +343,13 @@ class RegularizedEvolution:
         return parent
 
     def make_child(self, parent: Individual) -> Mutation:
-        """One mutation of the parent's architecture."""
+        """One mutation of the parent's architecture, or the brood's control (``EvolutionConfig.control``).
+
+        The control is the first child of a brood, so a brood cut short
+        (its parent left the population) still had one.
+        """
+        if self.config.control and self._brood == (parent.indiv_id, 1):
+            return Mutation(parent.graph, "identity", "control: the parent trained on")
         return self.mutator.mutate(parent.graph, self.rng)
 
     def trial_seed(self, indiv_id: int) -> int:
