@@ -374,3 +374,24 @@ def test_siblings_one_trial_at_a_time_form_broods(tmp_path: Path) -> None:
 
     assert parents(2) == [None, None, 1, 1, 3, 3, 5, 5]
     assert parents(1) == [None, None, 1, 2, 3, 4, 5, 6]
+
+
+def test_a_control_child_restores_its_parent_whole(tmp_path: Path) -> None:
+    """With ``control`` the first child of each brood is the parent's graph: it restores the parent's
+    checkpoint and shares every one of its layers; the brood's other children are edits."""
+    engine = make_engine(tmp_path, population=3, tournament_size=3, aging=False, siblings=3, control=True)
+    contracts = []
+    for pid in range(9):
+        ((_, params),) = engine.request([pid])
+        contracts.append(TrialParams.from_dict(params, storage_root=engine.layout.root))
+        engine.report(pid, {"default": float(pid)})
+    children = contracts[3:]
+    assert [c.parent_id for c in children] == [2, 2, 2, 5, 5, 5]
+    for position, contract in enumerate(children):
+        parent = engine.individual(contract.parent_id)
+        if position % 3 == 0:  # the control
+            assert contract.graph == parent.graph
+            assert contract.shared_ids == parent.graph.shared_ids(parent.graph)
+            assert contract.restore_dir == str(engine.layout.individual_dir(parent.indiv_id))
+        else:
+            assert contract.graph != parent.graph
