@@ -240,6 +240,34 @@ def table_figures(summary: Mapping[str, Any]) -> dict[str, Any]:
             "train_questions": summary["data"]["train_questions"], "dev_questions": summary["data"]["dev_questions"]}
 
 
+def seed_comparison(readers: Mapping[str, Mapping[str, Any]], reference: str = "drqa") -> dict[str, Any]:
+    """Each graph's best dev F1 per seed, its mean, and its mean paired gap to ``reference``.
+
+    Records ``<graph>_seed<N>`` are seed N of ``<graph>`` (no suffix: seed 0).
+    Readers trained with one seed share its data order, so the gap is taken
+    seed by seed over the seeds both have (None without a common seed): one
+    seed's spread is as large as the edits measured here, and an unpaired
+    best-of-one comparison would reward whichever seed happened to run.
+    """
+    best: dict[str, dict[int, float]] = {}
+    for name, reader in readers.items():
+        graph, _, tail = name.rpartition("_seed")
+        if not (graph and tail.isdigit()):
+            graph, tail = name, "0"
+        best.setdefault(graph, {})[int(tail)] = max(reader["f1"])
+    ref = best.get(reference, {})
+    out: dict[str, Any] = {}
+    for graph, per_seed in sorted(best.items()):
+        common = sorted(set(per_seed) & set(ref))
+        out[graph] = {
+            "seeds": sorted(per_seed), "best_f1": [per_seed[k] for k in sorted(per_seed)],
+            "mean_f1": sum(per_seed.values()) / len(per_seed),
+            "paired_seeds": common,
+            "mean_gap": sum(per_seed[k] - ref[k] for k in common) / len(common) if common else None,
+        }
+    return out
+
+
 def carry_over(figures: dict[str, Any], previous: Path, size: str) -> dict[str, str]:
     """Keep the readers of the committed results file that this run did not train.
 
@@ -342,6 +370,7 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
     earlier = {n: r["command"] for n, r in summary["readers"].items()
                if r.get("command", this_run) != this_run and n in figures["readers"]}
     figures["readers_from_earlier_runs"] = {**earlier, **carry_over(figures, result_path(name), cfg.size)}
+    figures["by_seed"] = seed_comparison(figures["readers"])
     write_result(name, figures,
                  {"size": cfg.size, "epochs": cfg.epochs, "presets": list(cfg.presets),
                   "train_questions": summary["data"]["train_questions"],
@@ -357,6 +386,10 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
         speed = figures["readers"][name]["examples_per_s"]
         print(f"{name:>14} {best['f1']:8.2f} {best['em']:6.2f} {best['epoch']:>5} {speed:7.1f} "
               f"{rec['params']:>10,} {rec['trainable_params']:>9,}")
+    print(f"\n{'graph':>20} {'seeds':>7} {'mean F1':>8} {'vs drqa, paired':>16}")
+    for graph, row in figures["by_seed"].items():
+        gap = "-" if row["mean_gap"] is None else f"{row['mean_gap']:+.2f} ({len(row['paired_seeds'])} seeds)"
+        print(f"{graph:>20} {','.join(map(str, row['seeds'])):>7} {row['mean_f1']:8.2f} {gap:>16}")
     print(f"\nwrote {summary_path} and {out / 'reader_quality.png'}")
     return summary
 

@@ -104,8 +104,14 @@ def _reader_quality(f: Mapping[str, Any]) -> str:
     base = "; ".join(f"{name.replace('_', ' ')} {b['f1']:.1f}/{b['em']:.1f}" for name, b in f["baselines"].items())
     earlier = f.get("readers_from_earlier_runs") or {}
     runs = "; ".join(f"`{name}` by `{cmd}`" for name, cmd in sorted(earlier.items()))
+    seeds = "; ".join(
+        f"`{graph}` {row['mean_f1']:.2f} over seeds {','.join(map(str, row['seeds']))}"
+        + ("" if row["mean_gap"] is None or graph == "drqa"
+           else f" ({row['mean_gap']:+.2f} vs `drqa` on seeds {','.join(map(str, row['paired_seeds']))})")
+        for graph, row in (f.get("by_seed") or {}).items() if len(row["seeds"]) > 1)
     return (f"dev F1/EM after each epoch on the first {f['dev_questions']:,} dev questions "
             f"({f['train_questions']:,} training questions): {readers}; baselines {base}"
+            + (f"; best F1 averaged over seeds, gap to `drqa` paired by seed: {seeds}" if seeds else "")
             + (f" (measured by earlier runs: {runs})" if runs else ""))
 
 
@@ -190,6 +196,8 @@ ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str], str], ...] = (
      _seeded_search("search_best_loss"), "benchmarks/seeded_search.py"),
     ("seeded_search_siblings", "the same with `siblings: 2` (two children of each selected parent before "
      "the next selection)", _seeded_search("search_best_siblings"), "benchmarks/seeded_search.py"),
+    ("seeded_search_control", "the same with `siblings: 3, control: true` (each brood: the parent unchanged "
+     "plus two edits), 15 trials", _seeded_search("search_best_control"), "benchmarks/seeded_search.py"),
     ("seeded_search", "the same search before those changes (ranked by validation F1; previous design)",
      _seeded_search("search_best"), "benchmarks/seeded_search.py"),
     ("search_design", "designs of the sharing search (population, tournament, fitness) at the weight-sharing "

@@ -1,4 +1,5 @@
-"""``benchmarks/reader_quality.py --graph NAME=FILE``: retrain any graph file, with clear errors for bad ones."""
+"""``benchmarks/reader_quality.py``: ``--graph NAME=FILE`` (any graph file, clear errors for bad ones) and
+the seed-paired comparison of readers."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.reader_quality import load_graph, parse_args
+from benchmarks.reader_quality import load_graph, parse_args, seed_comparison
 from ga_squad.search.presets import drqa_reader
 
 
@@ -42,3 +43,21 @@ def test_a_malformed_graph_file_names_the_file_and_the_problem(text: str, needle
     with pytest.raises(SystemExit) as exc:
         load_graph(str(path))
     assert str(path) in str(exc.value) and needle in str(exc.value)
+
+
+def test_seed_comparison_pairs_seeds_with_the_reference() -> None:
+    """``x_seed1`` is seed 1 of ``x``; the gap to drqa is averaged over the seeds both ran, not over all."""
+    readers = {
+        "drqa": {"f1": [50.0, 56.0, 55.0]}, "drqa_seed1": {"f1": [54.0]}, "drqa_seed2": {"f1": [53.0, 55.0]},
+        "edit": {"f1": [55.0, 57.0]}, "edit_seed2": {"f1": [54.0]},
+        "other": {"f1": [40.0]},
+        "my_seed_graph": {"f1": [30.0]},  # "_seed" not followed by a number: a name, seed 0
+    }
+    rows = seed_comparison(readers)
+    assert rows["drqa"] == {"seeds": [0, 1, 2], "best_f1": [56.0, 54.0, 55.0], "mean_f1": 55.0,
+                            "paired_seeds": [0, 1, 2], "mean_gap": 0.0}
+    assert rows["edit"]["paired_seeds"] == [0, 2]
+    assert rows["edit"]["mean_gap"] == ((57.0 - 56.0) + (54.0 - 55.0)) / 2
+    assert rows["other"]["mean_gap"] == 40.0 - 56.0
+    assert rows["my_seed_graph"]["seeds"] == [0]
+    assert seed_comparison({"edit": {"f1": [1.0]}})["edit"]["mean_gap"] is None
