@@ -165,6 +165,23 @@ def test_a_control_brood_starts_with_the_unchanged_parent_then_mutates() -> None
     assert "identity" not in operators[1:3]
 
 
+def test_with_control_the_edit_children_are_never_a_drawn_identity() -> None:
+    """The operator table gives ``identity`` a weight; under a control it would duplicate it, so it is redrawn."""
+    from ga_squad.search.mutator import Mutator, default_operators
+
+    only_identity_or_skip = Mutator(1, 12, operators={op: w for op, w in default_operators().items()
+                                                      if op.name in ("identity", "add_skip")})
+    evo = RegularizedEvolution(EvolutionConfig(population_size=1, tournament_size=1, aging=False,
+                                               siblings=40, control=True), mutator=only_identity_or_skip)
+    evo.add_reported(reported(0, 1.0))
+    parent = evo.select_parent()
+    assert evo.make_child(parent).operator == "identity"  # the control
+    edits = []
+    for _ in range(30):
+        edits.append(evo.make_child(evo.select_parent()).operator)
+    assert set(edits) == {"add_skip"}
+
+
 def test_without_control_a_brood_has_no_forced_identity() -> None:
     evo = RegularizedEvolution(EvolutionConfig(population_size=3, tournament_size=3, aging=False,
                                                siblings=3, seed=4))

@@ -206,6 +206,10 @@ class EvolutionConfig:
         return a > b if self.rank_mode is OptimizeMode.MAXIMIZE else a < b
 
 
+EDIT_TRIES = 8
+"""Draws for a controlled brood's edit child before an ``identity`` is accepted (no edit applies)."""
+
+
 class RegularizedEvolution:
     """Population, tournament selection and removal policy.
 
@@ -346,11 +350,20 @@ class RegularizedEvolution:
         """One mutation of the parent's architecture, or the brood's control (``EvolutionConfig.control``).
 
         The control is the first child of a brood, so a brood cut short
-        (its parent left the population) still had one.
+        (its parent left the population) still had one. With a control, the
+        brood's other children are edits: an ``identity`` drawn for one of
+        them (the operator table gives it a weight) is drawn again, up to
+        :data:`EDIT_TRIES` times, since it would only repeat the control.
         """
-        if self.config.control and self._brood == (parent.indiv_id, 1):
+        if not self.config.control:
+            return self.mutator.mutate(parent.graph, self.rng)
+        if self._brood == (parent.indiv_id, 1):
             return Mutation(parent.graph, "identity", "control: the parent trained on")
-        return self.mutator.mutate(parent.graph, self.rng)
+        for _ in range(EDIT_TRIES):
+            mutation = self.mutator.mutate(parent.graph, self.rng)
+            if mutation.operator != "identity":
+                break
+        return mutation
 
     def trial_seed(self, indiv_id: int) -> int:
         """Per-trial seed: a function of (search seed, individual), not of dispatch order."""
