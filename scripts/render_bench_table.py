@@ -198,6 +198,8 @@ ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str], str], ...] = (
      "the next selection)", _seeded_search("search_best_siblings"), "benchmarks/seeded_search.py"),
     ("seeded_search_control", "the same with `siblings: 3, control: true` (each brood: the parent unchanged "
      "plus two edits), 15 trials", _seeded_search("search_best_control"), "benchmarks/seeded_search.py"),
+    ("seeded_search_control_long", "the same, 24 trials, search seed 1", _seeded_search("search_best_control_long"),
+     "benchmarks/seeded_search.py"),
     ("seeded_search", "the same search before those changes (ranked by validation F1; previous design)",
      _seeded_search("search_best"), "benchmarks/seeded_search.py"),
     ("search_design", "designs of the sharing search (population, tournament, fitness) at the weight-sharing "
