@@ -30,7 +30,8 @@ Usage::
     .venv/bin/python benchmarks/reader_quality.py --quick                 # bundled sample, minutes
     .venv/bin/python benchmarks/reader_quality.py --presets drqa,base --epochs 2
     .venv/bin/python benchmarks/reader_quality.py --journal runs/<exp>/lineage.jsonl
-    .venv/bin/python benchmarks/reader_quality.py --presets '' --graph drqa_qem=graphs/drqa_qem.json
+    .venv/bin/python benchmarks/reader_quality.py --presets '' --seed 1 \
+        --graph drqa_qmatch=results/reader_quality/graphs/drqa_qmatch.json
 """
 
 from __future__ import annotations

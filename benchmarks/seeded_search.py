@@ -127,8 +127,8 @@ def main(a: argparse.Namespace) -> dict[str, Any]:
     write_result(a.name, figures,
                  {"presets": presets, "trials": a.trials, "epochs_per_trial": a.epochs,
                   "population": a.population, "tournament": a.tournament, "aging": a.aging,
-                  "fitness": a.fitness, "siblings": a.siblings, "control": a.control, "size": a.size, "train_questions": len(data.train),
-                  "dev_questions": len(data.dev), "seed": a.seed},
+                  "fitness": a.fitness, "siblings": a.siblings, "control": a.control, "size": a.size,
+                  "train_questions": len(data.train), "dev_questions": len(data.dev), "seed": a.seed},
                  script="seeded_search.py")
     if best is not None:
         print(f"\nbest: individual {best.indiv_id}, val F1 {best.f1:.2f}, dev F1 {best.dev_f1:.2f} "
