@@ -417,6 +417,18 @@ def test_mutator_falls_through_to_an_operator_that_acts() -> None:
         assert mutator.mutate(base_reader(), random.Random(seed)).operator == "add_skip"
 
 
+def test_edits_only_never_draws_identity_but_still_falls_back_to_it() -> None:
+    """``edits_only`` (a controlled brood's edit children) leaves Identity out of the draw; with no
+    operator that can act, the result is still the identity fallback, named as such."""
+    mutator = Mutator(operators={Identity(): 100.0, AddSkip(): 1.0})
+    for seed in range(20):
+        assert mutator.mutate(base_reader(), random.Random(seed), edits_only=True).operator == "add_skip"
+    assert any(mutator.mutate(base_reader(), random.Random(seed)).operator == "identity" for seed in range(5))
+    stuck = Mutator(operators={Identity(): 1.0, CountingNoOp(): 1.0}).mutate(
+        base_reader(), random.Random(0), edits_only=True)
+    assert (stuck.operator, stuck.detail) == ("identity", "no operator applied")
+
+
 def test_zero_weight_operators_are_never_drawn() -> None:
     mutator = Mutator(operators={InsertLayer(RNN): 0.0, RemoveLayer(RNN): 0.0, AddSkip(): 1.0})
     for seed in range(20):

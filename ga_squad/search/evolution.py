@@ -206,10 +206,6 @@ class EvolutionConfig:
         return a > b if self.rank_mode is OptimizeMode.MAXIMIZE else a < b
 
 
-EDIT_TRIES = 8
-"""Draws for a controlled brood's edit child before an ``identity`` is accepted (no edit applies)."""
-
-
 class RegularizedEvolution:
     """Population, tournament selection and removal policy.
 
@@ -351,19 +347,12 @@ class RegularizedEvolution:
 
         The control is the first child of a brood, so a brood cut short
         (its parent left the population) still had one. With a control, the
-        brood's other children are edits: an ``identity`` drawn for one of
-        them (the operator table gives it a weight) is drawn again, up to
-        :data:`EDIT_TRIES` times, since it would only repeat the control.
+        brood's other children are edits: the ``identity`` operator is left
+        out of their draw, since it would only repeat the control.
         """
-        if not self.config.control:
-            return self.mutator.mutate(parent.graph, self.rng)
-        if self._brood == (parent.indiv_id, 1):
+        if self.config.control and self._brood == (parent.indiv_id, 1):
             return Mutation(parent.graph, "identity", "control: the parent trained on")
-        for _ in range(EDIT_TRIES):
-            mutation = self.mutator.mutate(parent.graph, self.rng)
-            if mutation.operator != "identity":
-                break
-        return mutation
+        return self.mutator.mutate(parent.graph, self.rng, edits_only=self.config.control)
 
     def trial_seed(self, indiv_id: int) -> int:
         """Per-trial seed: a function of (search seed, individual), not of dispatch order."""

@@ -139,13 +139,18 @@ class Mutator:
             raise ValueError("operators need non-negative weights and at least one entry")
         self.max_tries = max_tries
 
-    def mutate(self, graph: Graph, rng: random.Random) -> Mutation:
-        """One mutation of ``graph``; identity when no operator applies."""
+    def mutate(self, graph: Graph, rng: random.Random, edits_only: bool = False) -> Mutation:
+        """One mutation of ``graph``; identity when no operator applies.
+
+        ``edits_only`` leaves the :class:`Identity` operator out of the draw
+        (a controlled brood already has its unchanged child).
+        """
         count = len(graph.hidden_layers)
         allowed = {
             op: w for op, w in self.operators.items()
             if w > 0 and (op.delta >= 0 or count + op.delta >= self.min_layers)
             and (op.delta <= 0 or count + op.delta <= self.max_layers)
+            and not (edits_only and isinstance(op, Identity))
         }
         for _ in range(self.max_tries):
             if not allowed:
