@@ -333,6 +333,15 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
     from ga_squad.reader.squad import read_squad
     from ga_squad.search.presets import preset
 
+    # The readers first: a bad journal or graph file fails before the data and baselines load.
+    # A seed other than 0 gets its own records (``drqa_seed1``): the seed-to-seed spread of one reader.
+    suffix = f"_seed{cfg.seed}" if cfg.seed else ""
+    jobs = [(name + suffix, preset(name), {"preset": name, "seed": cfg.seed}) for name in cfg.presets]
+    if cfg.journal:
+        graph, extra = best_of_journal(cfg.journal)
+        jobs.append((cfg.journal_name + suffix, graph, {"journal": str(cfg.journal), **extra}))
+    for name, path in cfg.graphs:
+        jobs.append((name + suffix, load_graph(path), {"graph_file": path, "seed": cfg.seed}))
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     summary_path = out / "reader_quality.json"
@@ -349,14 +358,6 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
                                    dev_limit=cfg.dev_limit), REPO_ROOT / "runs" / "cache")
     summary["data"] = {"train": cfg.train, "dev": cfg.dev, "glove": cfg.glove,
                        "train_questions": len(data.train), "dev_questions": len(data.dev)}
-    # A seed other than 0 gets its own records (``drqa_seed1``): the seed-to-seed spread of one reader.
-    suffix = f"_seed{cfg.seed}" if cfg.seed else ""
-    jobs = [(name + suffix, preset(name), {"preset": name, "seed": cfg.seed}) for name in cfg.presets]
-    if cfg.journal:
-        graph, extra = best_of_journal(cfg.journal)
-        jobs.append((cfg.journal_name + suffix, graph, {"journal": str(cfg.journal), **extra}))
-    for name, path in cfg.graphs:
-        jobs.append((name + suffix, load_graph(path), {"graph_file": path, "seed": cfg.seed}))
     for name, graph, extra in jobs:
         train_reader(cfg, name, graph, data, extra)
     # Gather every recorded reader (also those of earlier runs into this folder).
