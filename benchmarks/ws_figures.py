@@ -93,8 +93,8 @@ def mutation_kind(mutation: str) -> str:
 
 
 def is_growing(kind: str) -> bool:
-    """Mutations that add a layer, an edge or an input feature (the ones a morphism makes exact)."""
-    return kind.startswith(("insert_", "add_")) or (kind.startswith("feature_") and kind.endswith("+"))
+    """Mutations that add a layer, an edge, units or an input feature (the ones a morphism makes exact)."""
+    return kind.startswith(("insert_", "add_", "widen_")) or (kind.startswith("feature_") and kind.endswith("+"))
 
 
 def child_starts(trials: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

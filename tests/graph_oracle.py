@@ -11,7 +11,7 @@ def structure_ids(graph: Graph, table: dict[tuple, int]) -> dict[str, int]:
     Two layers (in the same or different graphs sharing ``table``) get the same
     number iff they have the same type, stream and name-if-input/output, the
     same inputs in order and the same multiset of skips, the same attributes
-    (features, cell, pointer kind, residual gate, gated skips), recursively.
+    (features, cell, width, pointer kind, residual gate, gated skips), recursively.
     """
     ids: dict[str, int] = {}
     for layer_id in graph.topological_order:
@@ -24,6 +24,7 @@ def structure_ids(graph: Graph, table: dict[tuple, int]) -> dict[str, int]:
             layer.id if layer.type in (LayerType.INPUT, LayerType.OUTPUT) else None,
             tuple(sorted(layer.features)),
             layer.cell,
+            layer.width,
             layer.pointer,
             # A conditioned end reads the begin pointer: its structure is part of end's.
             ids["begin"] if layer.pointer == "conditioned" else None,

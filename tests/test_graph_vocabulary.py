@@ -41,7 +41,7 @@ def test_v1_document_loads_with_its_hash_ids_unchanged() -> None:
     assert graph == base_reader()
     assert graph.hash_ids == doc["hash_ids"]
     again = graph.to_dict()
-    assert again["version"] == GRAPH_VERSION == 3
+    assert again["version"] == GRAPH_VERSION == 4
     assert graph.uids == graph.hash_ids  # a version-1 layer's identity is its hash id
     assert Graph.from_dict(again) == graph
 
@@ -99,6 +99,8 @@ def test_attributes_only_where_they_mean_something() -> None:
         (swap("h2", features=("term_freq",)), "layer 'h2' (attention) cannot have input features"),
         (swap("h2", cell="gru"), "layer 'h2' (attention) cannot have a recurrent cell"),
         (swap("h3", pointer="bilinear"), "layer 'h3' (rnn) cannot have a pointer kind"),
+        (swap("h2", width=2), "layer 'h2' (attention) cannot have a width (rnn layers only)"),
+        (swap("h3", width=3), "rnn 'h3' has width 3; expected one of [1, 2, 4]"),
     ]
     for layers, message in cases:
         with pytest.raises(GraphError, match=f"^{re.escape(message)}$"):
@@ -152,3 +154,20 @@ def test_layer_labels_show_attributes() -> None:
     assert layer_label(drqa["h0"]) == "rnn:lstm"
     assert layer_label(drqa["begin"]) == "output:bilinear"
     assert layer_label(base_reader()["h0"]) == "rnn"
+    assert layer_label(drqa["h0"].replace(width=2)) == "rnn:lstm:x2"
+    assert layer_label(base_reader()["h0"].replace(width=4)) == "rnn:x4"
+
+
+def test_width_round_trips_changes_the_hash_but_not_the_identity() -> None:
+    graph = preset("drqa")
+    wide = Graph(tuple(l.replace(width=2) if l.id == "h2" else l for l in graph.layers))
+    doc = wide.to_dict()
+    assert doc["version"] == 4 and next(l for l in doc["layers"] if l["id"] == "h2")["width"] == 2
+    assert all("width" not in l for l in graph.to_dict()["layers"])  # width 1 stays out: old hashes hold
+    assert Graph.from_dict(doc) == wide
+    assert wide.hash_id("h2") != graph.hash_id("h2") and wide.uid("h2") == graph.uid("h2")
+    assert wide.shared_ids(graph) == graph.weight_ids()  # resized, not restarted
+    doc["layers"][next(i for i, l in enumerate(doc["layers"]) if l["id"] == "h2")]["width"] = "2"
+    del doc["hash_ids"]
+    with pytest.raises(GraphError, match=r"^layer 'h2': width must be an integer, got '2'$"):
+        Graph.from_dict(doc)

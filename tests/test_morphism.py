@@ -30,7 +30,14 @@ from ga_squad.reader.model import INPUT_KEYS, build_model, weights_by_hash  # no
 from ga_squad.reader.training import data_fingerprint, make_steps, run_trial  # noqa: E402
 from ga_squad.search.contract import TrialParams  # noqa: E402
 from ga_squad.search.graph import Graph, LayerType, base_reader  # noqa: E402
-from ga_squad.search.mutations import AddSkip, InsertLayer, MutationOperator, SetPointer, ToggleFeature  # noqa: E402
+from ga_squad.search.mutations import (  # noqa: E402
+    AddSkip,
+    InsertLayer,
+    MutationOperator,
+    SetPointer,
+    SetWidth,
+    ToggleFeature,
+)
 from ga_squad.search.vocabulary import CONDITIONED, FEATURES  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -132,3 +139,70 @@ def test_trial_child_starts_at_its_parents_validation_score(parent, data: Datase
     assert child["initial_val_loss"] == pytest.approx(result["val_loss"], rel=1e-4)
     layer_ids = read_manifest(tmp_path / "000001")["layer_ids"]
     assert layer_ids["begin"] == {"uid": graph.uid("begin"), "hash_id": child_graph.hash_id("begin")}
+
+
+
+def trained(graph: Graph, save_dir: Path, data: Dataset) -> keras.Model:
+    """Train ``graph`` cold for an epoch, publish it to ``save_dir``, and return it loaded from there."""
+    run_trial(TrialParams(0, None, graph, None, str(save_dir), None, seed=3), data, MODEL, TRAIN)
+    model = build(graph, data, seed=0)
+    load_shared(model, save_dir, graph.weight_ids(), graph=graph)
+    return model
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_widened_rnn_computes_its_parents_logits_from_parent_weights_only(cell: str, parent, data: Dataset,
+                                                                          tmp_path: Path) -> None:
+    """Net2Wider: x1 -> x2 -> x4, each step exact, every scalar of the child set from its parent."""
+    graph = Graph(tuple(l.replace(cell=cell) if l.type is LayerType.RNN else l for l in parent[0].layers))
+    inputs = batch(data)
+    widened = None
+    for step in range(2):
+        parent_dir = tmp_path / f"x{2 ** step}"
+        model = trained(graph, parent_dir, data)
+        want = model(inputs)
+        # The first seed that widens the same layer again (the graph has several RNNs).
+        mutation = next(m for seed in range(50) for m in (SetWidth(widen=True).apply(graph, random.Random(seed)),)
+                        if widened is None or m.detail.startswith(f"{widened}:"))
+        rnn_id, widths = mutation.detail.split(":")
+        widened = rnn_id
+        assert widths == f"x{2 ** step}->x{2 ** (step + 1)}"
+        child, report = warm_child(mutation.graph, (graph, str(parent_dir), None), data, seed=20 + step)
+        got = child(inputs)
+        for key in ("begin", "end"):
+            np.testing.assert_allclose(np.asarray(got[key]), np.asarray(want[key]), rtol=1e-4, atol=1e-5,
+                                       err_msg=f"{cell} {mutation.detail}: {key} logits differ")
+        assert report.fresh_params == 0
+        assert report.inherited_params == sum(int(np.prod(v.shape)) for v in child.weights)
+        assert report.inherited_params > sum(int(np.prod(v.shape)) for v in model.weights)
+        # The copies must not stay twins: their outgoing shares differ, so training can tell them apart.
+        kernel = next(v for v in weights_by_hash(child)[mutation.graph.uid(rnn_id)] if v.path.endswith("proj/kernel"))
+        rows = np.asarray(kernel.numpy())
+        old_units = MODEL.hidden // 2 * 2 ** step
+        assert not np.allclose(rows[:old_units], rows[old_units:2 * old_units])
+        graph = mutation.graph
+
+
+def _first_units(value: np.ndarray, units: int, recurrent: bool) -> np.ndarray:
+    """The first ``units`` of every gate block (and, for a recurrent kernel, of its rows)."""
+    blocks = value.reshape(*value.shape[:-1], -1, 2 * units)[..., :units]
+    out = blocks.reshape(*value.shape[:-1], -1)
+    return out[:units] if recurrent else out
+
+
+def test_narrowed_rnn_keeps_the_first_units_of_every_gate(parent, data: Dataset, tmp_path: Path) -> None:
+    graph = parent[0]
+    wide = SetWidth(widen=True).apply(graph, random.Random(0)).graph
+    wide_model = trained(wide, tmp_path / "wide", data)
+    narrow = SetWidth(widen=False).apply(wide, random.Random(0))
+    assert narrow.graph.hash_ids == graph.hash_ids  # back to the parent's structure
+    child, report = warm_child(narrow.graph, (wide, str(tmp_path / "wide"), None), data, seed=3)
+    uid = graph.uid(narrow.detail.split(":")[0])
+    stored = {v.path: np.asarray(v.numpy()) for v in weights_by_hash(wide_model)[uid]}
+    mine = weights_by_hash(child)[uid]
+    assert {v.path for v in mine} == {p for p in stored if "/proj/" not in p}  # width 1: no projection
+    for var in mine:
+        want = _first_units(stored[var.path], MODEL.hidden // 2, var.path.endswith("/recurrent_kernel"))
+        np.testing.assert_array_equal(np.asarray(var.numpy()), want, err_msg=var.path)
+    assert report.fresh_params == 0
+    assert np.isfinite(np.asarray(child(batch(data))["begin"])).all()

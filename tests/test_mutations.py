@@ -28,6 +28,7 @@ from ga_squad.search.mutations import (
     RemoveLayer,
     RemoveSkip,
     SetPointer,
+    SetWidth,
     SwitchCell,
     ToggleFeature,
 )
@@ -61,7 +62,7 @@ def sample_graphs() -> tuple[Graph, ...]:
     seeds = [preset(name) for name in PRESETS]
     chains = tuple(
         mutator.mutate_many(seeds[seed % len(seeds)], random.Random(seed), 1 + seed % 12).graph
-        for seed in range(48)
+        for seed in range(64)
     )
     return (minimal_reader(), *seeds) + chains
 
@@ -166,6 +167,11 @@ def edit_points(operator: MutationOperator, parent: Graph, mutation: Mutation) -
         target, cell = detail.split(":")
         assert child[target].cell == cell != (parent[target].cell or "gru")
         return {target}
+    if isinstance(operator, SetWidth):
+        target, old, new = re.fullmatch(r"(\w+):x(\d)->x(\d)", detail).groups()
+        assert parent[target].width == int(old) and child[target].width == int(new)
+        assert int(new) == (int(old) * 2 if operator.widen else int(old) // 2)
+        return {target}
     if isinstance(operator, SetPointer):
         target, old, new = re.fullmatch(r"(\w+):(\w+)->(\w+)", detail).groups()
         assert parent[target].pointer == old != new == child[target].pointer == operator.kind
@@ -254,7 +260,7 @@ def test_shared_ids_are_the_kept_identities_with_unchanged_weight_shapes(operato
         common = {l.id for l in parent.layers} & {l.id for l in child.layers}
         assert all(parent[i].uid == child[i].uid for i in common)
         edit_points(operator, parent, mutation)  # checks the detail against the diff
-        if operator.name.startswith("insert_") or operator.name == "add_skip" or (
+        if operator.name.startswith(("insert_", "widen_")) or operator.name == "add_skip" or (
                 operator.name == "pointer_conditioned" and ":linear->" in mutation.detail) or (
                 operator.name.startswith("feature_") and mutation.detail.startswith("+")):
             assert parent.weight_ids() <= child.shared_ids(parent)  # growth inherits the whole parent
@@ -269,7 +275,7 @@ def test_identity_returns_the_parent_itself() -> None:
 
 def test_every_operator_has_a_distinct_name_and_positive_weight() -> None:
     ops = default_operators()
-    assert len(set(OPERATOR_NAMES)) == len(OPERATOR_NAMES) == 21
+    assert len(set(OPERATOR_NAMES)) == len(OPERATOR_NAMES) == 23
     assert all(weight > 0 for weight in ops.values())
     assert {op.delta for op in ops if isinstance(op, InsertLayer)} == {1}
     assert {op.delta for op in ops if isinstance(op, RemoveLayer)} == {-1}
@@ -285,7 +291,14 @@ def test_layer_operators_reject_non_hidden_kinds(cls: type, kind: LayerType) -> 
         cls(kind)
 
 
+def _widest_rnns() -> Graph:
+    return Graph(tuple(l.replace(width=4) if l.type is RNN else l for l in base_reader().layers))
+
+
 NOTHING_TO_DO = {
+    "narrow_at_width_1": (SetWidth(widen=False), base_reader),
+    "widen_at_width_4": (SetWidth(widen=True), _widest_rnns),
+    "widen_without_rnn": (SetWidth(widen=True), minimal_reader),
     "remove_skip_without_skips": (RemoveSkip(), base_reader),
     "remove_missing_kind": (RemoveLayer(SELF), base_reader),
     "remove_only_attention": (RemoveLayer(ATT), base_reader),  # would cut off the question
@@ -461,6 +474,15 @@ def test_mutate_many_reports_the_chain() -> None:
     assert chain.graph == graph
 
 
+def test_mutate_many_away_never_ends_where_it_started() -> None:
+    mutator = Mutator(operators={InsertLayer(SELF): 1.0, RemoveLayer(SELF): 1.0})
+    plain = [mutator.mutate_many(base_reader(), random.Random(seed), 2) for seed in range(40)]
+    assert any(m.graph == base_reader() for m in plain)  # insert then remove: back at the start
+    for seed in range(40):
+        chain = mutator.mutate_many(base_reader(), random.Random(seed), 2, away=True)
+        assert chain.graph.fingerprint() != base_reader().fingerprint(), chain.detail
+
+
 def test_mutate_many_with_no_steps_returns_the_graph() -> None:
     graph = base_reader()
     assert Mutator().mutate_many(graph, random.Random(0), 0) == Mutation(graph, "chain", "")
@@ -542,11 +564,12 @@ def test_different_seeds_explore_different_readers() -> None:
 def test_random_chains_exercise_every_operator() -> None:
     mutator, seen = Mutator(), Counter()
     starts = [preset(name) for name in PRESETS]
-    for seed in range(120):
+    for seed in range(160):
         rng, graph = random.Random(seed), starts[seed % len(starts)]
         for _ in range(8):
             mutation = mutator.mutate(graph, rng)
             seen[mutation.operator] += 1
             graph = mutation.graph
     assert set(seen) == set(OPERATOR_NAMES)
-    assert min(seen.values()) >= 10
+    # narrow_rnn acts only on a layer an earlier widen_rnn widened.
+    assert min(n for name, n in seen.items() if name != "narrow_rnn") >= 10 and seen["narrow_rnn"] >= 1

@@ -43,11 +43,12 @@ def masked_softmax(scores, mask, axis: int = -1):
     return ops.softmax(scores, axis=axis) * ops.cast(mask, scores.dtype)
 
 
-def birnn(cfg: ModelConfig, cell: str | None, name: str = "birnn", dtype: object = None) -> keras.layers.Layer:
-    """Bidirectional GRU/LSTM with ``hidden // 2`` units per direction (``dtype``: a policy, default global)."""
+def birnn(cfg: ModelConfig, cell: str | None, name: str = "birnn", dtype: object = None,
+          width: int = 1) -> keras.layers.Layer:
+    """Bidirectional GRU/LSTM with ``width * hidden // 2`` units per direction (``dtype``: a policy, default global)."""
     kind = cell or cfg.rnn_cell
     layer = keras.layers.GRU if kind == "gru" else keras.layers.LSTM
-    return keras.layers.Bidirectional(layer(cfg.hidden // 2, return_sequences=True, name=kind, dtype=dtype),
+    return keras.layers.Bidirectional(layer(width * (cfg.hidden // 2), return_sequences=True, name=kind, dtype=dtype),
                                       name=name, dtype=dtype)
 
 

@@ -22,7 +22,9 @@ Layer semantics follow the :mod:`ga_squad.search.graph` docstring:
 
 * ``input``: shared word embedding (+ max-pooled char CNN) projected to
   ``hidden``.
-* ``rnn``: bidirectional GRU/LSTM, ``hidden // 2`` units per direction.
+* ``rnn``: bidirectional GRU/LSTM, ``width * hidden // 2`` units per
+  direction; above width 1 a linear ``proj`` maps its ``width * hidden``
+  outputs back to ``hidden``.
 * ``self_attention``: ``LayerNorm(x + MHA(x, x))`` with key padding masked.
 * ``attention``: ``x`` attends to the memory ``m``; ``a = MHA(x, m)`` and the
   output is ``LayerNorm(x + Dense([x, a, x * a]))`` (the BiDAF-style fusion).
@@ -117,15 +119,24 @@ class Embedder(_Block):
 
 
 class RnnBlock(_Block):
-    """``rnn`` node: bidirectional GRU/LSTM over the unpadded steps (``cell`` None: the config's)."""
+    """``rnn`` node: bidirectional GRU/LSTM over the unpadded steps (``cell`` None: the config's).
 
-    def __init__(self, cfg: ModelConfig, cell: str | None = None, **kwargs: object) -> None:
+    A ``width`` above 1 multiplies the units and adds a linear projection
+    back to ``hidden``, so the stream keeps its width (and a Net2Wider warm
+    start can widen a trained layer exactly).
+    """
+
+    def __init__(self, cfg: ModelConfig, cell: str | None = None, width: int = 1, **kwargs: object) -> None:
         super().__init__(**kwargs)
-        self.birnn = birnn(cfg, cell)
+        self.birnn = birnn(cfg, cell, width=width)
+        self.proj = keras.layers.Dense(cfg.hidden, name="proj") if width > 1 else None
         self.dropout = keras.layers.Dropout(cfg.dropout, name="dropout")
 
     def call(self, x, x_mask, training=None):
-        return self.dropout(self.birnn(x, mask=x_mask, training=training), training=training)
+        h = self.birnn(x, mask=x_mask, training=training)
+        if self.proj is not None:
+            h = self.proj(h)
+        return self.dropout(h, training=training)
 
 
 class SelfAttentionBlock(_Block):
@@ -256,7 +267,7 @@ def build_model(
                      if s in layer.gated_skips else outputs[s] for s in layer.skips]
             x = keras.layers.Add(name=f"{h}_skips")([x, *terms])
         if layer.type is LayerType.RNN:
-            outputs[layer_id] = RnnBlock(cfg, layer.cell, name=name)(x, mask)
+            outputs[layer_id] = RnnBlock(cfg, layer.cell, layer.width, name=name)(x, mask)
         elif layer.type is LayerType.SELF_ATTENTION:
             outputs[layer_id] = SelfAttentionBlock(cfg, name=name)(x, mask)
         elif layer.type in (LayerType.ATTENTION, LayerType.BIDAF):

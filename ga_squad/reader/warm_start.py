@@ -8,7 +8,8 @@ together with the parent's Adam state for every variable loaded unchanged.
 Layers whose attributes changed in a function-preserving way (an input layer
 that gained or lost a feature, a pointer turned conditioned) are loaded row
 block by row block, new rows at zero, so the child starts computing its
-parent's function.
+parent's function; a recurrent layer whose width changed is resized by
+Net2Wider (:mod:`ga_squad.reader.net2wider`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ga_squad.reader.checkpoint import CheckpointCorrupt, CheckpointError, read_
 from ga_squad.reader.optimizer_state import Moments
 from ga_squad.reader.layers import input_segments
 from ga_squad.reader.model import count_params, weights_by_hash
+from ga_squad.reader.net2wider import resize_birnn
 from ga_squad.search.graph import Graph, GraphError, LayerType
 from ga_squad.search.vocabulary import feature_columns
 
@@ -135,12 +137,17 @@ def load_shared(
                 f"this trial has {mine!r}: its weights do not fit this trial")
     assignments: list[tuple[keras.Variable, np.ndarray]] = []
     resumed: dict[str, Moments] = {}  # optimizer state of the variables loaded unchanged
-    remaps = _input_remaps(graph, manifest)
+    remaps, resized = _remaps(graph, manifest)
     remapped = 0  # scalars copied into remapped input layers
     for h in sorted(wanted & set(arrays)):
         stored = arrays[h]
         if h in remaps:
             pairs, copied = _remapped_input(h, groups[h], stored, *remaps[h])
+            assignments.extend(pairs)
+            remapped += copied
+            continue
+        if h in resized:
+            pairs, copied = _resized_rnn(h, groups[h], stored, resized[h])
             assignments.extend(pairs)
             remapped += copied
             continue
@@ -165,42 +172,60 @@ def load_shared(
     missing = tuple(sorted(wanted - set(arrays)))
     if missing:
         logger.warning("parent checkpoint lacks shared layer(s) %s; initialised fresh", list(missing))
-    inherited = sum(count_params(groups[h]) for h in loaded if h not in remaps) + remapped
+    inherited = sum(count_params(groups[h]) for h in loaded if h not in remaps and h not in resized) + remapped
     logger.info("warm start from %s: %d/%d layers, %d of %d parameters inherited, optimizer state of %d "
                 "variables resumed", restore_dir, len(loaded), len(groups), inherited, total, len(resumed))
     return WarmStartReport(bool(loaded), inherited, total - inherited, loaded, missing, optimizer=resumed)
 
 
-def _input_remaps(graph: Graph | None, manifest: Mapping[str, Any]) -> dict[str, tuple[tuple, tuple, int]]:
-    """uid -> (parent's, child's attributes, word_dim) of layers loaded by rows, not whole.
+def _remaps(graph: Graph | None, manifest: Mapping[str, Any]
+            ) -> tuple[dict[str, tuple[tuple, tuple, int]], dict[str, int]]:
+    """Layers loaded by parts, not whole: ``(rows, resized)``.
 
-    Input layers whose features differ; pointers turned from linear into
-    conditioned or back (attributes: the pointer kind).
+    ``rows``: uid -> (parent's, child's attributes, word_dim) of layers loaded
+    by rows: input layers whose features differ; pointers turned from linear
+    into conditioned or back (attributes: the pointer kind). ``resized``:
+    uid -> stream width of recurrent layers whose width differs.
     """
     if graph is None or "graph" not in manifest:
-        return {}
+        return {}, {}
     try:
         parent = Graph.from_dict(manifest["graph"])
     except GraphError as exc:
         raise CheckpointCorrupt(f"parent manifest holds an unreadable graph: {exc}") from None
-    word_dim = int(manifest.get("model_config", {}).get("word_dim", 0))
+    model_config = manifest.get("model_config", {})
+    word_dim = int(model_config.get("word_dim", 0))
     before = {l.uid: l for l in parent.layers}
-    out = {}
+    rows, resized = {}, {}
     for layer in graph.layers:
         old = before.get(layer.uid)
         if old is None or old.type is not layer.type:
             continue
         if layer.type is LayerType.INPUT and old.features != layer.features:
-            out[layer.uid] = (old.features, layer.features, word_dim)
+            rows[layer.uid] = (old.features, layer.features, word_dim)
         elif layer.type is LayerType.OUTPUT and old.pointer != layer.pointer:
-            out[layer.uid] = ((old.pointer,), (layer.pointer,), word_dim)
-    return out
+            rows[layer.uid] = ((old.pointer,), (layer.pointer,), word_dim)
+        elif layer.type is LayerType.RNN and old.width != layer.width:
+            resized[layer.uid] = int(model_config.get("hidden", 0))
+    return rows, resized
+
+
+def _resized_rnn(h: str, variables: list[keras.Variable], stored: Mapping[str, np.ndarray], hidden: int
+                 ) -> tuple[list[tuple[keras.Variable, np.ndarray]], int]:
+    """Assignments for a recurrent layer whose width changed (Net2Wider), and the scalars set from the parent."""
+    try:
+        # Seeded by the layer's identity: a replayed child gets the same shares.
+        arrays = resize_birnn(stored, {v.path: tuple(v.shape) for v in variables}, hidden, seed=int(h, 16) % 2**32)
+    except ValueError as exc:
+        raise CheckpointError(f"layer {h}: cannot resize the recurrent layer: {exc}") from None
+    pairs = [(v, arrays[v.path]) for v in variables]
+    return pairs, sum(a.size for _, a in pairs)
 
 
 def _remapped_input(h: str, variables: list[keras.Variable], stored: Mapping[str, np.ndarray],
                     old: tuple[str, ...], new: tuple[str, ...], word_dim: int
                     ) -> tuple[list[tuple[keras.Variable, np.ndarray]], int]:
-    """Assignments for a layer loaded by rows (see :func:`_input_remaps`), and the scalars copied."""
+    """Assignments for a layer loaded by rows (see :func:`_remaps`), and the scalars copied."""
     out, copied = [], 0
     for var in variables:
         value = stored.get(var.path)

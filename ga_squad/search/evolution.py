@@ -313,8 +313,8 @@ class RegularizedEvolution:
 
     # --- proposals ------------------------------------------------------------
     def propose_initial(self) -> Mutation:
-        """A cold-start architecture: the base reader after ``initial_mutations`` mutations."""
-        return self.mutator.mutate_many(self.base, self.rng, self.config.initial_mutations)
+        """A cold-start architecture: the base reader after ``initial_mutations`` mutations (ending elsewhere)."""
+        return self.mutator.mutate_many(self.base, self.rng, self.config.initial_mutations, away=True)
 
     def select_parent(self) -> Individual | None:
         """The parent of the next child; None if the population is empty.

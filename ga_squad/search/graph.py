@@ -32,7 +32,7 @@ Layer semantics (the model builder implements them):
   (a second input, the question summary) or, for ``end`` only,
   ``conditioned`` on the begin distribution.
 * **attributes**: an ``input`` layer's ``features`` (extra per-token inputs),
-  an ``rnn`` layer's ``cell``; all are part of the hash id.
+  an ``rnn`` layer's ``cell`` and ``width``; all are part of the hash id.
 * **skip edges**: ``skips`` lists extra same-stream layers whose outputs are
   added to the layer's first input before the layer is applied (residual
   shortcuts across several layers).
@@ -53,6 +53,11 @@ as uid, so the checkpoints of those versions, grouped by hash id, are
 grouped by uid as they stand. Version 3 also adds the gated residual
 (``residual``) and gated skips (``gated_skips``) that make growing
 mutations function-preserving (:mod:`ga_squad.search.mutations`).
+
+Version 4 adds an ``rnn`` layer's ``width`` (a multiple of the stream
+width; 1, its default, is left out of the document and the hash, so every
+version-1-3 graph keeps its hash ids). A width change keeps the layer's uid:
+its weights are mapped by a Net2Wider warm start, not restarted.
 """
 
 from __future__ import annotations
@@ -98,8 +103,8 @@ __all__ = [
 ]
 
 GRAPH_FORMAT = "ga-squad-graph"
-GRAPH_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+GRAPH_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -184,7 +189,8 @@ class Graph:
         A layer's weights are stored under its uid; its signature is what fixes
         their names and shapes (type, cell, pointer kind, residual gate; an
         input's features change only its projection's rows, which a warm start
-        maps row by row). A gated skip's scalar gate has its own id.
+        maps row by row, and an rnn's width its units, which a warm start
+        duplicates or truncates). A gated skip's scalar gate has its own id.
         """
         groups: dict[str, tuple[Any, ...]] = {EMBEDDING_HASH: ("embedding",)}
         for layer_id in self._order:
@@ -325,6 +331,8 @@ def _compute_hashes(by_id: Mapping[str, Layer], order: tuple[str, ...]) -> dict[
             payload["features"] = list(layer.features)
         if layer.cell is not None:
             payload["cell"] = layer.cell
+        if layer.width != 1:
+            payload["width"] = layer.width
         if layer.pointer != LINEAR:
             payload["pointer"] = layer.pointer
         if layer.pointer == CONDITIONED:

@@ -23,7 +23,7 @@ from ga_squad.search.layer import (
     LayerType,
     Stream,
 )
-from ga_squad.search.vocabulary import CELLS, CONDITIONED, FEATURES, LINEAR, PASSAGE_ONLY_FEATURES, POINTERS
+from ga_squad.search.vocabulary import CELLS, CONDITIONED, FEATURES, LINEAR, PASSAGE_ONLY_FEATURES, POINTERS, WIDTHS
 
 __all__ = [
     "check_attributes", "check_reachability", "check_references", "check_roles", "check_streams",
@@ -82,6 +82,11 @@ def check_attributes(by_id: Mapping[str, Layer]) -> None:
                 raise GraphError(f"layer {layer.id!r} ({layer.type.value}) cannot have a recurrent cell")
             if layer.cell not in CELLS:
                 raise GraphError(f"rnn {layer.id!r} has unknown cell {layer.cell!r}; expected one of {list(CELLS)}")
+        if layer.width != 1:
+            if layer.type is not LayerType.RNN:
+                raise GraphError(f"layer {layer.id!r} ({layer.type.value}) cannot have a width (rnn layers only)")
+            if layer.width not in WIDTHS:
+                raise GraphError(f"rnn {layer.id!r} has width {layer.width!r}; expected one of {list(WIDTHS)}")
         if layer.pointer != LINEAR:
             if layer.type is not LayerType.OUTPUT:
                 raise GraphError(f"layer {layer.id!r} ({layer.type.value}) cannot have a pointer kind")

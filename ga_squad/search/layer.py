@@ -107,6 +107,10 @@ class Layer:
         gated_skips: The skips (a subset of ``skips``) added through a scalar
             gate that starts at zero (skip edges added by a mutation);
             other skips are plain sums (version-1/2 graphs).
+        width: Width multiple of an ``rnn`` layer (one of
+            :data:`~ga_squad.search.vocabulary.WIDTHS`; version 4): ``width *
+            hidden // 2`` units per direction, projected back to ``hidden``
+            when above 1.
     """
 
     id: str
@@ -120,6 +124,7 @@ class Layer:
     uid: str | None = None
     residual: bool = False
     gated_skips: tuple[str, ...] = ()
+    width: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "features", tuple(sorted(set(self.features))))
@@ -149,6 +154,8 @@ class Layer:
             out["residual"] = True
         if self.gated_skips:
             out["gated_skips"] = list(self.gated_skips)
+        if self.width != 1:
+            out["width"] = self.width
         return out
 
     @classmethod
@@ -188,16 +195,19 @@ class Layer:
         residual = data.get("residual", False)
         if not isinstance(residual, bool):
             raise GraphError(f"layer {data['id']!r}: residual must be true or false")
+        width = data.get("width", 1)
+        if isinstance(width, bool) or not isinstance(width, int):
+            raise GraphError(f"layer {data['id']!r}: width must be an integer, got {width!r}")
         return cls(str(data["id"]), layer_type, stream, tuple(inputs), tuple(skips),
-                   tuple(features), cell, pointer, uid, residual, tuple(gated))
+                   tuple(features), cell, pointer, uid, residual, tuple(gated), width)
 
 
 def layer_label(layer: Layer) -> str:
     """Short human label: the type plus any non-default attribute (``rnn:lstm``, ``input+em+tf``)."""
     if layer.type is LayerType.INPUT:
         return "+".join(["input", *(SHORT.get(f, f) for f in layer.features)])
-    if layer.type is LayerType.RNN and layer.cell is not None:
-        return f"rnn:{layer.cell}"
+    if layer.type is LayerType.RNN and (layer.cell is not None or layer.width != 1):
+        return ":".join(["rnn", *([layer.cell] if layer.cell else []), *([f"x{layer.width}"] if layer.width != 1 else [])])
     if layer.type is LayerType.OUTPUT and layer.pointer != LINEAR:
         return f"output:{layer.pointer}"
     return layer.type.value

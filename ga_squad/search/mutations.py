@@ -22,6 +22,9 @@ child computes its parent's begin/end logits (up to float rounding).
 * ``feature_*`` adding a feature keeps the input layer's uid; the warm
   start maps the projection's rows and gives the new feature's rows zeros
   (:func:`ga_squad.reader.warm_start.load_shared`).
+* ``widen_rnn`` doubles a recurrent layer's width; the warm start copies
+  its units and splits their outgoing weights (Net2Wider,
+  :mod:`ga_squad.reader.net2wider`), so the child is exact.
 * ``pointer_conditioned`` (from linear) is exact: the end pointer's scorer
   over ``[x, h]`` keeps the linear pointer's rows for ``x`` and gets zero
   rows for the new BiRNN's ``h``.
@@ -32,7 +35,8 @@ child computes its parent's begin/end logits (up to float rounding).
   rows and drops the BiRNN (approximate).
 
 Shrinking operators are approximate: ``remove_*`` drops a layer (and its
-skips), ``remove_skip`` a skip, a removed feature its projection rows; every
+skips), ``remove_skip`` a skip, a removed feature its projection rows,
+``narrow_rnn`` the second half of a recurrent layer's units; every
 other layer is inherited unchanged, so what is preserved is the rest of the
 network's weights, and the result is exact only where the removed part
 contributed nothing (a gate still at zero).
@@ -52,6 +56,7 @@ from ga_squad.search.vocabulary import (
     FEATURES,
     PASSAGE_ONLY_FEATURES,
     POINTERS,
+    WIDTHS,
 )
 
 __all__ = [
@@ -59,6 +64,7 @@ __all__ = [
     "Identity",
     "InsertLayer",
     "SetPointer",
+    "SetWidth",
     "SwitchCell",
     "ToggleFeature",
     "Mutation",
@@ -306,6 +312,32 @@ class SwitchCell(MutationOperator):
             result = _try(lambda: graph.replace_layers(updated if l.id == rnn_id else l for l in graph.layers))
             if result is not None:
                 return Mutation(result, self.name, f"{rnn_id}:{cell}")
+        return None
+
+
+class SetWidth(MutationOperator):
+    """Double (``widen_rnn``) or halve (``narrow_rnn``) one recurrent layer's width within :data:`WIDTHS`.
+
+    The layer keeps its uid: its weights are resized, not restarted (exactly
+    when widening, see the module docstring).
+    """
+
+    def __init__(self, widen: bool) -> None:
+        self.widen = widen
+        self.name = "widen_rnn" if widen else "narrow_rnn"
+
+    def apply(self, graph: Graph, rng: random.Random) -> Mutation | None:
+        rnns = [l.id for l in graph.hidden_layers if l.type is LayerType.RNN]
+        rng.shuffle(rnns)
+        for rnn_id in rnns:
+            width = graph[rnn_id].width
+            new = width * 2 if self.widen else width // 2
+            if new not in WIDTHS:
+                continue
+            updated = graph[rnn_id].replace(width=new)
+            result = _try(lambda: graph.replace_layers(updated if l.id == rnn_id else l for l in graph.layers))
+            if result is not None:
+                return Mutation(result, self.name, f"{rnn_id}:x{width}->x{new}")
         return None
 
 

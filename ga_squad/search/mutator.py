@@ -22,6 +22,7 @@ from ga_squad.search.mutations import (
     RemoveLayer,
     RemoveSkip,
     SetPointer,
+    SetWidth,
     SwitchCell,
     ToggleFeature,
 )
@@ -32,6 +33,7 @@ __all__ = ["DEFAULT_WEIGHTS", "Mutator", "default_operators", "operator_names"]
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     "identity": 0.5, "add_skip": 1.0, "remove_skip": 1.0, "switch_cell": 0.5,
+    "widen_rnn": 1.0, "narrow_rnn": 1.0,
     **{f"insert_{k.value}": 1.0 for k in (LayerType.RNN, LayerType.ATTENTION, LayerType.SELF_ATTENTION)},
     **{f"remove_{k.value}": 1.0 for k in (LayerType.RNN, LayerType.ATTENTION, LayerType.SELF_ATTENTION)},
     "insert_bidaf": 1.0, "remove_bidaf": 1.0,
@@ -46,6 +48,8 @@ proposal in five touches the inputs: they are the cheapest edits (an exact morph
 of a few zero rows) and the most valuable per parameter (one exact-match bit took the
 base reader from 34.9 to 42.5 F1 on the shared data, issue 11; DrQA's ablation
 finds the same). Pointer kinds are a quarter as likely: three options, one per head.
+Widening and narrowing a recurrent layer weigh like inserting and removing one: they change
+capacity as much (NASH and LEMONADE draw deepen, widen and skip alike).
 """
 
 
@@ -92,6 +96,8 @@ def default_operators(
         ops[RemoveLayer(hidden[kind])] = table[f"remove_{kind}"]
     if "rnn" in kinds:
         ops[SwitchCell()] = table["switch_cell"]
+        ops[SetWidth(widen=True)] = table["widen_rnn"]
+        ops[SetWidth(widen=False)] = table["narrow_rnn"]
     for feature in chosen_features:
         ops[ToggleFeature(feature)] = table[f"feature_{feature}"]
     for kind in chosen_pointers:
@@ -163,8 +169,20 @@ class Mutator:
             del allowed[op]  # nothing to act on: no point drawing it again.
         return Mutation(graph, "identity", "no operator applied")
 
-    def mutate_many(self, graph: Graph, rng: random.Random, steps: int) -> Mutation:
-        """A chain of ``steps`` mutations (used to diversify the initial population)."""
+    def mutate_many(self, graph: Graph, rng: random.Random, steps: int, away: bool = False) -> Mutation:
+        """A chain of ``steps`` mutations (used to diversify the initial population).
+
+        ``away`` redraws (a bounded number of times) a chain that ends where it
+        started (an insert then its removal, a widen then a narrow): a cold
+        start meant to differ from its seed would otherwise re-measure it.
+        """
+        for _ in range(self.max_tries if away and steps else 1):
+            chain = self._chain(graph, rng, steps)
+            if not away or chain.graph.fingerprint() != graph.fingerprint():
+                break
+        return chain
+
+    def _chain(self, graph: Graph, rng: random.Random, steps: int) -> Mutation:
         ops: list[str] = []
         for _ in range(steps):
             step = self.mutate(graph, rng)

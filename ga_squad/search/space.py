@@ -113,7 +113,7 @@ class SeededEvolution(RegularizedEvolution):
 
     The first cold start of each seed is the seed itself (so every preset is
     measured as published); later ones are mutated ``initial_mutations``
-    times when ``mutate`` is set.
+    times when ``mutate`` is set, by a chain that does not end at the seed.
     """
 
     def __init__(self, config: EvolutionConfig, seeds: tuple[Graph, ...], stream: int = 0,
@@ -129,4 +129,4 @@ class SeededEvolution(RegularizedEvolution):
         seed = self.seeds[index % len(self.seeds)]
         if index < len(self.seeds) or not self.mutate:
             return Mutation(seed, "preset", "")
-        return self.mutator.mutate_many(seed, self.rng, self.config.initial_mutations)
+        return self.mutator.mutate_many(seed, self.rng, self.config.initial_mutations, away=True)

@@ -13,6 +13,12 @@ compiler all read the same names:
 * **recurrent cell** (``Layer.cell`` of an ``rnn`` layer): ``gru`` or
   ``lstm``; None means :attr:`ga_squad.reader.config.ModelConfig.rnn_cell`
   (version-1 graphs, whose RNNs all used that cell).
+* **recurrent width** (``Layer.width`` of an ``rnn`` layer): a multiple of
+  the stream width, one of :data:`WIDTHS`. A width-``k`` layer runs
+  ``k * hidden // 2`` units per direction and projects its ``k * hidden``
+  outputs back to ``hidden`` (width 1, version 1-3: no projection), so the
+  streams stay ``hidden`` wide and the wider layer fits anywhere. Widening is
+  a Net2Wider morphism (exact); narrowing keeps the first units (approximate).
 * **pointer kind** (``Layer.pointer`` of an ``output`` layer):
   ``linear`` (a score per passage position, version 1), ``bilinear``
   (DrQA: ``p_i W q`` against a question summary, the output's second
@@ -45,6 +51,7 @@ FEATURES = (*COLUMN_FEATURES, *MODEL_FEATURES)
 PASSAGE_ONLY_FEATURES = frozenset({"aligned"})
 
 CELLS = ("gru", "lstm")
+WIDTHS = (1, 2, 4)  # recurrent width multiples; 1 = hidden // 2 units per direction
 
 LINEAR, BILINEAR, CONDITIONED = "linear", "bilinear", "conditioned"
 POINTERS = (LINEAR, BILINEAR, CONDITIONED)
