@@ -127,10 +127,12 @@ def test_new_gate_and_new_layer_learn_from_the_first_steps(parent, data: Dataset
     assert any(not np.array_equal(v.numpy(), w) for v, w in zip(kernels, before))
 
 
-def test_trial_child_starts_at_its_parents_validation_score(parent, data: Dataset, tmp_path: Path) -> None:
+@pytest.mark.parametrize("operator", [ToggleFeature("exact_match"), SetWidth(widen=True)], ids=lambda op: op.name)
+def test_trial_child_starts_at_its_parents_validation_score(operator: MutationOperator, parent, data: Dataset,
+                                                            tmp_path: Path) -> None:
     """Through the trial path (contract -> warm start -> first validation score)."""
     graph, save_dir, result = parent
-    child_graph = ToggleFeature("exact_match").apply(graph, random.Random(0)).graph
+    child_graph = operator.apply(graph, random.Random(0)).graph
     assert child_graph.hash_id("begin") != graph.hash_id("begin")  # under hash ids nothing would be inherited
     params = TrialParams(1, 0, child_graph, save_dir, str(tmp_path / "000001"), child_graph.shared_ids(graph),
                          mutation="test", seed=4)
