@@ -21,8 +21,10 @@ for every stream), so a preset reproduces a paper's *wiring*, not its sizes.
     pointers against the question summary.
     Does not reproduce: POS and NER token features (they need nltk tagger
     data that is not available offline; capitalisation and digit flags
-    stand in), 3-layer encoders with 128 units (here 2 passage layers and
-    1 question layer of ``hidden``), 300-d GloVe with fine-tuning of the
+    stand in), 3-layer encoders with 128 units per direction (here 2
+    passage layers and 1 question layer of ``hidden // 2`` units; an rnn's
+    ``width`` 4 gives 128 at ``--size small``, and the search may widen
+    them), 300-d GloVe with fine-tuning of the
     1000 most frequent question words, and DrQA's dropout on embeddings.
 
 ``bidaf`` (Seo et al. 2017, "Bidirectional Attention Flow for Machine Comprehension")
