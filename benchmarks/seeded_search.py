@@ -71,6 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="children per selected parent before the next selection (a brood; 1: select anew each time)")
     p.add_argument("--control", action="store_true",
                    help="the first child of every brood is the parent unchanged (needs --siblings >= 2)")
+    p.add_argument("--mutations", action="append", default=[], metavar="NAME=WEIGHT",
+                   help="an operator's weight (the search_space 'mutations' option; repeatable)")
     p.add_argument("--max-layers", type=int, default=12)
     p.add_argument("--size", default="small")
     p.add_argument("--train", default=str(SHARED / "squad" / "train.json"))
@@ -85,6 +87,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def mutation_weights(items: list[str]) -> dict[str, float]:
+    """``["widen_rnn=4", ...]`` -> ``{"widen_rnn": 4.0}`` (names are checked by the search space)."""
+    out = {}
+    for item in items:
+        name, sep, weight = item.partition("=")
+        try:
+            out[name.strip()] = float(weight)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise SystemExit(f"--mutations {item!r}: expected NAME=WEIGHT, e.g. widen_rnn=4")
+    return out
+
+
 def main(a: argparse.Namespace) -> dict[str, Any]:
     from ga_squad.reader.training import configure_tensorflow
 
@@ -97,6 +113,7 @@ def main(a: argparse.Namespace) -> dict[str, Any]:
     from ga_squad.sim.local_search import LocalSearchConfig, run_local_search
 
     presets = [n.strip() for n in a.presets.split(",") if n.strip()]
+    space = {"presets": presets, **({"mutations": mutation_weights(a.mutations)} if a.mutations else {})}
     data_cfg = DataConfig(a.train, a.dev, a.glove, train_limit=a.train_limit, dev_limit=a.dev_limit)
     data = load_dataset(data_cfg, str(REPO_ROOT / "runs" / "cache"))
     model = dataclasses.replace(ModelConfig.preset(a.size), word_dim=int(data.embeddings.shape[1]))
@@ -114,7 +131,7 @@ def main(a: argparse.Namespace) -> dict[str, Any]:
     cfg = LocalSearchConfig(save_dir_root=a.root, experiment_id=experiment_id, evolution=evolution,
                             max_trials=a.trials, data=data_cfg, model=model,
                             train=TrainConfig(epochs=a.epochs, seed=a.seed),
-                            space=SearchSpace.from_dict({"presets": presets}), on_trial=show)
+                            space=SearchSpace.from_dict(space), on_trial=show)
     result = run_local_search(cfg, data)
     best = result.best
     figures = {
@@ -128,7 +145,7 @@ def main(a: argparse.Namespace) -> dict[str, Any]:
                  {"presets": presets, "trials": a.trials, "epochs_per_trial": a.epochs,
                   "population": a.population, "tournament": a.tournament, "aging": a.aging,
                   "fitness": a.fitness, "siblings": a.siblings, "control": a.control, "size": a.size,
-                  "train_questions": len(data.train), "dev_questions": len(data.dev), "seed": a.seed},
+                  "mutations": space.get("mutations", {}), "train_questions": len(data.train), "dev_questions": len(data.dev), "seed": a.seed},
                  script="seeded_search.py")
     if best is not None:
         print(f"\nbest: individual {best.indiv_id}, val F1 {best.f1:.2f}, dev F1 {best.dev_f1:.2f} "
