@@ -154,14 +154,22 @@ def _seeded_search(reader: str) -> Callable[[Mapping[str, Any]], str]:
     return lambda f: _seeded_search_text(f, reader)
 
 
-def _seeded_search_text(f: Mapping[str, Any], reader: str) -> str:
+def _seeded_search_text(f: Mapping[str, Any], reader: str | None) -> str:
     trials = f["trials"]
     best = f["best"]
     presets = [t for t in trials if t["parent_id"] is None]
     seeds = ", ".join(f"{t['mutation']} {t['f1']:.1f}" for t in presets if t["f1"] is not None)
-    return (f"{len(trials)} trials in {f['wall_seconds'] / 60:.0f} min; cold starts (val F1): {seeds}; best: "
-            f"individual {best['indiv_id']}, val F1 {best['val_f1']:.2f}, dev F1 {best['dev_f1']:.2f} "
-            f"(its graph retrained from scratch: `{reader}` in the reader-quality row)")
+    widened = sum(1 for t in trials if t["mutation"].startswith("widen_rnn"))
+    retrained = (f"its graph retrained from scratch: `{reader}` in the reader-quality row" if reader
+                 else "not retrained")
+    return (f"{len(trials)} trials in {f['wall_seconds'] / 60:.0f} min; cold starts (val F1): {seeds}; "
+            f"`widen_rnn` children: {widened}; best: individual {best['indiv_id']}: {best_mutation(f)}, "
+            f"val F1 {best['val_f1']:.2f}, dev F1 {best['dev_f1']:.2f} ({retrained})")
+
+
+def best_mutation(f: Mapping[str, Any]) -> str:
+    """The mutation that made the search's best individual."""
+    return next((t["mutation"] for t in f["trials"] if t["indiv_id"] == f["best"]["indiv_id"]), "?")
 
 
 def _search_design(f: Mapping[str, Any]) -> str:
@@ -199,6 +207,11 @@ ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str], str], ...] = (
     ("seeded_search_control", "the same with `siblings: 3, control: true` (each brood: the parent unchanged "
      "plus two edits), 15 trials", _seeded_search("search_best_control"), "benchmarks/seeded_search.py"),
     ("seeded_search_control_long", "the same, 24 trials, search seed 1", _seeded_search("search_best_control_long"),
+     "benchmarks/seeded_search.py"),
+    ("seeded_search_width", "the 15-trial controlled search after the recurrent width gene was added "
+     "(default operator weights)", _seeded_search(None), "benchmarks/seeded_search.py"),
+    ("seeded_search_widen", "the same with `widen_rnn` weighted 4 (`--mutations widen_rnn=4`), chosen after a "
+     "hand-written DrQA at width 2 retrained better", _seeded_search("search_best_widen"),
      "benchmarks/seeded_search.py"),
     ("seeded_search", "the same search before those changes (ranked by validation F1; previous design)",
      _seeded_search("search_best"), "benchmarks/seeded_search.py"),
