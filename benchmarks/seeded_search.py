@@ -91,13 +91,14 @@ def mutation_weights(items: list[str]) -> dict[str, float]:
     """``["widen_rnn=4", ...]`` -> ``{"widen_rnn": 4.0}`` (names are checked by the search space)."""
     out = {}
     for item in items:
-        name, sep, weight = item.partition("=")
+        name, _, weight = item.partition("=")  # no "=": weight "" is no number
         try:
-            out[name.strip()] = float(weight)
+            value = float(weight)
         except ValueError:
-            sep = ""
-        if not sep or not name.strip():
+            value = None
+        if value is None or not name.strip():
             raise SystemExit(f"--mutations {item!r}: expected NAME=WEIGHT, e.g. widen_rnn=4")
+        out[name.strip()] = value
     return out
 
 
@@ -145,7 +146,8 @@ def main(a: argparse.Namespace) -> dict[str, Any]:
                  {"presets": presets, "trials": a.trials, "epochs_per_trial": a.epochs,
                   "population": a.population, "tournament": a.tournament, "aging": a.aging,
                   "fitness": a.fitness, "siblings": a.siblings, "control": a.control, "size": a.size,
-                  "mutations": space.get("mutations", {}), "train_questions": len(data.train), "dev_questions": len(data.dev), "seed": a.seed},
+                  "mutations": space.get("mutations", {}), "train_questions": len(data.train),
+                  "dev_questions": len(data.dev), "seed": a.seed},
                  script="seeded_search.py")
     if best is not None:
         print(f"\nbest: individual {best.indiv_id}, val F1 {best.f1:.2f}, dev F1 {best.dev_f1:.2f} "

@@ -138,7 +138,7 @@ def load_shared(
     assignments: list[tuple[keras.Variable, np.ndarray]] = []
     resumed: dict[str, Moments] = {}  # optimizer state of the variables loaded unchanged
     remaps, resized = _remaps(graph, manifest)
-    remapped = 0  # scalars copied into remapped input layers
+    remapped = 0  # scalars set in layers loaded by parts (rows mapped, units resized)
     for h in sorted(wanted & set(arrays)):
         stored = arrays[h]
         if h in remaps:
