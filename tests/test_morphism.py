@@ -75,6 +75,13 @@ def build(graph: Graph, data: Dataset, seed: int) -> keras.Model:
     return build_model(graph, MODEL, len(data.word_vocab), len(data.char_vocab), data.embeddings)
 
 
+def published(graph: Graph, save_dir: str | Path, data: Dataset) -> keras.Model:
+    """``graph`` built and loaded whole from the checkpoint in ``save_dir``."""
+    model = build(graph, data, seed=0)
+    load_shared(model, save_dir, graph.weight_ids(), graph=graph)
+    return model
+
+
 def batch(data: Dataset) -> dict[str, np.ndarray]:
     return {k: v for k, v in next(iterate_batches(data.dev, 24)).items() if k in INPUT_KEYS}
 
@@ -90,8 +97,7 @@ def warm_child(graph: Graph, parent: tuple[Graph, str, dict], data: Dataset, see
 def test_growing_child_computes_its_parents_logits_and_inherits_every_parent_parameter(
         operator: MutationOperator, parent, data: Dataset) -> None:
     graph, _, _ = parent
-    parent_model = build(graph, data, seed=0)
-    load_shared(parent_model, parent[1], graph.weight_ids(), graph=graph)
+    parent_model = published(graph, parent[1], data)
     inputs = batch(data)
     want = parent_model(inputs)
     parent_params = sum(int(np.prod(v.shape)) for v in parent_model.weights)
@@ -147,9 +153,7 @@ def test_trial_child_starts_at_its_parents_validation_score(operator: MutationOp
 def trained(graph: Graph, save_dir: Path, data: Dataset) -> keras.Model:
     """Train ``graph`` cold for an epoch, publish it to ``save_dir``, and return it loaded from there."""
     run_trial(TrialParams(0, None, graph, None, str(save_dir), None, seed=3), data, MODEL, TRAIN)
-    model = build(graph, data, seed=0)
-    load_shared(model, save_dir, graph.weight_ids(), graph=graph)
-    return model
+    return published(graph, save_dir, data)
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])

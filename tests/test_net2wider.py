@@ -27,7 +27,7 @@ def shapes(arrays: dict[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
 def test_widening_copies_gate_columns_and_splits_outgoing_rows_in_unequal_shares() -> None:
     parent = gru_arrays(2)
     target = {**shapes(gru_arrays(4)), "l_rnn/proj/kernel": (8, 4), "l_rnn/proj/bias": (4,)}
-    child = resize_birnn(parent, target, hidden=4, seed=1)
+    child = resize_birnn(parent, target, seed=1)
     kernel = child[f"{FW}/kernel"].reshape(3, 3, 4)  # [inputs, gate, unit]
     np.testing.assert_array_equal(kernel[..., 2:], kernel[..., :2])  # unit j+2 copies unit j
     recurrent = child[f"{FW}/recurrent_kernel"]
@@ -37,7 +37,7 @@ def test_widening_copies_gate_columns_and_splits_outgoing_rows_in_unequal_shares
     proj = child["l_rnn/proj/kernel"]
     np.testing.assert_allclose(proj[:2] + proj[2:4], np.eye(4)[:2], atol=1e-7)  # the identity, split
     assert not np.allclose(proj[:2], proj[2:4])  # unequal shares: the copies are not twins
-    assert resize_birnn(parent, target, hidden=4, seed=1)["l_rnn/proj/kernel"].tolist() == proj.tolist()
+    assert resize_birnn(parent, target, seed=1)["l_rnn/proj/kernel"].tolist() == proj.tolist()
 
 
 def _columns_twice(value: np.ndarray, units: int) -> np.ndarray:
@@ -50,6 +50,6 @@ def test_a_target_the_parent_cannot_fill_is_refused_naming_the_variable() -> Non
     parent = gru_arrays(2)
     del parent[f"{BW}/bias"]
     with pytest.raises(ValueError, match=r"^parent lacks l_rnn/birnn/backward_gru/gru_cell/bias$"):
-        resize_birnn(parent, shapes(gru_arrays(4)), hidden=4, seed=0)
+        resize_birnn(parent, shapes(gru_arrays(4)), seed=0)
     with pytest.raises(ValueError, match="no forward recurrent kernel to resize"):
-        resize_birnn({}, shapes(gru_arrays(4)), hidden=4, seed=0)
+        resize_birnn({}, shapes(gru_arrays(4)), seed=0)

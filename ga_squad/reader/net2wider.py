@@ -58,7 +58,6 @@ def _columns(value: np.ndarray, units: int, g: np.ndarray) -> np.ndarray:
 def resize_birnn(
     stored: Mapping[str, np.ndarray],
     target: Mapping[str, tuple[int, ...]],
-    hidden: int,
     seed: int,
 ) -> dict[str, np.ndarray]:
     """The arrays of a resized BiRNN layer (an :class:`~ga_squad.reader.model.RnnBlock`).
@@ -67,8 +66,8 @@ def resize_birnn(
         stored: The parent layer's arrays by variable path (its cells and,
             above width 1, ``.../proj/kernel`` and ``.../proj/bias``).
         target: The child layer's variable paths and shapes (same paths
-            for the cells; a projection the parent may lack).
-        hidden: The stream width (the projection's output width).
+            for the cells; a projection the parent may lack, whose output
+            width is the stream width).
         seed: Seeds the copies' shares (a replay gives the same child).
 
     Returns:
@@ -102,6 +101,7 @@ def resize_birnn(
         old_kernel = next((v for p, v in stored.items() if p.endswith("/proj/kernel")), None)
         old_bias = next((v for p, v in stored.items() if p.endswith("/proj/bias")), None)
         if old_kernel is None:  # width 1: the output itself, an identity projection
+            hidden = target[proj_kernel][1]
             old_kernel, old_bias = np.eye(2 * old_units, hidden, dtype=np.float32), np.zeros(hidden, np.float32)
         rows = [old_kernel[d * old_units + plans[name][0]] * plans[name][1][:, None].astype(old_kernel.dtype)
                 for d, name in enumerate(_DIRECTIONS)]

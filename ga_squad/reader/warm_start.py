@@ -147,7 +147,7 @@ def load_shared(
             remapped += copied
             continue
         if h in resized:
-            pairs, copied = _resized_rnn(h, groups[h], stored, resized[h])
+            pairs, copied = _resized_rnn(h, groups[h], stored)
             assignments.extend(pairs)
             remapped += copied
             continue
@@ -179,24 +179,23 @@ def load_shared(
 
 
 def _remaps(graph: Graph | None, manifest: Mapping[str, Any]
-            ) -> tuple[dict[str, tuple[tuple, tuple, int]], dict[str, int]]:
+            ) -> tuple[dict[str, tuple[tuple, tuple, int]], set[str]]:
     """Layers loaded by parts, not whole: ``(rows, resized)``.
 
     ``rows``: uid -> (parent's, child's attributes, word_dim) of layers loaded
     by rows: input layers whose features differ; pointers turned from linear
     into conditioned or back (attributes: the pointer kind). ``resized``:
-    uid -> stream width of recurrent layers whose width differs.
+    uids of recurrent layers whose width differs.
     """
     if graph is None or "graph" not in manifest:
-        return {}, {}
+        return {}, set()
     try:
         parent = Graph.from_dict(manifest["graph"])
     except GraphError as exc:
         raise CheckpointCorrupt(f"parent manifest holds an unreadable graph: {exc}") from None
-    model_config = manifest.get("model_config", {})
-    word_dim = int(model_config.get("word_dim", 0))
+    word_dim = int(manifest.get("model_config", {}).get("word_dim", 0))
     before = {l.uid: l for l in parent.layers}
-    rows, resized = {}, {}
+    rows, resized = {}, set()
     for layer in graph.layers:
         old = before.get(layer.uid)
         if old is None or old.type is not layer.type:
@@ -206,16 +205,16 @@ def _remaps(graph: Graph | None, manifest: Mapping[str, Any]
         elif layer.type is LayerType.OUTPUT and old.pointer != layer.pointer:
             rows[layer.uid] = ((old.pointer,), (layer.pointer,), word_dim)
         elif layer.type is LayerType.RNN and old.width != layer.width:
-            resized[layer.uid] = int(model_config.get("hidden", 0))
+            resized.add(layer.uid)
     return rows, resized
 
 
-def _resized_rnn(h: str, variables: list[keras.Variable], stored: Mapping[str, np.ndarray], hidden: int
+def _resized_rnn(h: str, variables: list[keras.Variable], stored: Mapping[str, np.ndarray]
                  ) -> tuple[list[tuple[keras.Variable, np.ndarray]], int]:
     """Assignments for a recurrent layer whose width changed (Net2Wider), and the scalars set from the parent."""
     try:
         # Seeded by the layer's identity: a replayed child gets the same shares.
-        arrays = resize_birnn(stored, {v.path: tuple(v.shape) for v in variables}, hidden, seed=int(h, 16) % 2**32)
+        arrays = resize_birnn(stored, {v.path: tuple(v.shape) for v in variables}, seed=int(h, 16) % 2**32)
     except ValueError as exc:
         raise CheckpointError(f"layer {h}: cannot resize the recurrent layer: {exc}") from None
     pairs = [(v, arrays[v.path]) for v in variables]

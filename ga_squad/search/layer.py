@@ -206,7 +206,7 @@ def layer_label(layer: Layer) -> str:
     """Short human label: the type plus any non-default attribute (``rnn:lstm``, ``input+em+tf``)."""
     if layer.type is LayerType.INPUT:
         return "+".join(["input", *(SHORT.get(f, f) for f in layer.features)])
-    if layer.type is LayerType.RNN and (layer.cell is not None or layer.width != 1):
+    if layer.type is LayerType.RNN:
         return ":".join(["rnn", *([layer.cell] if layer.cell else []), *([f"x{layer.width}"] if layer.width != 1 else [])])
     if layer.type is LayerType.OUTPUT and layer.pointer != LINEAR:
         return f"output:{layer.pointer}"
