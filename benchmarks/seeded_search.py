@@ -27,6 +27,7 @@ is not flattered by the epochs a child inherited.
 Usage::
 
     .venv/bin/python benchmarks/seeded_search.py                       # about 30-40 min on 2 cores
+    .venv/bin/python benchmarks/seeded_search.py --trials 30 --resume <id>   # 20 more trials of that search
     .venv/bin/python benchmarks/reader_quality.py --presets '' --journal runs/seeded/<id>/lineage.jsonl
 
 Writes ``results/seeded_search.json`` (every trial: parent, mutation,
@@ -84,6 +85,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--name", default="seeded_search", help="results/<name>.json to write")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--root", default=str(REPO_ROOT / "runs" / "seeded"), help="storage root of the search")
+    p.add_argument("--resume", metavar="ID",
+                   help="continue the search <root>/ID until --trials trials in total (run it with the "
+                        "settings it started with; the result lists every trial)")
     return p.parse_args(argv)
 
 
@@ -122,7 +126,7 @@ def main(a: argparse.Namespace) -> dict[str, Any]:
                                 max_layers=a.max_layers, initial_mutations=1, seed=a.seed,
                                 aging=a.aging, fitness=a.fitness, siblings=a.siblings,
                                 control=a.control)
-    experiment_id = f"seeded-{a.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    experiment_id = a.resume or f"seeded-{a.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     def show(t) -> None:
         print(f"trial {t.indiv_id:>2} parent {t.parent_id!s:>4} {t.mutation[:60]:<60} "
@@ -132,7 +136,7 @@ def main(a: argparse.Namespace) -> dict[str, Any]:
     cfg = LocalSearchConfig(save_dir_root=a.root, experiment_id=experiment_id, evolution=evolution,
                             max_trials=a.trials, data=data_cfg, model=model,
                             train=TrainConfig(epochs=a.epochs, seed=a.seed),
-                            space=SearchSpace.from_dict(space), on_trial=show)
+                            space=SearchSpace.from_dict(space), on_trial=show, resume=a.resume is not None)
     result = run_local_search(cfg, data)
     best = result.best
     figures = {
@@ -140,14 +144,14 @@ def main(a: argparse.Namespace) -> dict[str, Any]:
         "best": None if best is None else {"indiv_id": best.indiv_id, "val_f1": best.f1, "dev_f1": best.dev_f1},
         "journal": str(result.journal_path.relative_to(REPO_ROOT)) if result.journal_path.is_relative_to(REPO_ROOT)
         else str(result.journal_path),
-        "wall_seconds": result.wall_seconds,
+        "wall_seconds": result.wall_seconds,  # of this run (a resumed search: the new trials only)
     }
     write_result(a.name, figures,
                  {"presets": presets, "trials": a.trials, "epochs_per_trial": a.epochs,
                   "population": a.population, "tournament": a.tournament, "aging": a.aging,
                   "fitness": a.fitness, "siblings": a.siblings, "control": a.control, "size": a.size,
                   "mutations": space.get("mutations", {}), "train_questions": len(data.train),
-                  "dev_questions": len(data.dev), "seed": a.seed},
+                  "dev_questions": len(data.dev), "seed": a.seed, "resumed": a.resume},
                  script="seeded_search.py")
     if best is not None:
         print(f"\nbest: individual {best.indiv_id}, val F1 {best.f1:.2f}, dev F1 {best.dev_f1:.2f} "

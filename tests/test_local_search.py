@@ -76,3 +76,35 @@ def test_proposal_round_trip_and_existing_journal_refused(
         assert Proposal.from_dict(p.to_dict()) == p
     with pytest.raises(FileExistsError):
         run_local_search(sharing.config)
+
+
+def test_resume_continues_a_search_to_its_trial_total(tmp_path: Path) -> None:
+    """A resumed search keeps its first session's trials and adds children of them, never repeating an id."""
+    import dataclasses
+
+    from ga_squad.reader.data_cache import load_dataset
+
+    first_cfg = tiny_config(str(tmp_path), "resumed", max_trials=3)
+    data = load_dataset(first_cfg.data)
+    first = run_local_search(first_cfg, data=data)
+    with pytest.raises(ValueError, match="replay"):
+        run_local_search(dataclasses.replace(first_cfg, resume=True), data=data, replay=first.proposals)
+    with pytest.raises(FileNotFoundError, match="no search journal"):
+        run_local_search(tiny_config(str(tmp_path), "never-ran", resume=True), data=data)
+
+    resumed = run_local_search(dataclasses.replace(first_cfg, max_trials=5, resume=True), data=data)
+    assert [t.indiv_id for t in resumed.trials] == [0, 1, 2, 3, 4]
+    assert [t.index for t in resumed.trials] == [0, 1, 2, 3, 4]
+    assert [(t.indiv_id, t.f1, t.val_loss, t.seed) for t in resumed.trials[:3]] == \
+        [(t.indiv_id, t.f1, t.val_loss, t.seed) for t in first.trials]
+    events = read_events(resumed.journal_path)
+    sessions = {e["indiv_id"]: e["session"] for e in events if e["event"] == "reported"}
+    assert sessions == {0: 0, 1: 0, 2: 0, 3: 1, 4: 1}
+    for child in resumed.trials[3:]:
+        assert child.parent_id in {0, 1, 2, 3} and child.parent_id < child.indiv_id
+        assert child.warm_start and child.inherited_params > 0
+
+    again = run_local_search(dataclasses.replace(first_cfg, max_trials=4, resume=True), data=data)
+    assert [t.indiv_id for t in again.trials] == [0, 1, 2, 3, 4]  # 5 >= 4 trials ran: nothing to do
+    dispatched = [e for e in read_events(again.journal_path) if e["event"] == "dispatched"]
+    assert len(dispatched) == 5

@@ -46,6 +46,8 @@ from ga_squad.reader.config import ModelConfig, TrainConfig
 from ga_squad.search.contract import TrialParams
 from ga_squad.reader.dataset import DataConfig
 from ga_squad.search.evolution import EvolutionConfig
+from ga_squad.search.journal import read_events
+from ga_squad.search.journal import replay as fold_events
 from ga_squad.search.paths import SearchLayout
 from ga_squad.search.protocol import EngineProtocol
 from ga_squad.search.space import SearchSpace
@@ -122,6 +124,26 @@ class TrialSummary:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def of_result(cls, index: int, indiv_id: int, parent_id: int | None, mutation: str, seed: int,
+                  result: Mapping[str, Any] | None, seconds: float, error: str | None = None) -> TrialSummary:
+        """The summary of a trial that reported ``result`` (None: it failed with ``error``)."""
+        ok = result is not None
+
+        def metric(name: str) -> float | None:
+            return float(result[name]) if ok and result.get(name) is not None else None
+
+        return cls(
+            index=index, indiv_id=indiv_id, parent_id=parent_id, mutation=mutation, seed=seed,
+            succeeded=ok, f1=metric("val_f1"), em=metric("val_em"), initial_f1=metric("initial_val_f1"),
+            epochs=int(result["epochs"]) if ok else 0,
+            warm_start=bool(result["warm_start"]) if ok else False,
+            inherited_params=int(result["inherited_params"]) if ok else 0,
+            fresh_params=int(result["fresh_params"]) if ok else 0,
+            seconds=seconds, error=error, val_loss=metric("val_loss"),
+            initial_val_loss=metric("initial_val_loss"), dev_f1=metric("dev_f1"), dev_em=metric("dev_em"),
+        )
+
 
 TrialCallback = Callable[[TrialSummary], None]
 
@@ -132,7 +154,8 @@ class LocalSearchConfig:
 
     Attributes:
         save_dir_root: Storage root; the search lives in
-            ``<save_dir_root>/<experiment_id>/`` (must not hold a journal yet).
+            ``<save_dir_root>/<experiment_id>/`` (must not hold a journal yet,
+            unless ``resume``).
         experiment_id: Folder name of this search.
         evolution: Evolution settings (population, tournament, layers,
             initial mutations, seed).
@@ -150,6 +173,11 @@ class LocalSearchConfig:
         space: The tuner's ``search_space`` option (presets to seed from,
             layer types, mutation weights); None: the base reader and every
             operator, as without the classArg.
+        resume: Continue the search whose journal is already in the folder
+            (``nnictl resume``'s path: the engine rebuilds its population from
+            the journal and draws from a new session stream) until
+            ``max_trials`` trials in total; the other settings should be the
+            ones it ran with.
     """
 
     save_dir_root: str
@@ -166,6 +194,7 @@ class LocalSearchConfig:
     timeout_s: float = 7 * 24 * 3600.0
     on_trial: TrialCallback | None = field(default=None, compare=False)
     space: SearchSpace | None = None
+    resume: bool = False
 
     def __post_init__(self) -> None:
         if self.max_trials < 1 or self.concurrency < 1:
@@ -259,8 +288,12 @@ def run_local_search(
     from ga_squad.reader.training import run_trial
 
     layout = config.layout
-    if layout.journal_path.exists():
-        raise FileExistsError(f"{layout.journal_path} exists: pick a new experiment_id")
+    if layout.journal_path.exists() and not config.resume:
+        raise FileExistsError(f"{layout.journal_path} exists: pick a new experiment_id, or resume it")
+    if config.resume and not layout.journal_path.exists():
+        raise FileNotFoundError(f"cannot resume: no search journal at {layout.journal_path}")
+    if config.resume and replay is not None:
+        raise ValueError("a replay proposes a recorded sequence from the start; it cannot resume a search")
     if data is None:
         data = load_dataset(config.data, config.cache_dir)
     strategy = None if config.space is None else config.space.strategy(config.evolution)
@@ -269,7 +302,8 @@ def run_local_search(
         strategy = lambda stream: ScriptedEvolution(config.evolution, script)  # noqa: E731
     tuner = EngineProtocol.for_search(config.evolution, layout, strategy=strategy)
 
-    summaries: list[TrialSummary] = []
+    summaries = _restored_summaries(layout) if config.resume else []
+    remaining = config.max_trials - len(tuner.engine.individuals())
     lock = threading.Lock()
 
     def trial(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -287,23 +321,9 @@ def run_local_search(
         return result
 
     def _record(params: TrialParams, result: Mapping[str, Any] | None, seconds: float, error: str | None) -> None:
-        ok = result is not None
         with lock:
-            summary = TrialSummary(
-                index=len(summaries), indiv_id=params.indiv_id, parent_id=params.parent_id,
-                mutation=params.mutation, seed=params.seed, succeeded=ok,
-                f1=float(result["val_f1"]) if ok else None, em=float(result["val_em"]) if ok else None,
-                initial_f1=float(result["initial_val_f1"]) if ok else None,
-                epochs=int(result["epochs"]) if ok else 0,
-                warm_start=bool(result["warm_start"]) if ok else False,
-                inherited_params=int(result["inherited_params"]) if ok else 0,
-                fresh_params=int(result["fresh_params"]) if ok else 0,
-                seconds=seconds, error=error,
-                val_loss=float(result["val_loss"]) if ok else None,
-                initial_val_loss=float(result["initial_val_loss"]) if ok else None,
-                dev_f1=float(result["dev_f1"]) if ok else None,
-                dev_em=float(result["dev_em"]) if ok else None,
-            )
+            summary = TrialSummary.of_result(len(summaries), params.indiv_id, params.parent_id, params.mutation,
+                                             params.seed, result, seconds, error)
             summaries.append(summary)
         _logger.info("trial %d (individual %d, parent %s): F1 %s, %d epochs, warm %s, %.1f s",
                      summary.index, summary.indiv_id, summary.parent_id,
@@ -314,16 +334,32 @@ def run_local_search(
 
     t0 = time.perf_counter()
     try:
-        if config.concurrency == 1:
-            run_sequential(tuner, trial, config.max_trials, config.timeout_s)
+        if remaining <= 0:
+            _logger.info("%s already ran %d trials: nothing to resume", layout.root, config.max_trials - remaining)
+        elif config.concurrency == 1:
+            run_sequential(tuner, trial, remaining, config.timeout_s)
         else:
-            run_threaded(tuner, trial, config.concurrency, config.max_trials, timeout=config.timeout_s)
+            run_threaded(tuner, trial, config.concurrency, remaining, timeout=config.timeout_s)
     finally:
         proposals = tuple(Proposal(i.indiv_id, i.parent_id, i.graph, i.mutation)
                           for i in tuner.engine.individuals())
         tuner.engine.close()
-    wall = time.perf_counter() - t0
+    wall = time.perf_counter() - t0  # this session's
     # Summaries were appended at trial end; order them by start (== indiv id with one worker).
     ordered = sorted(summaries, key=lambda s: s.indiv_id)
     trials = tuple(dataclasses.replace(s, index=n) for n, s in enumerate(ordered))
     return LocalSearchResult(config, trials, proposals, layout.journal_path, layout.root, wall)
+
+
+def _restored_summaries(layout: SearchLayout) -> list[TrialSummary]:
+    """Summaries of the trials an earlier session ran, from its journal (seconds: as the trial measured them)."""
+    records = fold_events(read_events(layout.journal_path))
+    out = []
+    for record in sorted(records.values(), key=lambda r: r.indiv_id):
+        if record.dispatched_at is None:
+            continue  # generated, never run
+        result = record.result or None
+        seconds = float(result.get("trial_seconds", 0.0)) if result else 0.0
+        out.append(TrialSummary.of_result(len(out), record.indiv_id, record.parent_id, record.mutation,
+                                          record.seed, result, seconds, None if result else record.failure))
+    return out
