@@ -149,20 +149,27 @@ def _against_baseline(f: Mapping[str, Any]) -> str:
             f"allowed, {b['epochs_run']} run): beaten on {wins} of {len(f['per_seed'])} seeds")
 
 
-def _seeded_search(reader: str) -> Callable[[Mapping[str, Any]], str]:
-    """Row text of a seeded search whose best graph was retrained as reader-quality's ``reader``."""
-    return lambda f: _seeded_search_text(f, reader)
+def _seeded_search(reader: str | None, resumed_at: int | None = None) -> Callable[[Mapping[str, Any]], str]:
+    """Row text of a seeded search whose best graph was retrained as reader-quality's ``reader``.
+
+    ``resumed_at``: the search was resumed (``--resume``) after that many
+    trials; its ``wall_seconds`` covers only the trials after.
+    """
+    return lambda f: _seeded_search_text(f, reader, resumed_at)
 
 
-def _seeded_search_text(f: Mapping[str, Any], reader: str | None) -> str:
+def _seeded_search_text(f: Mapping[str, Any], reader: str | None, resumed_at: int | None = None) -> str:
     trials = f["trials"]
     best = f["best"]
+    minutes = f"{f['wall_seconds'] / 60:.0f} min"
+    timing = (f"{len(trials)} trials in {minutes}" if resumed_at is None
+              else f"{len(trials)} trials (resumed after {resumed_at}: the last {len(trials) - resumed_at} in {minutes})")
     presets = [t for t in trials if t["parent_id"] is None]
     seeds = ", ".join(f"{t['mutation']} {t['f1']:.1f}" for t in presets if t["f1"] is not None)
     widened = sum(1 for t in trials if t["mutation"].startswith("widen_rnn"))
     retrained = (f"its graph retrained from scratch: `{reader}` in the reader-quality row" if reader
                  else "not retrained")
-    return (f"{len(trials)} trials in {f['wall_seconds'] / 60:.0f} min; cold starts (val F1): {seeds}; "
+    return (f"{timing}; cold starts (val F1): {seeds}; "
             f"`widen_rnn` children: {widened}; best: individual {best['indiv_id']}: {best_mutation(f)}, "
             f"val F1 {best['val_f1']:.2f}, dev F1 {best['dev_f1']:.2f} ({retrained})")
 
@@ -213,6 +220,8 @@ ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str], str], ...] = (
     ("seeded_search_widen", "the same with `widen_rnn` weighted 4 (`--mutations widen_rnn=4`), chosen after a "
      "hand-written DrQA at width 2 retrained better", _seeded_search("search_best_widen"),
      "benchmarks/seeded_search.py"),
+    ("seeded_search_widen_resumed", "that search resumed to 30 trials (`--resume`)",
+     _seeded_search("search_best_widen_resumed", resumed_at=15), "benchmarks/seeded_search.py"),
     ("seeded_search", "the same search before those changes (ranked by validation F1; previous design)",
      _seeded_search("search_best"), "benchmarks/seeded_search.py"),
     ("search_design", "designs of the sharing search (population, tournament, fitness) at the weight-sharing "

@@ -258,3 +258,30 @@ def test_a_loss_fitness_is_minimised_whatever_optimize_mode_says() -> None:
     assert EvolutionConfig().better(15.0, 12.0)
     with pytest.raises(ValueError, match="fitness"):
         EvolutionConfig(fitness="")
+
+
+def test_siblings_of_a_brood_are_distinct_readers() -> None:
+    """Widening the same layer twice in one brood would re-measure one reader: the edit is redrawn."""
+    from ga_squad.search.layer import LayerType
+    from ga_squad.search.mutator import Mutator, default_operators
+
+    rnns = [l.id for l in base_reader().hidden_layers if l.type is LayerType.RNN]
+    assert len(rnns) >= 2
+    only_widen = Mutator(1, 12, operators={op: w for op, w in default_operators().items() if op.name == "widen_rnn"})
+    for seed in range(8):
+        evo = RegularizedEvolution(EvolutionConfig(population_size=1, tournament_size=1, aging=False,
+                                                   siblings=len(rnns) + 2, control=True, seed=seed),
+                                   mutator=only_widen)
+        evo.add_reported(reported(0, 1.0))
+        brood = [evo.make_child(evo.select_parent()) for _ in range(len(rnns) + 1)]
+        assert brood[0].operator == "identity"
+        widened = [m.detail.split(":")[0] for m in brood[1:]]
+        assert sorted(widened) == sorted(rnns)  # every rnn once, none twice
+        assert len({m.graph.fingerprint() for m in brood}) == len(brood)
+        extra = evo.make_child(evo.select_parent())  # no distinct edit left: a duplicate, not a hang
+        assert extra.operator == "widen_rnn"
+        evo.add_reported(Individual(1, 0, brood[1].graph, frozenset(), status=Status.REPORTED, result=2.0))
+        evo.add_reported(Individual(2, 0, brood[2].graph, frozenset(), status=Status.REPORTED, result=3.0))
+        # A new brood (of the best member) may propose what the last brood did.
+        fresh = [evo.make_child(evo.select_parent()) for _ in range(3)]
+        assert fresh[0].operator == "identity" and fresh[1].graph != fresh[2].graph

@@ -232,8 +232,10 @@ class RegularizedEvolution:
         self.base = base if base is not None else base_reader()
         maxlen = config.population_size if config.aging else None
         self._population: deque[Individual] = deque(maxlen=maxlen)
-        # (parent id, children proposed from it) of the current brood (EvolutionConfig.siblings).
+        # (parent id, children proposed from it) of the current brood (EvolutionConfig.siblings),
+        # and the fingerprints of the graphs proposed in it (siblings are distinct readers).
         self._brood: tuple[int, int] | None = None
+        self._brood_graphs: set[str] = set()
 
     # --- population ---------------------------------------------------------
     @property
@@ -286,6 +288,7 @@ class RegularizedEvolution:
         """Rebuild the population from reported individuals (kept by birth order)."""
         self._population.clear()
         self._brood = None
+        self._brood_graphs.clear()
         for individual in sorted(reported, key=lambda i: i.indiv_id):
             self.add_reported(individual)
 
@@ -340,6 +343,7 @@ class RegularizedEvolution:
         parent = self.pick((self._population[i] for i in indices), best=True)
         assert parent is not None
         self._brood = (parent.indiv_id, 1)
+        self._brood_graphs.clear()
         return parent
 
     def make_child(self, parent: Individual) -> Mutation:
@@ -349,10 +353,21 @@ class RegularizedEvolution:
         (its parent left the population) still had one. With a control, the
         brood's other children are edits: the ``identity`` operator is left
         out of their draw, since it would only repeat the control.
+
+        Siblings are distinct readers: an edit that gives a graph already
+        proposed in this brood (the same layer widened twice, say) is redrawn
+        a bounded number of times, since the duplicate would only re-measure
+        its sibling under another data order.
         """
         if self.config.control and self._brood == (parent.indiv_id, 1):
+            self._brood_graphs.add(parent.graph.fingerprint())
             return Mutation(parent.graph, "identity", "control: the parent trained on")
-        return self.mutator.mutate(parent.graph, self.rng, edits_only=self.config.control)
+        for _ in range(self.mutator.max_tries):
+            child = self.mutator.mutate(parent.graph, self.rng, edits_only=self.config.control)
+            if child.graph.fingerprint() not in self._brood_graphs:
+                break
+        self._brood_graphs.add(child.graph.fingerprint())
+        return child
 
     def trial_seed(self, indiv_id: int) -> int:
         """Per-trial seed: a function of (search seed, individual), not of dispatch order."""
