@@ -170,13 +170,20 @@ def _seeded_search_text(f: Mapping[str, Any], reader: str | None, resumed_at: in
     retrained = (f"its graph retrained from scratch: `{reader}` in the reader-quality row" if reader
                  else "not retrained")
     return (f"{timing}; cold starts (val F1): {seeds}; "
-            f"`widen_rnn` children: {widened}; best: individual {best['indiv_id']}: {best_mutation(f)}, "
+            f"`widen_rnn` children: {widened}; best: individual {best['indiv_id']} (from its cold start: {best_mutation(f)}), "
             f"val F1 {best['val_f1']:.2f}, dev F1 {best['dev_f1']:.2f} ({retrained})")
 
 
 def best_mutation(f: Mapping[str, Any]) -> str:
-    """The mutation that made the search's best individual."""
-    return next((t["mutation"] for t in f["trials"] if t["indiv_id"] == f["best"]["indiv_id"]), "?")
+    """The edits that made the search's best individual from its cold start (controls skipped)."""
+    by_id = {t["indiv_id"]: t for t in f["trials"]}
+    edits: list[str] = []
+    trial = by_id.get(f["best"]["indiv_id"])
+    while trial is not None and trial["parent_id"] is not None:
+        if not trial["mutation"].startswith("identity"):
+            edits.append(trial["mutation"])
+        trial = by_id.get(trial["parent_id"])
+    return " + ".join(reversed(edits)) if edits else "its cold start, trained on"
 
 
 def _search_design(f: Mapping[str, Any]) -> str:
