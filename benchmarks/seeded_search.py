@@ -27,7 +27,7 @@ is not flattered by the epochs a child inherited.
 Usage::
 
     .venv/bin/python benchmarks/seeded_search.py                       # about 30-40 min on 2 cores
-    .venv/bin/python benchmarks/seeded_search.py --trials 30 --resume <id>   # 20 more trials of that search
+    .venv/bin/python benchmarks/seeded_search.py --trials 30 --resume <id>   # continue that search to 30 trials in all
     .venv/bin/python benchmarks/reader_quality.py --presets '' --journal runs/seeded/<id>/lineage.jsonl
 
 Writes ``results/seeded_search.json`` (every trial: parent, mutation,
