@@ -47,8 +47,8 @@ class ServerState:
     drop_after: int | None = None  # next GET sends only this many body bytes
     fail_500: int = 0  # this many next GETs answer 500
     ignore_range: bool = False
-    requests: list[tuple[str, str | None]] = field(default_factory=list)
-    bytes_sent: int = 0
+    requests: list[tuple[str, str | None]] = field(default_factory=list)  # recorded before answering
+    bytes_sent: int = 0  # body bytes, counted before they are written
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -97,10 +97,13 @@ class _Handler(BaseHTTPRequestHandler):
         if drop is not None:
             payload = payload[:drop]
             self.close_connection = True
-        self.wfile.write(payload)
-        self.wfile.flush()
+        # Counted before the write, never after: the client returns as soon as it has read
+        # the last byte, and a test then reads bytes_sent while this thread may not have run
+        # on. Counted first, no byte reaches the client uncounted.
         with state.lock:
             state.bytes_sent += len(payload)
+        self.wfile.write(payload)
+        self.wfile.flush()
 
 
 class _Server(ThreadingHTTPServer):

@@ -26,13 +26,14 @@ export that does not reproduce its checkpoint is never published.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,14 +102,45 @@ class ExportedReader(keras.Model):
         self.built = True
 
 
+_SHARING_MAPS = ("shared_objects/id_to_obj_map", "shared_objects/id_to_config_map")
+
+
+@contextlib.contextmanager
+def _outside_object_sharing() -> Iterator[None]:
+    """Suspend the object-sharing scope of ``keras.saving.load_model`` while our own code builds layers.
+
+    Inside that scope Keras keys every object it serializes by ``id()`` and hands an
+    already-deserialized object back for any later config carrying the same id. That is
+    sound for the objects of one stored config, not for layers created while rebuilding:
+    ``Bidirectional`` copies its RNN through serialize + deserialize, and once CPython
+    recycles the id of a freed object (an earlier block's temporary RNN, an initializer)
+    a fresh RNN resolves to the stale object, so both directions become one layer (Keras:
+    "should have different go_backwards value") or take another layer's config. Which
+    graphs hit it depends on memory layout. The spec holds no Keras objects to share, so
+    building without the scope loses nothing and builds exactly what training built.
+    """
+    from keras.src.backend.common import global_state  # keras is pinned; the scope's state has no public API
+
+    saved = [global_state.get_global_attribute(key) for key in _SHARING_MAPS]
+    for key in _SHARING_MAPS:
+        global_state.set_global_attribute(key, None)
+    try:
+        yield
+    finally:
+        for key, value in zip(_SHARING_MAPS, saved):
+            global_state.set_global_attribute(key, value)
+
+
 def _build_inner(spec: Mapping[str, Any]) -> keras.Model:
     from ga_squad.reader.config import ModelConfig
     from ga_squad.reader.model import build_model
     from ga_squad.search.graph import Graph
 
-    return build_model(Graph.from_dict(spec["graph"]), ModelConfig.from_dict(spec["model_config"]),
-                       int(spec["word_vocab_size"]), int(spec["char_vocab_size"]), embeddings=None,
-                       fix_embeddings=bool(spec["fix_embeddings"]), data_features=tuple(spec["data_features"]))
+    with _outside_object_sharing():  # called from load_model's from_config (see above)
+        return build_model(Graph.from_dict(spec["graph"]), ModelConfig.from_dict(spec["model_config"]),
+                           int(spec["word_vocab_size"]), int(spec["char_vocab_size"]), embeddings=None,
+                           fix_embeddings=bool(spec["fix_embeddings"]),
+                           data_features=tuple(spec["data_features"]))
 
 
 def _spec(manifest: Mapping[str, Any], assets: ReaderAssets) -> dict[str, Any]:

@@ -177,6 +177,23 @@ class PointerBlock(Block):
         if kind == "conditioned":
             self.rnn = birnn(cfg, None, name="birnn", dtype=self.dtype_policy)
 
+    def build(self, x_shape: tuple, x_mask_shape: tuple | None = None, summary_shape: tuple | None = None,
+              begin_logits_shape: tuple | None = None) -> None:
+        """Weights from shapes alone: otherwise Keras traces ``call`` (a conditioned head's RNN loops) to build it."""
+        if self.kind == "bilinear":
+            self.bilinear.build(summary_shape)
+            return
+        if self.kind == "conditioned":
+            rnn_in = (*x_shape[:-1], 2 * x_shape[-1])
+            self.rnn.build(rnn_in)
+            x_shape = (*x_shape[:-1], x_shape[-1] + self.rnn.compute_output_shape(rnn_in)[-1])
+        self.pointer.build(x_shape)
+
+    def compute_output_shape(self, x_shape: tuple, x_mask_shape: tuple | None = None,
+                             summary_shape: tuple | None = None, begin_logits_shape: tuple | None = None) -> tuple:
+        """One logit per position of ``x`` (spares a second trace of a conditioned head's RNN loops)."""
+        return tuple(x_shape[:-1])
+
     def call(self, x, x_mask, summary=None, begin_logits=None, training=None):
         if self.kind == "bilinear":
             logits = ops.sum(x * ops.expand_dims(self.bilinear(summary), 1), axis=-1)

@@ -128,9 +128,20 @@ class RnnBlock(_Block):
 
     def __init__(self, cfg: ModelConfig, cell: str | None = None, width: int = 1, **kwargs: object) -> None:
         super().__init__(**kwargs)
+        self.hidden = cfg.hidden
         self.birnn = birnn(cfg, cell, width=width)
         self.proj = keras.layers.Dense(cfg.hidden, name="proj") if width > 1 else None
         self.dropout = keras.layers.Dropout(cfg.dropout, name="dropout")
+
+    def build(self, x_shape: tuple, x_mask_shape: tuple | None = None) -> None:
+        """Weights from shapes alone: otherwise Keras traces ``call`` (both RNN loops) to build the block."""
+        self.birnn.build(x_shape)
+        if self.proj is not None:
+            self.proj.build(self.birnn.compute_output_shape(x_shape))
+
+    def compute_output_shape(self, x_shape: tuple, x_mask_shape: tuple | None = None) -> tuple:
+        """``x``'s shape at ``hidden`` wide (spares a second trace of the RNN loops in a functional model)."""
+        return (*x_shape[:-1], self.hidden)
 
     def call(self, x, x_mask, training=None):
         h = self.birnn(x, mask=x_mask, training=training)
