@@ -3,7 +3,8 @@
 #   make test   run the test suite (includes real nnictl experiments)
 # Python 3.11 is required (NNI 3.0 and TensorFlow 2.21 wheels).
 # GPU=1 (e.g. `make setup GPU=1`) installs requirements-gpu.txt (TensorFlow with CUDA)
-# instead of the CPU-only requirements.txt; switching reinstalls.
+# instead of the CPU-only requirements.txt; switching reinstalls. Both add requirements-dev.txt
+# (tests, notebook) and this package, editable (pyproject.toml: the `ga-squad` command).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -16,12 +17,15 @@ STAMP := $(VENV)/.$(basename $(REQUIREMENTS))-installed
 
 setup: $(STAMP)
 
-$(STAMP): $(REQUIREMENTS) requirements-common.txt
+$(STAMP): $(REQUIREMENTS) requirements-common.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	@# tensorflow-cpu and tensorflow install the same package; only one may stay.
 	$(PY) -m pip uninstall --quiet --yes $(if $(filter requirements.txt,$(REQUIREMENTS)),tensorflow,tensorflow-cpu) || true
-	$(PY) -m pip install --quiet -r $(REQUIREMENTS)
+	$(PY) -m pip install --quiet -r $(REQUIREMENTS) -r requirements-dev.txt
+	@# The package itself, editable: `ga-squad` in .venv/bin, `python -m ga_squad` from any directory.
+	@# --no-deps: its dependencies are exactly the pins just installed (pyproject.toml repeats them).
+	$(PY) -m pip install --quiet --no-deps -e .
 	@rm -f $(VENV)/.requirements*-installed
 	@touch $(STAMP)
 
@@ -46,4 +50,4 @@ report: setup
 	$(PY) -m ga_squad report runs
 
 clean:
-	rm -rf $(VENV) .pytest_cache results/*.png results/*.csv
+	rm -rf $(VENV) .pytest_cache ga_squad.egg-info results/*.png results/*.csv

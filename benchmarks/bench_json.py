@@ -21,8 +21,6 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "results"
 
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
 from ga_squad.files import write_json_atomic  # noqa: E402
 

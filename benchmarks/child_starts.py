@@ -9,12 +9,14 @@ and prints each warm child's validation F1 before training against its
 parent's, by mutation kind (:func:`benchmarks.ws_figures.starts_by_kind`),
 and the share of growing-mutation children within 0.5 F1 of their parent.
 
-It also trains the equal-compute baseline once (the base reader alone for
-all ``trials x epochs`` epochs, its best epoch kept;
-:mod:`ga_squad.sim.baseline`, cached under the storage root's ``cache/``,
-the same entry ``make run`` computes and reads) and states, per
-seed, whether the search's best validation F1 beats it: the question
-``make run`` answers for one seed.
+It also trains one preset alone, the first the search space starts from
+(named in the output), for all ``trials x epochs`` epochs, keeping the
+epoch best by the search's fitness on validation
+(:func:`ga_squad.reader.baseline.train_preset`, cached under the storage
+root's ``cache/`` as ``make run``'s presets are), and states, per seed,
+whether the search's best validation F1 beats it. ``make run`` compares
+with the best of every preset (B); this benchmark's single preset is the
+search's own starting point.
 
 Usage::
 
@@ -32,8 +34,6 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks import ws_figures as wf  # noqa: E402
 from benchmarks.bench_json import write_result  # noqa: E402
@@ -48,7 +48,6 @@ def search_settings(config_path: Path, trials: int | None):
     import importlib.util
     import shlex
 
-    from ga_squad.launch.baseline import baseline_reader
     from ga_squad.launch.config import load_launch_config
     from ga_squad.search.evolution import EvolutionConfig
     from ga_squad.search.space import SearchSpace
@@ -65,7 +64,7 @@ def search_settings(config_path: Path, trials: int | None):
                                                          "max_layers", "initial_mutations", "aging", "fitness",
                                                          "optimize_mode") if k in args})
     space = SearchSpace.from_dict(args["search_space"]) if args.get("search_space") else None
-    return trial_cfg, evolution, space, trials or launch.max_trial_number, baseline_reader(launch)
+    return trial_cfg, evolution, space, trials or launch.max_trial_number, (space or SearchSpace()).presets[0]
 
 
 def main(seeds: list[int], trials: int | None, out_dir: Path | None, config_path: Path = REPO_ROOT / "config.yml",
@@ -74,8 +73,7 @@ def main(seeds: list[int], trials: int | None, out_dir: Path | None, config_path
 
     configure_tensorflow(2, 1, deterministic=True)
     from ga_squad.reader.data_cache import load_dataset
-    from ga_squad.search.presets import preset
-    from ga_squad.sim.baseline import equal_compute_baseline, whole_budget
+    from ga_squad.reader.baseline import train_preset
     from ga_squad.sim.local_search import LocalSearchConfig, run_local_search
 
     os.chdir(REPO_ROOT)  # the trial command's relative paths are relative to its code directory
@@ -85,11 +83,12 @@ def main(seeds: list[int], trials: int | None, out_dir: Path | None, config_path
     model = dataclasses.replace(trial_cfg.model, word_dim=int(data.embeddings.shape[1]))
     budget = trials * train.epochs
     print(f"{config_path.name}: {trials} trials x {train.epochs} epochs, {evolution}", flush=True)
-    baseline = equal_compute_baseline(trial_cfg.storage_root or REPO_ROOT / "runs", data_cfg, model,
-                                      whole_budget(train), budget, graph=preset(reader), data=data)
-    baseline_f1 = baseline.best_at(budget)
-    print(f"equal-compute baseline: {reader} reader alone for {budget} epochs (ran {baseline.epochs_run}): "
-          f"val F1 {baseline_f1:.2f}", flush=True)
+    baseline = train_preset(reader, trial_cfg.storage_root or REPO_ROOT / "runs", data_cfg, model, train, budget,
+                            fitness=evolution.fitness_spec, data=data)
+    baseline_f1 = baseline.kept_val_f1
+    print(f"equal-compute baseline: the {reader} preset alone for {budget} epochs: val F1 {baseline_f1:.2f} (epoch "
+          f"{baseline.kept_epoch} kept by {baseline.fitness.describe()}), dev F1 {baseline.dev_f1}, "
+          f"{baseline.seconds:.0f} s", flush=True)
     rows, per_seed = [], {}
     root = Path(tempfile.mkdtemp(prefix="ga-starts-"))
     for seed in seeds:
@@ -111,8 +110,9 @@ def main(seeds: list[int], trials: int | None, out_dir: Path | None, config_path
                   f"starts {r['initial_f1']:6.2f}, parent {r['parent_f1']:6.2f}, gap {r['gap']:+.2f}", flush=True)
         summary = {"seeds": sorted(per_seed), "trials": trials, "by_kind": wf.starts_by_kind(rows),
                    "per_seed": per_seed, "baseline": {"budget": budget, "val_f1": baseline_f1,
-                                                      "dev_f1": baseline.dev_at(budget),
-                                                      "epochs_run": baseline.epochs_run, "reader": reader}}
+                                                      "dev_f1": baseline.dev_f1, "epochs_run": baseline.budget,
+                                                      "kept_epoch": baseline.kept_epoch, "reader": reader,
+                                                      "seconds": baseline.seconds}}
         # after every seed: an interrupted run keeps its seeds
         write_result(name, summary, {"seeds": seeds, "trials": trials, "config": config_path.name,
                                      "evolution": dataclasses.asdict(evolution)},

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ga_squad.sim.driver import DriverConfig, SimulationResult, TrialOutcome, parents_reported_first, simulate  # noqa: E402
 from ga_squad.search.evolution import EvolutionConfig  # noqa: E402

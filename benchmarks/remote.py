@@ -34,12 +34,9 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-for extra in (REPO_ROOT, REPO_ROOT / "tests"):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
 
-from remote.cluster import Cluster, cluster, create, remote_config  # noqa: E402
-from remote.hosts import unavailable_reason  # noqa: E402
+from tests.remote.cluster import Cluster, cluster, create, remote_config  # noqa: E402
+from tests.remote.hosts import unavailable_reason  # noqa: E402
 
 from benchmarks.bench_json import write_result  # noqa: E402
 

@@ -5,9 +5,9 @@ of its time on no-sharing searches. To compare designs of the sharing search
 itself (population, tournament, aging, epochs per trial, how children
 inherit), this runs just the sharing search per variant and seed, on the same
 data and model settings, and prints its best validation F1 beside the
-equal-compute baseline at the same trial-epoch budget (the base reader alone,
-whole budget, best epoch kept: the cached curve
-:mod:`ga_squad.sim.baseline` keeps, which ``weight_sharing.py`` reads too).
+equal-compute baseline at the same trial-epoch budget (the ``base`` preset
+alone, whole budget, the epoch best by validation F1 kept:
+:func:`ga_squad.reader.baseline.train_preset`, cached as ``make run``'s presets are).
 
 A variant is ``name:population/tournament[/worst][/start][/fresh][/loss]``:
 ``worst`` removes the worst member instead of the oldest, ``start`` lets a
@@ -28,15 +28,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks import ws_figures as wf  # noqa: E402
 from benchmarks.bench_json import write_result  # noqa: E402
@@ -79,7 +76,7 @@ def main(seeds: list[int], variants: list[Variant], settings: BenchConfig, name:
     configure_tensorflow(settings.threads, 1, deterministic=True)
     from ga_squad.reader.config import TrainConfig
     from ga_squad.search.evolution import EvolutionConfig
-    from ga_squad.sim.baseline import equal_compute_baseline, whole_budget
+    from ga_squad.reader.baseline import train_preset
     from ga_squad.sim.local_search import LocalSearchConfig, run_local_search
 
     data_cfg, data, model_cfg = settings.load()
@@ -91,8 +88,8 @@ def main(seeds: list[int], variants: list[Variant], settings: BenchConfig, name:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="ga-design-") as runs:
         for seed in seeds:
-            baseline = equal_compute_baseline(settings.cache_root, data_cfg, model_cfg, whole_budget(base_train),
-                                              budget, seed=seed, data=data).best_at(budget)
+            baseline = train_preset("base", settings.cache_root, data_cfg, model_cfg, base_train, budget, seed=seed,
+                                    data=data).kept_val_f1
             for v in variants:
                 evolution = EvolutionConfig(population_size=v.population, tournament_size=v.tournament,
                                             min_layers=1, max_layers=settings.max_layers,

@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # running as a script from anywhere
-    sys.path.insert(0, str(REPO))
 
 from ga_squad.reader.squad import read_squad, write_squad_subset  # noqa: E402
 from ga_squad.reader.tokenize import tokenize  # noqa: E402

@@ -1,4 +1,4 @@
-"""``python -m ga_squad <command>``: the user-facing entry points.
+"""``ga-squad <command>`` (or ``python -m ga_squad <command>``): the user-facing entry points.
 
 * ``run``      run a search through NNI and print the leaderboard (the main job)
 * ``report``   leaderboard, figures and summary of a finished or running search
@@ -7,11 +7,14 @@
 * ``export``   write the best reader as a standalone folder (``reader.keras`` + vocabularies) for ``predict``
 
 Each command's module parses its own arguments, so ``--help`` works per command.
+``ga-squad`` is the console script of the package install (``make setup``:
+``pip install -e .``); both forms work from any directory.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 COMMANDS = {
@@ -26,7 +29,8 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"-h", "--help"} or argv[0] not in COMMANDS:
-        usage = "usage: python -m ga_squad {" + ",".join(COMMANDS) + "} [options]\n" + (__doc__ or "")
+        prog = "ga-squad" if os.path.basename(sys.argv[0]) == "ga-squad" else "python -m ga_squad"
+        usage = f"usage: {prog} {{" + ",".join(COMMANDS) + "} [options]\n" + (__doc__ or "")
         if argv and argv[0] not in {"-h", "--help"}:
             print(f"unknown command {argv[0]!r}\n{usage}", file=sys.stderr)
             return 2
