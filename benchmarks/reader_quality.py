@@ -40,7 +40,6 @@ import argparse
 import json
 import logging
 import os
-import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -48,9 +47,6 @@ from collections.abc import Mapping
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-for _path in (REPO_ROOT, REPO_ROOT / "benchmarks"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
 
 from benchmarks.bench_json import command_line, result_path, write_result  # noqa: E402
 
@@ -164,24 +160,28 @@ def load_graph(path: str):
 
 
 def best_of_journal(path: str):
-    """The best reported graph of a recorded search: highest validation F1 (ties: the earliest).
+    """The best graph of a recorded search: its best individual, as ``predict`` and ``report`` name it.
 
-    Ranked by the reported ``default`` (validation F1), not the journal's
-    ``value``: a search with ``fitness: val_loss`` records the loss there.
+    :func:`ga_squad.search.best.best_individual`: by the fitness and
+    direction the journal records (a search with ``fitness: val_loss`` ranks
+    by the lowest loss, which its ``value`` holds), among individuals with a
+    published checkpoint; a journal kept without its checkpoints is ranked by
+    fitness alone (the graph is retrained from scratch here).
     """
-    from ga_squad.search.evolution import Status
-    from ga_squad.search.journal import read_events, replay
+    from ga_squad.search.best import FitnessUnknown, NoBestIndividual, best_individual
 
-    records = [r for r in replay(read_events(path)).values() if r.status is Status.REPORTED and r.value is not None]
-    if not records:
-        raise SystemExit(f"error: journal {path} has no reported individual")
-
-    def val_f1(record) -> float:
-        return float(record.result.get("default", record.value))
-
-    best = max(records, key=lambda r: (val_f1(r), -r.indiv_id))
-    logger.info("best of %s: individual %d, F1 %.2f in the search", path, best.indiv_id, val_f1(best))
-    return best.graph, {"indiv_id": best.indiv_id, "search_f1": val_f1(best)}
+    try:
+        try:
+            best = best_individual(path)
+        except NoBestIndividual:
+            best = best_individual(path, published_only=False)
+    except (NoBestIndividual, FitnessUnknown) as exc:
+        raise SystemExit(f"error: journal {path}: {exc}") from None
+    result = best.record.result
+    search_f1 = float(result.get("val_f1", result.get("default")))
+    logger.info("best of %s: individual %d by %s %.4f, validation F1 %.2f in the search", path, best.indiv_id,
+                best.fitness.describe(), best.value, search_f1)
+    return best.record.graph, {"indiv_id": best.indiv_id, "search_f1": search_f1}
 
 
 def _record_path(cfg: BenchConfig, name: str) -> Path:
@@ -326,7 +326,7 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
     from ga_squad.reader.training import configure_tensorflow
 
     configure_tensorflow(cfg.threads, 1, deterministic=True)
-    from reader_baselines import score_baselines
+    from benchmarks.reader_baselines import score_baselines
 
     from ga_squad.reader.data_cache import load_dataset
     from ga_squad.reader.dataset import DataConfig

@@ -17,20 +17,20 @@ the evolution settings:
   reach its own best (goal: >= 3 for every no-sharing setting). A no-sharing
   search stops as soon as it reaches the target (``--no-stop-at-target``
   runs it to its budget, for the plot).
-* **(c) the equal-compute baseline** (:mod:`ga_squad.sim.baseline`): the
-  base reader trained alone, from scratch, for ``B`` epochs with early
-  stopping only by selection (every epoch of the budget is trained and the
-  best kept, :func:`ga_squad.sim.baseline.whole_budget`, as ``make run``
-  states it; ``--baseline-patience N`` stops it early instead), its best F1 at each budget
+* **(c) the equal-compute baseline**: the ``base`` preset trained alone,
+  from scratch, for ``B`` epochs (every epoch of the budget trained, the one
+  best by the search's fitness on validation kept;
+  :func:`ga_squad.reader.baseline.train_preset`, as ``make run`` trains
+  each preset), the validation F1 of the epoch it keeps at each budget
   point. Cached under ``<cache_root>/cache/``, so reruns do not retrain it.
-  Goal: the sharing search's best beats it at ``B``.
+  Goal: the sharing search's best beats it at ``B``. (``make run``'s B is
+  the best of every preset; this figure keeps the search's own seed.)
 * **(d) the previous ratio**: the sharing search's proposals replayed cold
   (same graphs and trial seeds, no inheritance); trial-epochs sharing needs
   to reach the replay's final best / the replay's trial-epochs. It saturates
   (the first ``population`` trials are identical cold starts), hence (b).
 
-All F1 figures are the selection score (validation F1 where trials report
-one, else dev F1; :func:`ga_squad.search.contract.result_score`).
+All F1 figures are validation F1 (:func:`benchmarks.ws_figures.val_f1`).
 
 Usage::
 
@@ -62,8 +62,6 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks import ws_figures as wf  # noqa: E402
 from benchmarks.bench_json import write_result  # noqa: E402
@@ -90,10 +88,6 @@ class BenchConfig:
         budget_factor: The no-sharing searches get this many times the
             sharing search's trial-epochs.
         stop_at_target: Stop a no-sharing search once it reached the target.
-        baseline_patience: Early-stopping patience of the baseline run (None:
-            train the whole budget and keep the best epoch; a patience of 3
-            ended it after 7 of 12 epochs at 11.85 F1 on seed 5, half of
-            what the same reader reaches with the budget used up).
         replay: Run the cold replay of (d).
         inherited_lr_scale: Learning-rate multiplier of inherited layers.
         start_competes: Let a child republish its start when no trained
@@ -129,7 +123,6 @@ class BenchConfig:
     cold_epochs: tuple[int, ...] = (1, 2, 4)
     budget_factor: int = 4
     stop_at_target: bool = True
-    baseline_patience: int | None = None
     replay: bool = True
     inherited_lr_scale: float = 1.0
     start_competes: bool = False
@@ -176,7 +169,7 @@ class BenchConfig:
                 f"{'' if self.resume_optimizer else ', fresh optimizer'}; "
                 f"no-sharing searches {list(self.cold_epochs)} epoch(s)/trial with "
                 f"{self.budget_factor}x the trial-epochs{' (stop at target)' if self.stop_at_target else ''}; "
-                f"baseline {'whole budget, best epoch kept' if self.baseline_patience is None else f'patience {self.baseline_patience}'}; seeds {list(self.seeds)}")
+                f"baseline base preset, whole budget, best epoch kept; seeds {list(self.seeds)}")
 
 
 class _TargetReached(BaseException):
@@ -195,7 +188,8 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
     configure_tensorflow(cfg.threads, 1, deterministic=True)
     from ga_squad.reader.config import TrainConfig
     from ga_squad.search.evolution import EvolutionConfig
-    from ga_squad.sim.baseline import equal_compute_baseline, whole_budget
+    from ga_squad.reader.baseline import train_preset
+    from ga_squad.search.fitness import Fitness
     from ga_squad.sim.local_search import LocalSearchConfig, run_local_search
 
     started = time.perf_counter()
@@ -254,13 +248,10 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
             entry["cold_replay"], _ = search("cold-replay", cfg.trials, cfg.epochs, False,
                                              replay=s_result.proposals)
         t0 = time.perf_counter()
-        baseline = equal_compute_baseline(
-            cfg.cache_root, data_cfg, model_cfg,
-            whole_budget(train_cfg) if cfg.baseline_patience is None
-            else dataclasses.replace(train_cfg, patience=cfg.baseline_patience),
-            budget, seed=seed, data=data)
-        print(f"  seed {seed} baseline         {baseline.epochs_run:3d} epochs (budget {budget}), best F1 "
-              f"{baseline.best_at(budget):6.2f} ({time.perf_counter() - t0:.0f} s; cached in {cfg.cache_root}/cache)",
+        baseline = train_preset("base", cfg.cache_root, data_cfg, model_cfg, train_cfg, budget,
+                                fitness=Fitness.resolve(cfg.fitness), seed=seed, data=data)
+        print(f"  seed {seed} baseline base    {budget:3d} epochs, epoch {baseline.kept_epoch} kept: F1 "
+              f"{baseline.kept_val_f1:6.2f} ({time.perf_counter() - t0:.0f} s; cached in {cfg.cache_root}/cache)",
               flush=True)
         entry["baseline"] = baseline.to_dict()
         entry["figures"] = seed_figures(entry, budget)
@@ -293,19 +284,19 @@ def shown_config(cfg: BenchConfig) -> dict[str, Any]:
 
 def seed_figures(entry: dict[str, Any], budget: int) -> dict[str, Any]:
     """(a)-(d) of one seed from its searches' trial lists (also recomputed by ``--report``)."""
-    from ga_squad.sim.baseline import BaselineCurve
+    from ga_squad.reader.baseline import PresetBaseline
 
-    baseline = BaselineCurve.from_dict(entry["baseline"])
+    baseline = PresetBaseline.from_dict(entry["baseline"])
     starts = wf.child_starts(entry["sharing"])
     figures = {
         "budget": budget,
         "warm_starts": starts,
         "warm_starts_by_kind": wf.starts_by_kind(starts),
         "compute_to_target": wf.compute_to_target(entry["sharing"], {int(k): v for k, v in entry["cold"].items()}),
-        "baseline_best_so_far": list(baseline.best_so_far(budget)),
-        "baseline_at_budget": baseline.best_at(budget),
-        "baseline_dev_at_budget": baseline.dev_at(budget),
-        "baseline_epochs_run": min(baseline.epochs_run, budget),
+        "baseline_best_so_far": list(baseline.best_so_far()),
+        "baseline_at_budget": baseline.kept_val_f1,
+        "baseline_dev_at_budget": baseline.dev_f1,
+        "baseline_epochs_run": baseline.budget,
     }
     if "cold_replay" in entry:
         figures["replay"] = wf.compare_replay(entry["sharing"], entry["cold_replay"])

@@ -1,9 +1,9 @@
 """Figures of the weight-sharing benchmark, from the searches' per-trial lists (pure, no TensorFlow).
 
 Every trial list is a list of :class:`ga_squad.sim.local_search.TrialSummary`
-dicts in start order; scores are read through :func:`ga_squad.search.contract.result_score`
-so results with and without a validation split both work (the selection
-score: ``val_f1`` if present, else ``f1``). "Trial-epochs after trial *i*" is
+dicts in start order, whose ``f1``/``initial_f1`` are validation scores; a
+dict that also holds ``val_f1`` (a trial's own result, where ``f1`` is the dev
+F1) is read by that (:func:`val_f1`). "Trial-epochs after trial *i*" is
 the sum of the epochs trials 0..i really trained (early stopping included).
 """
 
@@ -14,7 +14,6 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ga_squad.search.contract import result_score as score
 
 __all__ = [
     "best_at_budget",
@@ -29,6 +28,7 @@ __all__ = [
     "mutation_kind",
     "selection_f1",
     "starts_by_kind",
+    "val_f1",
 ]
 
 #: A child starts "where its parent ended" when its F1 before training is this close (issue 16).
@@ -54,15 +54,30 @@ def best_so_far(scores: Sequence[float | None]) -> list[float]:
     return out
 
 
+def val_f1(trial: Mapping[str, Any], initial: bool = False) -> float | None:
+    """A trial's validation F1: ``val_f1`` of a result dict, else ``f1`` of a TrialSummary dict.
+
+    :class:`~ga_squad.sim.local_search.TrialSummary` names its validation F1
+    ``f1`` (``initial_f1`` before training); a trial's own result names it
+    ``val_f1`` and keeps ``f1`` for the dev set, so ``val_f1`` wins.
+    """
+    prefix = "initial_" if initial else ""
+    for key in (f"{prefix}val_f1", f"{prefix}f1"):
+        value = trial.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value):
+            return float(value)
+    return None
+
+
 def selection_f1(trial: Mapping[str, Any]) -> float:
     """The trial's selection F1, -inf for a failed trial (never the best)."""
-    value = score(trial, "f1")
+    value = val_f1(trial)
     return -math.inf if value is None else value
 
 
 def curve(trials: Sequence[Mapping[str, Any]]) -> tuple[list[float], list[float]]:
     """``(trial-epochs spent after each trial, best selection F1 so far)``."""
-    return (cumulative([t["epochs"] for t in trials]), best_so_far([score(t, "f1") for t in trials]))
+    return (cumulative([t["epochs"] for t in trials]), best_so_far([val_f1(t) for t in trials]))
 
 
 def epochs_to_reach(best: Sequence[float], cum_epochs: Sequence[float], target: float) -> float:
@@ -99,17 +114,17 @@ def is_growing(kind: str) -> bool:
 
 def child_starts(trials: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Each warm child's F1 before training against its parent's final F1."""
-    final = {t["indiv_id"]: score(t, "f1") for t in trials}
+    final = {t["indiv_id"]: val_f1(t) for t in trials}
     out = []
     for t in trials:
         if t["parent_id"] is None or not t.get("warm_start"):
             continue
-        initial, parent = score(t, "f1", initial=True), final.get(t["parent_id"])
+        initial, parent = val_f1(t, initial=True), final.get(t["parent_id"])
         if initial is None or parent is None:
             continue
         out.append({"indiv_id": t["indiv_id"], "parent_id": t["parent_id"], "kind": mutation_kind(t["mutation"]),
                     "initial_f1": initial, "parent_f1": parent, "gap": parent - initial,
-                    "final_f1": score(t, "f1")})
+                    "final_f1": val_f1(t)})
     return out
 
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
+from scripts import render_bench_table as bench
 
-import render_bench_table as bench  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_readme_table_matches_the_results_json() -> None:

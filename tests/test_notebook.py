@@ -85,3 +85,20 @@ def test_notebook_executes(tiny: TinySearch, tmp_path: Path, monkeypatch: pytest
     stderr = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
     assert "oneDNN" not in stderr and "absl::InitializeLog" not in stderr, stderr[:500]
     nbformat.write(nb, tmp_path / "executed.ipynb")
+
+
+def test_a_copy_outside_the_repository_says_how_to_point_it_at_a_search(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a bare StopIteration: the error names GA_SQUAD_SEARCH_DIR."""
+    monkeypatch.delenv("GA_SQUAD_SEARCH_DIR", raising=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(nb, km=_kernel_manager(tmp_path / "kernels"), timeout=300,
+                                     resources={"metadata": {"path": str(elsewhere)}})
+    with pytest.raises(nbclient.exceptions.CellExecutionError) as failed:
+        client.execute()
+    message = str(failed.value)
+    assert "StopIteration" not in message
+    assert "NotebookSetupError" in message and "set GA_SQUAD_SEARCH_DIR" in message, message[-800:]
+

@@ -58,3 +58,23 @@ def test_warm_cold_labels_are_above_every_dot(tiny: TinySearch) -> None:
         x, y = label.xy
         below = [dy for dx, dy in dots if abs(dx - x) < 1e-9]
         assert below and y >= max(below) and label.get_zorder() > 3
+
+
+def test_every_figure_says_it_plots_validation_f1(tiny: TinySearch) -> None:
+    """The figures plot each trial's validation F1 (``record_f1``): their axes, titles and colour bars say so."""
+    from ga_squad.analysis import plots
+    from ga_squad.analysis.leaderboard import trial_curve
+    from ga_squad.analysis.search_dir import record_dev_scores, record_f1
+
+    load_search, f1_by_id, warm_vs_cold = _analysis()
+    search = load_search(tiny.search_dir)
+    points = trial_curve(search)
+    assert [p.f1 for p in points] == [record_f1(search.records[p.indiv_id]) for p in points]
+    assert any(p.f1 != record_dev_scores(search.records[p.indiv_id])[0] for p in points)  # not the dev F1
+    figures = [plots.plot_f1_over_trials(points), plots.plot_lineage(search),
+               plots.plot_warm_vs_cold(warm_vs_cold(search), f1_by_id(search))]
+    for fig in figures:
+        texts = [t for ax in fig.axes for t in (ax.get_ylabel(), ax.get_title())]
+        texts += [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+        assert not any("dev F1" in t for t in texts), texts
+        assert any("validation F1" in t for t in texts), texts

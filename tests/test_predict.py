@@ -233,6 +233,11 @@ def _write(path: Path, text: str) -> Path:
     ('{"data": [{"paragraphs": [{"context": "x", "qas": [{"question": "q"}]}]}]}',
      "is not a SQuAD v1.1 JSON file: data[0].paragraphs[0].qas[0].id is missing"),
     ('{"data": []}', "holds no questions"),
+    ('{"data": [{"paragraphs": [{"context": "x", "qas": [{"id": "a", "question": "q"}]}, '
+     '{"context": "", "qas": [{"id": "q-empty", "question": "Who?"}]}]}]}',
+     "question 'q-empty' has an empty passage (its paragraph's \"context\" is empty)"),
+    ('{"data": [{"paragraphs": [{"context": "x", "qas": [{"id": "q-blank", "question": "  "}]}]}]}',
+     "question 'q-blank' is empty"),
 ])
 def test_input_that_is_not_squad_is_one_line(tiny: TinySearch, tmp_path: Path, capsys: pytest.CaptureFixture,
                                              content: str, expected: str) -> None:

@@ -27,6 +27,7 @@ from ga_squad.analysis.report import FIGURES, write_report
 from ga_squad.analysis.search_dir import Search, default_cache_dir, find_search_dir, load_search
 from ga_squad.analysis.warm_cold import paired_children, warm_vs_cold
 from ga_squad.cli.report import cli as report_cli
+from ga_squad.search.contract import MissingScore
 from ga_squad.search.graph import base_reader
 from ga_squad.search.journal import Journal, read_events
 from ga_squad.search.paths import SearchLayout
@@ -128,8 +129,8 @@ def test_leaderboard_ranks_by_validation_and_shows_the_dev_set_apart(hand_search
     assert [(r.f1, r.em, r.dev_f1, r.dev_em) for r in rows[:2]] == [(40.0, 20.0, 60.0, 30.0), (30.0, 15.0, 70.0, 35.0)]
 
 
-def test_results_from_before_the_validation_split_rank_by_their_dev_f1(tmp_path: Path) -> None:
-    """Old journals reported only the dev F1 (``f1`` = ``default``): it is their fitness and their dev score."""
+def test_results_from_before_the_validation_split_are_refused_naming_the_key(tmp_path: Path) -> None:
+    """Old journals reported only the dev F1 (``f1`` = ``default``): never read as a validation F1."""
     root = write_journal(tmp_path, "old", [(0, None, 10.0, False), (1, 0, 30.0, True)])
     events = read_events(root / "lineage.jsonl")
     old = {"inherited_params", "fresh_params", "epochs", "train_seconds", "warm_start", "indiv_id", "parent_id"}
@@ -141,10 +142,9 @@ def test_results_from_before_the_validation_split_rank_by_their_dev_f1(tmp_path:
                                "default": value, "f1": value, "em": value / 2, "initial_f1": 1.0}
         lines.append(json.dumps(event))
     (root / "lineage.jsonl").write_text("\n".join(lines) + "\n")
-    rows = leaderboard(load_search(root))
-    assert [(r.indiv_id, r.f1, r.em, r.dev_f1, r.dev_em) for r in rows] == [(1, 30.0, 15.0, 30.0, 15.0),
-                                                                            (0, 10.0, 5.0, 10.0, 5.0)]
-    assert warm_vs_cold(load_search(root)).groups[0].warm_initial_f1 == 1.0
+    with pytest.raises(MissingScore, match="'val_f1'"):
+        leaderboard(load_search(root))
+    assert report_cli([str(root), "--no-reevaluate"]) == 1
 
 
 def test_leaderboard_markdown_is_one_aligned_table(hand_search: Search) -> None:

@@ -38,7 +38,7 @@ RESULT_KEYS = {
     "default", "val_f1", "val_em", "val_loss", "initial_val_f1", "initial_val_em", "initial_val_loss",
     "dev_f1", "dev_em", "dev_loss", "f1", "em", "val_questions", "dev_questions", "inherited_params",
     "fresh_params", "total_params", "epochs", "best_epoch", "train_seconds", "dev_seconds", "trial_seconds",
-    "warm_start", "warm_start_seconds", "device", "mixed_precision", "indiv_id", "parent_id",
+    "warm_start", "warm_start_seconds", "device", "mixed_precision", "indiv_id", "parent_id", "selected_by",
 }
 
 

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks import ws_figures as wf  # noqa: E402
+from benchmarks import ws_figures as wf
 
 
 def trial(indiv: int, f1: float | None, epochs: int = 1, parent: int | None = None, initial: float = 0.0,

@@ -18,6 +18,7 @@ from typing import Any
 from nni import ClassArgsValidator
 from schema import And, Optional, Schema, SchemaError
 
+from ga_squad.search.fitness import EPOCH_METRICS, Fitness
 from ga_squad.search.space import SearchSpace
 
 __all__ = ["ClassArgsError", "GaSquadClassArgsValidator", "REPO_ROOT", "resolve_storage_root",
@@ -84,8 +85,9 @@ class GaSquadClassArgsValidator(ClassArgsValidator):
         Optional("aging"): _boolean("aging"),
         Optional("siblings"): _integer("siblings", 1),
         Optional("control"): _boolean("control"),
-        Optional("fitness"): And(lambda v: isinstance(v, str) and v != "",
-                                 error="fitness: must name a metric the trial reports (default, val_loss, ...)"),
+        Optional("fitness"): And(lambda v: v in EPOCH_METRICS,
+                                 error=f"fitness: must be one of {', '.join(EPOCH_METRICS)} (what a trial measures "
+                                       f"on the validation split after every epoch; default is val_f1)"),
         Optional("experiment_id"): And(lambda v: v is None or (isinstance(v, str) and v != ""),
                                        error="experiment_id: must be a non-empty string"),
         Optional("fsync"): _boolean("fsync"),
@@ -115,6 +117,27 @@ class GaSquadClassArgsValidator(ClassArgsValidator):
             raise ClassArgsError(f"max_layers: must be >= min_layers ({high} < {low})")
         if kwargs.get("control") and kwargs.get("siblings", 1) < 2:
             raise ClassArgsError("control: needs siblings >= 2 (the control is one child of each brood)")
+        _check_directions(kwargs.get("fitness", "default"), kwargs.get("optimize_mode", "maximize"))
+
+
+def _check_directions(fitness: str, optimize_mode: str) -> None:
+    """Refuse ``optimize_mode: minimize``: the trials' ``default`` metric is a validation F1.
+
+    ``optimize_mode`` is the order NNI (and its web UI) sorts ``default`` in,
+    and the search's direction when it ranks by ``default``; minimising an F1
+    is never meant. The fitness key carries its own direction
+    (:mod:`ga_squad.search.fitness`): a loss is minimised without help.
+    """
+    if optimize_mode != "minimize":
+        return
+    fit = Fitness.resolve(fitness, optimize_mode)
+    if fitness == "default":
+        raise ClassArgsError("optimize_mode: minimize would rank the trials' default metric, the validation F1, "
+                             "lower-is-better; keep optimize_mode: maximize, and set fitness: val_loss to rank by "
+                             "validation loss (a loss is minimized)")
+    raise ClassArgsError(f"optimize_mode: minimize would make NNI show the lowest validation F1 (the trials' "
+                         f"default metric) as best; keep optimize_mode: maximize: fitness {fit.describe()} "
+                         f"takes its direction from its key")
 
 
 def validate_class_args(class_args: dict[str, Any]) -> None:

@@ -19,7 +19,8 @@ Use it in an NNI experiment config (the repository root as code directory)::
         # mutation weights: see ga_squad.search.space)
 
 (``codeDirectory: .../tuner`` with ``className: ga_tuner.GaSquadTuner`` works
-too: this file puts the repository root on ``sys.path`` itself.)
+too: ``ga_squad`` and ``tuner`` come from the package install, ``make setup``'s
+``pip install -e .``.)
 
 Each trial receives the JSON contract of :class:`ga_squad.search.contract.TrialParams`
 (``indiv_id``, ``parent_id``, ``graph``, ``restore_dir``, ``save_dir``,
@@ -43,20 +44,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-_REPO_ROOT = Path(__file__).resolve().parents[1]
-if (_REPO_ROOT / "ga_squad" / "__init__.py").is_file() and str(_REPO_ROOT) not in sys.path:
-    # NNI imports this file from ``codeDirectory``; make the sibling package importable.
-    sys.path.insert(0, str(_REPO_ROOT))
+import nni
+from nni.runtime import msg_dispatcher
+from nni.runtime.tuner_command_channel import CommandType
+from nni.tuner import Tuner
 
-import nni  # noqa: E402
-from nni.tuner import Tuner  # noqa: E402
-
-from ga_squad.search.evolution import EvolutionConfig  # noqa: E402
-from ga_squad.search.paths import SearchLayout  # noqa: E402
-from ga_squad.search.protocol import EngineProtocol, open_engine  # noqa: E402
-from ga_squad.search.retention import RetentionConfig  # noqa: E402
-from tuner.class_args import resolve_storage_root, validate_class_args  # noqa: E402
-from ga_squad.search.space import SearchSpace  # noqa: E402
+from ga_squad.search.evolution import EvolutionConfig
+from ga_squad.search.paths import SearchLayout
+from ga_squad.search.protocol import EngineProtocol, open_engine
+from ga_squad.search.retention import RetentionConfig
+from tuner.class_args import resolve_storage_root, validate_class_args
+from ga_squad.search.space import SearchSpace
 
 _logger = logging.getLogger(__name__)
 
@@ -84,6 +82,41 @@ def nni_trial_job_id(depth: int = 4) -> str | None:
             job = data.get("trial_job_id") if isinstance(data, dict) else None
             return job if isinstance(job, str) else None
     return None
+
+
+def nni_result_queued(trial_job_id: str | None, depth: int = 4) -> bool:
+    """Whether NNI 3.0's dispatcher holds ``trial_job_id``'s final result, queued but not yet delivered.
+
+    The manager sends a trial's final metric before its end over one
+    websocket, but the dispatcher queues them for two threads (results on the
+    default one, ends on the assessor one), so the end can be handled first.
+    Found in the ``MsgDispatcher`` of the calling ``handle_trial_end`` frame;
+    with it the engine waits for that result instead of declaring a failure
+    the result would undo. Any other caller (or NNI version) gets False.
+    """
+    if trial_job_id is None:
+        return False
+    frame = sys._getframe(1)
+    for _ in range(depth):
+        frame = frame.f_back
+        if frame is None:
+            return False
+        if frame.f_code.co_name == "handle_trial_end":
+            queue = getattr(frame.f_locals.get("self"), "default_command_queue", None)
+            break
+    else:
+        return False
+    if queue is None or not hasattr(queue, "mutex"):
+        return False
+    with queue.mutex:
+        waiting = list(queue.queue)
+    for command, data in waiting:
+        if (command == CommandType.ReportMetricData and isinstance(data, dict) and data.get("type") == "FINAL"
+                and data.get("trial_job_id") == trial_job_id
+                and data.get("parameter_id") in msg_dispatcher._trial_params
+                and data.get("parameter_id") not in msg_dispatcher._customized_parameter_ids):
+            return True
+    return False
 
 
 
@@ -118,7 +151,8 @@ class GaSquadTuner(EngineProtocol, Tuner):
     Args:
         save_dir_root: Storage root shared by tuner and trials; the search
             lives in ``<save_dir_root>/<experiment id>/``.
-        optimize_mode: ``maximize`` (F1) or ``minimize``.
+        optimize_mode: NNI's order of the trials' ``default`` metric (the
+            validation F1), so ``maximize``; ``minimize`` is refused.
         population_size: Reported individuals kept; also the number of cold
             starts. May be smaller than the trial concurrency.
         min_layers: Fewest hidden layers of any architecture.
@@ -127,8 +161,11 @@ class GaSquadTuner(EngineProtocol, Tuner):
         tournament_size: Members sampled per parent selection.
         initial_mutations: Mutations of the base reader per cold start.
         aging: Regularized evolution (True) or remove-the-worst (False).
-        fitness: The result key the search ranks by (``default`` = validation
-            F1, by ``optimize_mode``; ``val_loss``, lower is better).
+        fitness: The result key the search ranks by, with the direction its
+            name gives (:mod:`ga_squad.search.fitness`): ``default`` (the
+            validation F1, higher is better), ``val_f1``, ``val_em`` or
+            ``val_loss`` (lower is better). Recorded with its direction in the
+            journal's first event; every trial keeps its best epoch by it.
         siblings: Children per selected parent before the next selection
             (:attr:`ga_squad.search.evolution.EvolutionConfig.siblings`).
         control: The first child of every brood is the parent unchanged, so
@@ -204,6 +241,7 @@ class GaSquadTuner(EngineProtocol, Tuner):
 
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
         kwargs.setdefault("trial_job_id", nni_trial_job_id())
+        kwargs.setdefault("result_in_flight", nni_result_queued(kwargs["trial_job_id"]))
         EngineProtocol.trial_end(self, parameter_id, success, **kwargs)
 
     def load_checkpoint(self) -> None:

@@ -1,4 +1,4 @@
-"""Rank a search's reported individuals and trace dev F1 over trials.
+"""Rank a search's reported individuals by its fitness and trace validation F1 over trials.
 
 Pure functions over a loaded :class:`~ga_squad.analysis.search_dir.Search`
 returning frozen records, so the same numbers feed the Markdown tables, the
@@ -28,15 +28,15 @@ __all__ = ["LeaderboardRow", "TrialPoint", "f1_by_id", "inherited_fraction", "le
 
 @dataclass(frozen=True)
 class LeaderboardRow:
-    """One reported individual, as ranked by its fitness (validation F1).
+    """One reported individual, as ranked by the search's fitness (e.g. validation loss, or F1).
 
     Attributes:
-        rank: 1 = best.
+        rank: 1 = best by the search's fitness
+            (:func:`ga_squad.search.best.rank`).
         indiv_id: The individual.
         parent_id: Its parent, or None for a cold start.
-        f1: Validation F1, the fitness the search selected on (dev F1 for runs
-            made before the validation split; see :func:`record_f1`).
-        em: Validation EM (dev EM for older runs; None if absent).
+        f1: Validation F1 (see :func:`record_f1`).
+        em: Validation EM (None if absent).
         dev_f1: Official dev-set F1 of the published weights (never selected on).
         dev_em: Official dev-set EM.
         hidden_layers: Hidden layers of its graph.
@@ -54,6 +54,9 @@ class LeaderboardRow:
         train_seconds: Training time reported by the trial.
         mutation: How it was derived.
         nni_trial: NNI's trial job id, when NNI records were joined.
+        fitness_key: The result key the search ranks by (``default``: the validation F1).
+        fitness_mode: ``maximize`` or ``minimize``.
+        fitness_value: This individual's value of it (the journal's ``value``).
     """
 
     rank: int
@@ -77,6 +80,9 @@ class LeaderboardRow:
     train_seconds: float | None
     mutation: str
     nni_trial: str | None = None
+    fitness_key: str = "default"
+    fitness_mode: str = "maximize"
+    fitness_value: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -94,7 +100,7 @@ def inherited_fraction(inherited: int, fresh: int) -> float:
 
 
 def leaderboard(search: Search) -> list[LeaderboardRow]:
-    """Reported individuals, best fitness (validation F1) first (earlier id first among ties)."""
+    """Reported individuals, best by the search's fitness first (earlier id first among ties)."""
     rows = []
     for rank, rec in enumerate(search.ranked(), start=1):
         res = rec.result
@@ -119,25 +125,26 @@ def leaderboard(search: Search) -> list[LeaderboardRow]:
             inherited_params=inherited, fresh_params=fresh, inherited_fraction=inherited_fraction(inherited, fresh),
             warm_start=bool(res.get("warm_start", False)), epochs=None if epochs is None else int(epochs),
             train_seconds=result_number(res, "train_seconds"), mutation=rec.mutation,
-            nni_trial=nni.trial_job_id if nni else None,
+            nni_trial=nni.trial_job_id if nni else None, fitness_key=search.fitness.key,
+            fitness_mode=search.fitness.mode.value, fitness_value=rec.value,
         ))
     return rows
 
 
 def f1_by_id(search: Search) -> dict[int, float]:
-    """Fitness F1 (validation) of every reported individual."""
+    """Validation F1 of every reported individual."""
     return {r.indiv_id: record_f1(r) for r in search.reported()}
 
 
 @dataclass(frozen=True)
 class TrialPoint:
-    """One reported trial on the F1-over-trials curve.
+    """One reported trial on the validation-F1-over-trials curve.
 
     Attributes:
         position: 1-based position in trial order (order results arrived).
         indiv_id: The individual.
-        f1: Its fitness F1 (validation).
-        best_so_far: Best F1 among the first ``position`` trials.
+        f1: Its validation F1.
+        best_so_far: Best validation F1 among the first ``position`` trials.
         warm_start: Whether it loaded weights from a parent.
         parent_id: Its parent, or None.
     """
@@ -151,7 +158,7 @@ class TrialPoint:
 
 
 def trial_curve(search: Search) -> list[TrialPoint]:
-    """Fitness F1 of every reported trial in trial order, with the running best."""
+    """Validation F1 of every reported trial in trial order, with the running best."""
     points: list[TrialPoint] = []
     best = -math.inf
     for n, rec in enumerate(search.reported(), start=1):

@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 NO_RESULT = "No trial has reported yet."
+F1_KEYS = ("default", "val_f1")  # fitness keys that are the leaderboard's val F1 column
 # Short names of hidden layer types in the leaderboard's "hidden layers" column.
 LAYER_SHORT = {"rnn": "rnn", "attention": "att", "self_attention": "sa"}
 LAYER_LEGEND = ("rnn = bidirectional GRU (rnn:lstm: LSTM), att = attention, sa = self-attention, "
@@ -88,19 +89,24 @@ def leaderboard_markdown(rows: Sequence[LeaderboardRow], limit: int | None = Non
         return NO_RESULT
     shown = list(rows[:limit])
     nni = any(r.nni_trial for r in shown)
-    head = ["rank", "id", "parent", "val F1", "val EM", "dev F1", "dev EM", "hidden layers", "inherited", "fresh", "inherited %",
-            "epochs", "train s", "mutation"] + (["NNI trial"] if nni else [])
-    right = [True] * 7 + [False] + [True] * 5 + [False] + ([False] if nni else [])
-    body = [[str(r.rank), str(r.indiv_id), "-" if r.parent_id is None else str(r.parent_id),
-             _fmt(r.f1), _fmt(r.em), _fmt(r.dev_f1), _fmt(r.dev_em), describe_layers(r), f"{r.inherited_params:,}", f"{r.fresh_params:,}",
-             _fmt(100 * r.inherited_fraction, ".0f"), "-" if r.epochs is None else str(r.epochs),
-             _fmt(r.train_seconds, ".1f"), r.mutation.replace("|", "/")] + ([r.nni_trial or "-"] if nni else [])
+    key, mode = shown[0].fitness_key, shown[0].fitness_mode
+    own = key not in F1_KEYS  # a fitness that is not the val F1 column gets its own column
+    head = (["rank", "id", "parent"] + ([key.replace("_", " ")] if own else [])
+            + ["val F1", "val EM", "dev F1", "dev EM", "hidden layers", "inherited", "fresh", "inherited %",
+               "epochs", "train s", "mutation"] + (["NNI trial"] if nni else []))
+    right = [True] * (7 + own) + [False] + [True] * 5 + [False] + ([False] if nni else [])
+    body = [[str(r.rank), str(r.indiv_id), "-" if r.parent_id is None else str(r.parent_id)]
+            + ([_fmt(r.fitness_value, ".4f")] if own else [])
+            + [_fmt(r.f1), _fmt(r.em), _fmt(r.dev_f1), _fmt(r.dev_em), describe_layers(r), f"{r.inherited_params:,}",
+               f"{r.fresh_params:,}", _fmt(100 * r.inherited_fraction, ".0f"), "-" if r.epochs is None else str(r.epochs),
+               _fmt(r.train_seconds, ".1f"), r.mutation.replace("|", "/")] + ([r.nni_trial or "-"] if nni else [])
             for r in shown]
     lines = _aligned_table(head, body, right)
     top = f"top {len(shown)} of {len(rows)}; " if len(shown) < len(rows) else ""
-    lines += ["", f"{top}ranked by validation F1 (the fitness, unless the tuner ranks by `fitness: val_loss`); "
-                  f"dev F1/EM: the official dev set, scored once and never selected on; hidden layers in order "
-                  f"from the inputs ({LAYER_LEGEND})"]
+    ranked = "validation F1" if key in F1_KEYS else key.replace("_", " ")
+    lines += ["", f"{top}ranked by {ranked}, {'higher' if mode == 'maximize' else 'lower'} is better (the search's "
+                  f"fitness: `{key}`, {mode}); dev F1/EM: the official dev set, scored once and never selected on; "
+                  f"hidden layers in order from the inputs ({LAYER_LEGEND})"]
     return "\n".join(lines)
 
 
@@ -111,11 +117,14 @@ def overview_markdown(search: Search) -> str:
         statuses[rec.status.value] = statuses.get(rec.status.value, 0) + 1
     text = (f"Search `{search.experiment_id}` in `{search.root}`: {len(search.records)} individuals ("
             + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) + ").")
-    rows = leaderboard(search)
-    if rows:
-        best = rows[0]
-        text += (f"\n\n**Best:** individual {best.indiv_id}, validation F1 {best.f1:.2f} (EM {_fmt(best.em)}), "
-                 f"dev F1 {_fmt(best.dev_f1)} (EM {_fmt(best.dev_em)}), {best.hidden_layers} hidden layers.")
+    record = search.best()
+    rows = {r.indiv_id: r for r in leaderboard(search)} if record is not None else {}
+    if record is not None:
+        best = rows[record.indiv_id]
+        text += (f"\n\n**Best** (by the search's fitness, `{search.fitness.key}` {search.fitness.mode.value}d: "
+                 f"{_fmt(best.fitness_value, '.4f')}): individual {best.indiv_id}, validation F1 {best.f1:.2f} "
+                 f"(EM {_fmt(best.em)}), dev F1 {_fmt(best.dev_f1)} (EM {_fmt(best.dev_em)}), "
+                 f"{best.hidden_layers} hidden layers.")
     return text
 
 
@@ -195,15 +204,16 @@ def summary_markdown(search: Search, rows: Sequence[LeaderboardRow], comparison:
         reeval_note: Why there is no re-evaluation, or why it failed.
         figures: Figure key -> file name, relative to the summary.
         pairs, cold: The paired comparison against a no-sharing replay, if any.
-        baseline: The equal-compute baseline against the best
-            (:func:`ga_squad.analysis.baseline.comparison_text`), or why there is none.
+        baseline: The equal-compute baseline (B, the best preset, by name) against the best
+            (:func:`ga_squad.analysis.equal_compute.baseline_comparison`), or why there is none.
     """
     out = [f"# Search report: {search.experiment_id}", "", overview_markdown(search), ""]
     out += ["## Leaderboard", "", leaderboard_markdown(rows), ""]
     if baseline:
         out += ["## Equal-compute baseline", "", baseline.replace("\n", "\n\n"), ""]
-    titles = {"curve": "Dev F1 over trials", "lineage": "Lineage", "architecture": "Best architecture",
-              "warm_cold": "Warm vs cold starts"}
+    titles = {"curve": "Validation F1 over trials", "lineage": "Lineage (colour: validation F1)",
+              "architecture": "Best architecture", "warm_cold": "Warm vs cold starts (validation F1)",
+              "paired": "The same children warm and cold (validation F1)"}
     for key, name in figures.items():
         out += [f"## {titles.get(key, key)}", "", f"![{titles.get(key, key)}]({name})", ""]
     if edges:

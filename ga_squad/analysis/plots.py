@@ -70,7 +70,11 @@ def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
 
 # --- F1 over trials -------------------------------------------------------------
 def plot_f1_over_trials(points: Sequence[TrialPoint]) -> Figure:
-    """Dev F1 per trial in trial order, the running best, warm and cold starts marked."""
+    """Validation F1 per trial in trial order, the running best, warm and cold starts marked.
+
+    Validation F1, not the dev set's: ``TrialPoint.f1`` is what a trial
+    scored on the articles held out of the training file.
+    """
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
     if not points:
@@ -83,15 +87,15 @@ def plot_f1_over_trials(points: Sequence[TrialPoint]) -> Figure:
                 ax.scatter([p.position for p in sel], [p.f1 for p in sel], c=color, marker=marker,
                            label=label, zorder=3)
         ax.step([p.position for p in points], [p.best_so_far for p in points], where="post",
-                color="black", label="best so far", zorder=2)
+                color="black", label="best validation F1 so far", zorder=2)
         for p in points:
             ax.annotate(str(p.indiv_id), (p.position, p.f1), textcoords="offset points", xytext=(3, 4),
                         fontsize=7)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial (order results arrived)")
-    ax.set_ylabel("dev F1")
-    ax.set_title("Dev F1 over trials")
+    ax.set_ylabel("validation F1")
+    ax.set_title("Validation F1 over trials")
     ax.grid(alpha=0.3)
     return fig
 
@@ -124,7 +128,7 @@ def lineage_layout(parents: Mapping[int, int | None]) -> dict[int, tuple[float, 
 
 def plot_lineage(search: Search) -> Figure:
     """The lineage tree: parent -> child edges labelled with the inherited
-    fraction of weights, nodes coloured by dev F1 (grey: no result)."""
+    fraction of weights, nodes coloured by validation F1 (grey: no result)."""
     records = search.records
     pos = lineage_layout({i: r.parent_id for i, r in records.items()})
     width = max([1] + [sum(1 for p in pos.values() if p[1] == y) for y in {p[1] for p in pos.values()}])
@@ -153,7 +157,7 @@ def plot_lineage(search: Search) -> Figure:
         text_color = "white" if i in f1 and norm(f1[i]) < 0.5 else "black"
         ax.text(pos[i][0], pos[i][1], str(i), ha="center", va="center", fontsize=8, color=text_color, zorder=4)
     if f1:
-        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="dev F1", shrink=0.8)
+        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="validation F1", shrink=0.8)
     xs = [p[0] for p in pos.values()] or [0.0]
     ys = [p[1] for p in pos.values()] or [0.0]
     ax.set_xlim(min(xs) - 0.8, max(xs) + 0.8)
@@ -176,7 +180,7 @@ def _lineage_legend(fig: Figure, node_color: tuple[float, ...]) -> None:
         Line2D([], [], color="0.4", lw=1.2, label="child of parent, weights inherited"),
         Line2D([], [], color="0.4", lw=1.2, linestyle="--", label="child of parent, nothing inherited (yet)"),
         Line2D([], [], marker="o", linestyle="", markersize=9, markerfacecolor=node_color,
-               markeredgecolor="black", label="individual (colour: dev F1; no parent: cold start)"),
+               markeredgecolor="black", label="individual (colour: validation F1; no parent: cold start)"),
         Line2D([], [], marker="o", linestyle="", markersize=9, markerfacecolor=(0.8, 0.8, 0.8, 1.0),
                markeredgecolor="black", label="no result (failed or running)"),
     ]
@@ -264,7 +268,7 @@ def plot_architecture(graph: Graph, title: str = "") -> Figure:
 
 # --- warm vs cold ---------------------------------------------------------------
 def plot_warm_vs_cold(comparison: WarmColdComparison, f1_by_id: Mapping[int, float] | None = None) -> Figure:
-    """Mean dev F1 of warm- and cold-started trials per number of epochs trained,
+    """Mean validation F1 of warm- and cold-started trials per number of epochs trained,
     before training (hatched) and after; ``f1_by_id`` adds each trial as a dot."""
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
@@ -292,7 +296,7 @@ def plot_warm_vs_cold(comparison: WarmColdComparison, f1_by_id: Mapping[int, flo
                         ha="center", va="bottom", fontsize=7, zorder=4)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([f"{g.epochs} epoch{'s' if g.epochs != 1 else ''}" for g in groups])
-    ax.set_ylabel("mean dev F1")
+    ax.set_ylabel("mean validation F1")
     ax.set_title("Warm- vs cold-started trials, same epochs")
     if groups:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -304,7 +308,7 @@ def plot_warm_vs_cold(comparison: WarmColdComparison, f1_by_id: Mapping[int, flo
 
 
 def plot_paired_children(pairs: Sequence[PairedChild]) -> Figure:
-    """Each child's dev F1 trained warm (inherited weights) and cold, joined by a line."""
+    """Each child's validation F1 trained warm (inherited weights) and cold, joined by a line."""
     fig = Figure(figsize=(5, 4))
     ax = fig.subplots()
     if not pairs:
@@ -319,7 +323,7 @@ def plot_paired_children(pairs: Sequence[PairedChild]) -> Figure:
     ax.set_xticks([0, 1])
     ax.set_xticklabels(["cold start", "warm start"])
     ax.set_xlim(-0.4, 1.4)
-    ax.set_ylabel("dev F1")
+    ax.set_ylabel("validation F1")
     epochs = sorted({p.epochs for p in pairs})
     ax.set_title(f"Same children, same epochs ({', '.join(map(str, epochs)) or '-'}): warm vs cold")
     ax.title.set_fontsize(10)

@@ -21,12 +21,13 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from ga_squad.analysis import plots
-from ga_squad.analysis.baseline import BASELINE_FILE, BaselineOutcome, comparison_text, load_outcome
+from ga_squad.analysis.equal_compute import baseline_comparison
 from ga_squad.analysis.leaderboard import f1_by_id, leaderboard, trial_curve
 from ga_squad.analysis.lineage import lineage_edges
 from ga_squad.analysis.markdown import summary_markdown, write_leaderboard_csv
 from ga_squad.analysis.search_dir import Search
 from ga_squad.analysis.warm_cold import paired_children, warm_vs_cold
+from ga_squad.reader.baseline import best_preset
 
 __all__ = ["FIGURES", "LEADERBOARD_CSV", "REPORT_JSON", "SUMMARY_NAME", "write_report"]
 
@@ -117,7 +118,7 @@ def write_report(
             failed = True
             note = f"Re-evaluation failed: {type(exc).__name__}: {exc}"
             logger.error("%s", note)
-    outcome, baseline = _baseline(search, rows)
+    records, baseline = baseline_comparison(search)
     written["summary"] = out / SUMMARY_NAME
     written["summary"].write_text(
         summary_markdown(search, rows, comparison, edges, reevaluation, note, figures, pairs, cold, baseline),
@@ -126,6 +127,9 @@ def write_report(
     payload = {
         "experiment_id": search.experiment_id,
         "root": str(search.root),
+        "fitness": search.fitness.to_dict(),
+        "best": None if best is None else {"indiv_id": best.indiv_id, "fitness_value": best.value,
+                                           "save_dir": str(search.save_dir(best.indiv_id))},
         "leaderboard": [r.to_dict() for r in rows],
         "curve": [dataclasses.asdict(p) for p in trial_curve(search)],
         "lineage": [dataclasses.asdict(e) for e in edges],
@@ -135,23 +139,11 @@ def write_report(
         "reevaluation_note": note,
         "reevaluation_failed": failed or (reevaluation is not None and not reevaluation.matches()),
         "figures": figures,
-        "equal_compute_baseline": None if outcome is None else outcome.to_dict(),
+        "equal_compute_baseline": None if records is None else [r.to_dict() for r in records],
+        "equal_compute_best_preset": None if records is None else best_preset(records).preset,
         "equal_compute_note": baseline,
     }
     written["json"] = out / REPORT_JSON
     written["json"].write_text(json.dumps(payload, indent=1, sort_keys=True), encoding="utf-8")
     return written
 
-
-def _baseline(search: Search, rows: list) -> tuple[BaselineOutcome | None, str]:
-    """The stored equal-compute baseline and its comparison with the best, or why there is none."""
-    try:
-        outcome = load_outcome(search.root)
-    except ValueError as exc:
-        logger.warning("%s", exc)
-        return None, f"Equal-compute baseline unreadable: {exc}"
-    if outcome is None:
-        return None, (f"No equal-compute baseline stored (`{BASELINE_FILE}`): `python -m ga_squad run` "
-                      "computes it after a finished search.")
-    best = rows[0] if rows else None
-    return outcome, comparison_text(outcome, best.f1 if best else None, best.dev_f1 if best else None)

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from ga_squad.analysis.nni_trials import NniTrial
-from ga_squad.search.contract import result_score
-from ga_squad.search.evolution import Status
+from ga_squad.search.best import NoBestIndividual, best_individual, individual_dir, rank, search_fitness
+from ga_squad.search.contract import MissingScore, result_score
+from ga_squad.search.fitness import Fitness
 from ga_squad.search.journal import IndividualRecord, read_events, replay, report_order
-from ga_squad.search.paths import INDIVIDUALS_DIR, JOURNAL_NAME
+from ga_squad.search.paths import JOURNAL_NAME
 
 __all__ = [
     "Search",
@@ -51,13 +52,21 @@ def result_number(result: Mapping[str, Any], key: str, default: float | None = N
 
 
 def record_f1(record: IndividualRecord) -> float:
-    """The F1 the search ranks an individual by: its fitness (validation F1; the dev F1 of older runs).
+    """An individual's validation F1 (``val_f1``, which ``default`` repeats), never its dev F1.
 
-    That is what the tuner selected on (``default``), so it is what the
-    leaderboard ranks by (:func:`ga_squad.search.contract.result_score`).
+    Not necessarily what the search ranks by (that is the search's fitness,
+    :attr:`Search.fitness`, e.g. ``val_loss``): the journal's ``value`` is
+    never read as an F1.
+
+    Raises:
+        MissingScore: if the result has no validation F1 (naming ``val_f1``).
     """
     f1 = result_score(record.result, "f1", split="val")
-    return float(record.value if f1 is None else f1)  # type: ignore[arg-type]
+    if f1 is None:
+        f1 = result_number(record.result, "default")
+    if f1 is None:
+        raise MissingScore(f"individual {record.indiv_id}'s result has no 'val_f1' (keys: {sorted(record.result)})")
+    return f1
 
 
 def record_initial_f1(record: IndividualRecord) -> float | None:
@@ -119,6 +128,8 @@ class Search:
         order: Ids of reported individuals in the order their results arrived
             (the "trial order" of the curves).
         nni: NNI's trial records joined on ``indiv_id`` (empty unless fetched).
+        fitness: What the search ranks by, with its direction
+            (:func:`ga_squad.search.best.search_fitness`).
     """
 
     root: Path
@@ -127,32 +138,41 @@ class Search:
     records: Mapping[int, IndividualRecord]
     order: tuple[int, ...]
     nni: Mapping[int, NniTrial] = field(default_factory=dict)
+    fitness: Fitness = Fitness()
 
     def save_dir(self, indiv_id: int) -> Path:
-        """The individual's checkpoint folder (from the journal, else the layout)."""
+        """The individual's folder in this search folder (:func:`ga_squad.search.best.individual_dir`).
+
+        The folder the search was loaded from, not the path its journal
+        recorded: a copied or moved search reads its own checkpoints.
+        """
         record = self.records.get(indiv_id)
-        if record is not None and record.save_dir:
-            path = Path(record.save_dir)
-            if path.is_dir() or not (self.root / INDIVIDUALS_DIR / f"{indiv_id:06d}").is_dir():
-                return path
-        return self.root / INDIVIDUALS_DIR / f"{indiv_id:06d}"
+        return individual_dir(self.root, indiv_id, record.save_dir if record is not None else None)
 
     def reported(self) -> list[IndividualRecord]:
         """Reported individuals, in trial order."""
         return [self.records[i] for i in self.order if i in self.records]
 
     def ranked(self) -> list[IndividualRecord]:
-        """Reported individuals with a value, best F1 first (earlier id first among ties).
+        """Reported individuals, best by the search's fitness first (earlier id first among ties).
 
-        The leaderboard's order; :meth:`best` is its head.
+        The leaderboard's order (:func:`ga_squad.search.best.rank`).
         """
-        done = [r for r in self.records.values() if r.status is Status.REPORTED and r.value is not None]
-        return sorted(done, key=lambda r: (-record_f1(r), r.indiv_id))
+        return rank(self.records.values(), self.fitness)
 
     def best(self) -> IndividualRecord | None:
-        """The reported individual with the highest F1 (earliest id among ties)."""
-        ranked = self.ranked()
-        return ranked[0] if ranked else None
+        """The search's best individual, as ``predict`` and ``export`` name it.
+
+        :func:`ga_squad.search.best.best_individual`: the best by the
+        search's fitness whose checkpoint is published. When no reported
+        individual has one (weights deleted, or a journal copied alone), the
+        best by fitness all the same; None before any result.
+        """
+        try:
+            return best_individual(self.root, events=self.events).record
+        except NoBestIndividual:
+            ranked = self.ranked()
+            return ranked[0] if ranked else None
 
 
 def default_cache_dir(search: Search) -> str | None:
@@ -163,12 +183,19 @@ def default_cache_dir(search: Search) -> str | None:
 
 
 def load_search(path: str | os.PathLike[str], experiment_id: str | None = None) -> Search:
-    """Read a search from disk (see :func:`find_search_dir` for ``path``)."""
+    """Read a search from disk (see :func:`find_search_dir` for ``path``).
+
+    Raises:
+        FileNotFoundError: if there is no such search.
+        ga_squad.search.best.FitnessUnknown: if its journal does not say (or
+            show) which way its fitness is better.
+    """
     root = find_search_dir(path, experiment_id)
     events = read_events(root / JOURNAL_NAME)
     records = replay(events)
     order = tuple(i for i in report_order(events) if i in records)
-    return Search(root=root, experiment_id=root.name, events=tuple(events), records=records, order=order)
+    return Search(root=root, experiment_id=root.name, events=tuple(events), records=records, order=order,
+                  fitness=search_fitness(events, root / JOURNAL_NAME))
 
 
 def with_nni(search: Search, trials: Mapping[int, NniTrial]) -> Search:

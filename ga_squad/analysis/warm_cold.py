@@ -32,7 +32,7 @@ class EpochGroup:
     Attributes:
         epochs: Epochs trained.
         warm_ids, cold_ids: The individuals in each group.
-        warm_f1, cold_f1: Mean final dev F1 (None for an empty group).
+        warm_f1, cold_f1: Mean final validation F1 (None for an empty group).
         warm_initial_f1, cold_initial_f1: Mean fitness F1 (validation) before training.
     """
 
@@ -104,7 +104,7 @@ class PairedChild:
         indiv_id: Its id (the same in both searches).
         parent_id: Its parent.
         epochs: Epochs trained (equal in both).
-        warm_f1, cold_f1: Final dev F1 with and without inherited weights.
+        warm_f1, cold_f1: Final validation F1 with and without inherited weights.
         warm_initial_f1, cold_initial_f1: Fitness F1 (validation) before training.
     """
 

@@ -19,7 +19,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ga_squad.cli.common import add_log_level, import_tensorflow, is_debug, log_level_of, run_command, setup_logging
+from pathlib import Path
+
+from ga_squad.cli.common import (UserError, add_log_level, import_tensorflow, is_debug, log_level_of, run_command,
+                                 setup_logging)
 
 __all__ = ["cli"]
 
@@ -49,6 +52,20 @@ def _expected_errors(level: str) -> tuple[type[BaseException], ...]:
     return ReaderNotFound, AssetsError, CheckpointError, FileExistsError
 
 
+def check_out(out: str) -> None:
+    """Refuse an ``--out`` that is (or lies under) a file, before anything loads: an export is a folder.
+
+    Raises:
+        UserError: naming the file in the way and what to do.
+    """
+    path = Path(out).expanduser()
+    blocking = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise UserError(f"--out {out}: {blocking} exists and is a file, but an export is a folder (reader.keras, "
+                        f"vocab.json, reader.json, README.md); choose another --out (e.g. best-reader/) or "
+                        f"remove {blocking}")
+
+
 def cli(argv: Sequence[str] | None = None) -> int:
     """``python -m ga_squad export PATH --out DIR``; returns the exit status."""
     raw = list(sys.argv[1:] if argv is None else argv)
@@ -57,6 +74,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         args = _parser().parse_args(raw)
         setup_logging(args.log_level)
+        check_out(args.out)
         from ga_squad.cli.predict import read_data_config
 
         data_config = read_data_config(args.data_config)

@@ -22,6 +22,8 @@ from ga_squad.analysis.nni_trials import fetch_nni_trials
 from ga_squad.analysis.report import write_report
 from ga_squad.analysis.search_dir import default_cache_dir, load_search, with_nni
 from ga_squad.reader.dataset import DataConfig
+from ga_squad.search.best import FitnessUnknown
+from ga_squad.search.contract import MissingScore
 
 __all__ = ["cli"]
 
@@ -79,7 +81,9 @@ def cli(argv: Sequence[str] | None = None) -> int:
         could not be reloaded or does not score what its trial reported.
     """
     raw = list(sys.argv[1:] if argv is None else argv)
-    return run_command(lambda: _cli(raw), log_level_of(raw))
+    # A journal that does not say which way its fitness is better, or a result without its
+    # validation score, is one line naming the problem.
+    return run_command(lambda: _cli(raw), log_level_of(raw), expected=(FitnessUnknown, MissingScore))
 
 
 def _cli(argv: Sequence[str]) -> int:
@@ -115,6 +119,10 @@ def _cli(argv: Sequence[str]) -> int:
                            cold=cold)
     print(leaderboard_markdown(leaderboard(search), limit=TOP))
     payload = json.loads(written["json"].read_text(encoding="utf-8"))
+    if payload["best"] is not None:
+        best = payload["best"]
+        print(f"\nbest (what predict and export load): individual {best['indiv_id']}, "
+              f"{search.fitness.key} {best['fitness_value']:.4f} ({search.fitness.mode.value}d), {best['save_dir']}")
     print(f"\n{payload['equal_compute_note']}\n")
     for name, path in written.items():
         print(f"{name}: {path}")

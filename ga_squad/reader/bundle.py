@@ -4,9 +4,10 @@
 
 * a **search folder** (holding ``lineage.jsonl``) or a storage root holding
   experiment folders (the latest journal, or ``experiment``): it takes the
-  reported individual with the best fitness (the journal's ``value``, the
-  scalar the search ranks on; earliest id among ties) whose checkpoint is
-  published;
+  search's best individual, :func:`ga_squad.search.best.best_individual` (best
+  by the fitness and direction the journal records, among those whose
+  checkpoint is published; the one ``report``, the notebook and ``run`` name),
+  from the folder given (a copied or moved search reads its own checkpoints);
 * an **individual folder** (holding ``checkpoint/manifest.json``) or its
   ``checkpoint`` folder;
 * an **export folder** (holding :data:`EXPORT_MODEL` and :data:`EXPORT_META`)
@@ -40,9 +41,8 @@ import numpy as np
 
 from ga_squad.reader.assets import ReaderAssets, TokenizerSettings, load_assets, resolve_data_paths
 from ga_squad.reader.checkpoint import CHECKPOINT_NAME, MANIFEST_NAME, CheckpointError, checkpoint_dir, read_manifest
-from ga_squad.search.evolution import Status
-from ga_squad.search.journal import read_events, replay
-from ga_squad.search.paths import INDIVIDUALS_DIR, JOURNAL_NAME
+from ga_squad.search.best import FitnessUnknown, NoBestIndividual, best_individual
+from ga_squad.search.paths import JOURNAL_NAME
 
 __all__ = [
     "EXPORT_MODEL",
@@ -53,7 +53,6 @@ __all__ = [
     "ReaderNotFound",
     "Source",
     "SourceKind",
-    "best_individual",
     "load_checkpoint",
     "load_reader",
     "locate",
@@ -139,34 +138,6 @@ def _search_dir(path: Path, experiment: str | None) -> Path | None:
     return max(found, key=lambda p: ((p / JOURNAL_NAME).stat().st_mtime, p.name)) if found else None
 
 
-def best_individual(search_dir: str | os.PathLike[str]) -> tuple[int, Path]:
-    """The reported individual with the best fitness whose checkpoint is published.
-
-    Fitness is the journal's ``value`` (maximised, as the search ranks it);
-    among ties the earliest id wins. An individual whose checkpoint is gone
-    is passed over with a warning.
-
-    Raises:
-        ReaderNotFound: if no reported individual has a checkpoint.
-    """
-    root = Path(search_dir)
-    records = replay(read_events(root / JOURNAL_NAME))
-    reported = sorted((r for r in records.values() if r.status is Status.REPORTED and r.value is not None),
-                      key=lambda r: (-float(r.value), r.indiv_id))  # type: ignore[arg-type]
-    for record in reported:
-        layout_dir = root / INDIVIDUALS_DIR / f"{record.indiv_id:06d}"
-        # The layout first: a copied or moved search still holds its own checkpoints there.
-        for candidate in (layout_dir, Path(record.save_dir) if record.save_dir else None):
-            if candidate is not None and _has_checkpoint(candidate):
-                return record.indiv_id, candidate
-        logger.warning("individual %d (fitness %.4f) has no published checkpoint; trying the next best",
-                       record.indiv_id, record.value)
-    if not reported:
-        raise ReaderNotFound(f"no trial of the search in {root} has reported yet; wait for one, "
-                             f"or pass an individual folder")
-    raise ReaderNotFound(f"no reported individual of the search in {root} has a published checkpoint")
-
-
 def locate(path: str | os.PathLike[str], experiment: str | None = None) -> Source:
     """What ``path`` holds: an export, an individual's checkpoint, or a search (its best individual).
 
@@ -191,8 +162,13 @@ def locate(path: str | os.PathLike[str], experiment: str | None = None) -> Sourc
     if p.is_dir():
         search = _search_dir(p, experiment)
         if search is not None:
-            _, save_dir = best_individual(search)
-            return Source(SourceKind.SEARCH, save_dir, search)
+            try:
+                best = best_individual(search)
+            except (NoBestIndividual, FitnessUnknown) as exc:
+                raise ReaderNotFound(str(exc)) from None
+            logger.info("best individual of %s: %d, %s %.4f", search, best.indiv_id, best.fitness.describe(),
+                        best.value)
+            return Source(SourceKind.SEARCH, best.save_dir, search)
     raise ReaderNotFound(
         f"{path} holds no reader: expected a search folder (with {JOURNAL_NAME}), a storage root of "
         f"experiment folders, an individual folder (with {CHECKPOINT_NAME}/{MANIFEST_NAME}) or an "

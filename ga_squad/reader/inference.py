@@ -135,7 +135,8 @@ def read_questions(path: str | os.PathLike[str]) -> list[Question]:
     """Every question of a SQuAD-format JSON file, in file order (answers are not needed).
 
     Raises:
-        PredictInputError: naming the file and what is wrong with it.
+        PredictInputError: naming the file and what is wrong with it (a question
+            with an empty passage or text: naming its id).
     """
     try:
         doc = read_squad_json(path)
@@ -148,6 +149,12 @@ def read_questions(path: str | os.PathLike[str]) -> list[Question]:
         raise PredictInputError(f"{path} is not a SQuAD v1.1 JSON file: {detail}") from None
     if not questions:
         raise PredictInputError(f"{path} holds no questions (data[].paragraphs[].qas[] is empty)")
+    for q in questions:  # an empty passage has no span to answer from (softmax over nothing)
+        if not q.passage.strip():
+            raise PredictInputError(f"{path}: question {q.qid!r} has an empty passage (its paragraph's "
+                                    f"\"context\" is empty); give the paragraph its text or leave the question out")
+        if not q.question.strip():
+            raise PredictInputError(f"{path}: question {q.qid!r} is empty (its \"question\" has no text)")
     return questions
 
 

@@ -253,9 +253,22 @@ def _warm_start(model: keras.Model, params: TrialParams, model_cfg: ModelConfig,
                        data_fingerprint=fingerprint, model_fingerprint=model_cfg.fingerprint(), graph=params.graph)
 
 
-def _better(new: EvalResult, old: EvalResult) -> bool:
-    """Higher validation F1 wins; an equal F1 wins only with a lower loss."""
-    return new.f1 > old.f1 or (new.f1 == old.f1 and new.loss < old.loss)
+def _better(new: EvalResult, old: EvalResult, metric: str = "val_f1") -> bool:
+    """Whether epoch ``new`` beats ``old`` by the search's fitness (its per-epoch ``metric``).
+
+    ``val_loss``: the lower loss wins, an equal loss only with a higher F1.
+    ``val_f1``/``val_em``: the higher score wins, an equal one only with a
+    lower loss. A trial keeps the epoch its search would rank it by, so a
+    search ranked by loss never receives an individual's best-F1 epoch.
+    """
+    if metric == "val_loss":
+        return new.loss < old.loss or (new.loss == old.loss and new.f1 > old.f1)
+    a, b = (new.em, old.em) if metric == "val_em" else (new.f1, old.f1)
+    return a > b or (a == b and new.loss < old.loss)
+
+
+def _epoch_value(result: EvalResult, metric: str) -> float:
+    return {"val_loss": result.loss, "val_em": result.em}.get(metric, result.f1)
 
 
 def _snapshot(model: keras.Model) -> list[np.ndarray]:
@@ -276,7 +289,9 @@ def run_trial(
     same parameters, same data, same result. The starting point (inherited
     or fresh weights) is scored on the validation split first (the
     ``initial_*`` figures: does a child start where its parent ended?).
-    Training then keeps the trained epoch that scores best there (early
+    Training then keeps the trained epoch that is best there by the search's
+    fitness (``params.fitness``: the lowest validation loss when the search
+    ranks by ``val_loss``, else the highest validation F1 or EM; early
     stopping after ``patience`` epochs without improvement) and publishes
     it, even when the start scored higher: a child's fitness is what *its*
     training reached. Republishing the start would copy the parent's
@@ -298,17 +313,21 @@ def run_trial(
             None keeps them inside this checkpoint.
 
     Returns:
-        The result dict (``default`` = validation F1; keys in the README's
+        The result dict (``default`` = validation F1 of the kept epoch;
+        ``selected_by`` = the metric it was kept by; keys in the README's
         contract section).
 
     Raises:
         ValueError: if ``data`` has no validation split.
+        ga_squad.search.fitness.FitnessError: if the trial cannot select
+            epochs by ``params.fitness``.
         ga_squad.reader.checkpoint.CheckpointError: if the parent checkpoint is
             incompatible (a missing or damaged one only means a cold start).
     """
     if len(data.val) == 0:
         raise ValueError("the dataset has no validation split (DataConfig.val_fraction is 0 or "
                          "val_limit cut it away); early stopping and the fitness need one")
+    selected_by = params.fitness.epoch_metric
     started = time.perf_counter()
     train_cfg = dataclasses.replace(train_cfg, seed=params.seed)
     keras.utils.set_random_seed(params.seed)
@@ -349,18 +368,19 @@ def run_trial(
                     params.indiv_id, epoch, train_loss, result.loss, result.f1, result.em)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
-        if best_weights is None or _better(result, best):
+        if best_weights is None or _better(result, best, selected_by):
             best, best_epoch = result, epoch
             best_weights = _snapshot(model)
             best_state = optimizer_state.capture(steps.optimizers)
         elif epoch - best_epoch >= train_cfg.patience:
-            logger.info("early stop after epoch %d (best val F1 %.2f at epoch %d)", epoch, best.f1, best_epoch)
+            logger.info("early stop after epoch %d (best %s %.4f at epoch %d)", epoch, selected_by,
+                        _epoch_value(best, selected_by), best_epoch)
             break
     if best_epoch != epochs_run:
         assert best_weights is not None
         if best_epoch == 0:
-            logger.info("individual %d: no epoch beat its starting point (val F1 %.2f); publishing "
-                        "the starting weights", params.indiv_id, initial.f1)
+            logger.info("individual %d: no epoch beat its starting point (%s %.4f); publishing "
+                        "the starting weights", params.indiv_id, selected_by, _epoch_value(initial, selected_by))
         for var, value in zip(model.weights, best_weights):
             var.assign(value)
     del best_weights
@@ -390,6 +410,7 @@ def run_trial(
         "total_params": total,
         "epochs": epochs_run,
         "best_epoch": best_epoch,
+        "selected_by": selected_by,
         "train_seconds": train_seconds,
         "dev_seconds": dev_seconds,
         "warm_start": report.warm_start,

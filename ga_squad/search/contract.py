@@ -13,7 +13,8 @@ returns inside a trial)::
       "save_dir": "/shared/ga/EXP/individuals/000012",     # where this trial publishes its own
       "shared_ids": ["9be2d856dd417892", ...],             # weight ids (uids) to inherit, or null
       "mutation": "insert_rnn(h3->[h8]->begin)",
-      "seed": 1234
+      "seed": 1234,
+      "fitness": {"key": "val_loss", "mode": "minimize"}  # what the search ranks by
     }
 
 A trial loads exactly the layers in ``shared_ids`` from ``restore_dir`` and
@@ -27,8 +28,14 @@ upstream is unchanged. Version 1 (hash ids of graph format 1/2) still
 parses: such a graph's layers take their hash id as uid, so its
 ``shared_ids`` name the same weights.
 
-The trial's final result is a dict with ``default`` (the fitness: F1 on the
-validation articles held out of the training file), ``val_f1``/``val_em``,
+``fitness`` (optional; absent means ``default``, maximised: the validation
+F1) is the search's :class:`~ga_squad.search.fitness.Fitness`: the trial keeps
+the epoch that is best by it (the lowest validation loss when the search ranks
+by ``val_loss``), so a trial and its search optimise the same thing.
+
+The trial's final result is a dict with ``default`` (F1 on the validation
+articles held out of the training file, what NNI displays; the search ranks by
+its ``fitness`` key), ``val_f1``/``val_em``/``val_loss`` (of the kept epoch),
 ``dev_f1``/``dev_em`` (the dev set, scored once on the published weights and
 never selected on; ``f1``/``em`` repeat them) and more (the README's contract
 section lists every key). It also names the individual it ran (``indiv_id``,
@@ -44,6 +51,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ga_squad.search.fitness import Fitness, FitnessError
 from ga_squad.search.graph import Graph
 from ga_squad.search.paths import ensure_inside
 
@@ -69,13 +77,14 @@ def result_score(result: Mapping[str, Any], metric: str = "f1", *, split: str = 
                  initial: bool = False) -> float | None:
     """One score of a trial's result, whichever generation of result keys it uses.
 
-    Trials hold out a validation split: ``val_f1``/``val_em`` (also
-    ``default``) are what the search selects on, ``dev_f1``/``dev_em`` the
-    official dev set scored once for reporting, ``initial_val_f1``... the
-    start before training. Results from before the split carry one set
-    (``f1``, ``em``, ``initial_f1``: the dev scores, which were also the
-    fitness); they answer both splits with it. Every reader of results (the
-    analysis, the simulations, the benchmarks) goes through here.
+    Trials hold out a validation split: ``val_f1``/``val_em``/``val_loss``
+    (``default`` is ``val_f1``) are what the search selects on,
+    ``dev_f1``/``dev_em`` the official dev set scored once for reporting,
+    ``initial_val_f1``... the start before training. The bare keys (``f1``,
+    ``em``) are the *dev* scores: they answer ``split="dev"`` when ``dev_*``
+    is absent, and a validation score is never read from them.
+    Every reader of results (the analysis, the simulations, the benchmarks)
+    goes through here.
 
     Args:
         result: A trial result, per-epoch metrics or trial summary dict.
@@ -86,15 +95,32 @@ def result_score(result: Mapping[str, Any], metric: str = "f1", *, split: str = 
     Returns:
         The value as a float; None when absent, not a number (a bool is not
         one) or NaN.
+
+    Raises:
+        MissingScore: for a validation score asked of a result that has only
+            the bare key (``f1`` without ``val_f1``: a dev score, or a result
+            from before the validation split); the message names the key.
     """
     if split not in RESULT_SPLITS:
         raise ValueError(f"split must be one of {RESULT_SPLITS}, got {split!r}")
     prefix = "initial_" if initial else ""
-    for key in (f"{prefix}{split}_{metric}", f"{prefix}{metric}"):
-        value = result.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return None if math.isnan(value) else float(value)
+    key, bare = f"{prefix}{split}_{metric}", f"{prefix}{metric}"
+    if key in result or _number(result.get(bare)) is None:
+        return _number(result.get(key))
+    if split == "dev":
+        return _number(result.get(bare))  # the bare keys are the dev scores
+    raise MissingScore(f"the result has no {key!r} (its {bare!r} is the dev set's, never a validation score; "
+                       f"results from before the validation split cannot be ranked)")
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return None if math.isnan(value) else float(value)
     return None
+
+
+class MissingScore(ValueError):
+    """A result lacks the validation score asked for; the message names the key."""
 
 
 class ContractError(ValueError):
@@ -114,6 +140,7 @@ class TrialParams:
         shared_ids: Weight ids (uids) the child inherits from its parent, or None.
         mutation: How the graph was derived from the parent (for humans).
         seed: Seed for this trial's initialisation and data order.
+        fitness: What the search ranks by; the trial keeps its best epoch by it.
     """
 
     indiv_id: int
@@ -124,6 +151,7 @@ class TrialParams:
     shared_ids: frozenset[str] | None
     mutation: str = ""
     seed: int = 0
+    fitness: Fitness = Fitness()
 
     def __post_init__(self) -> None:
         if (self.restore_dir is None) != (self.shared_ids is None):
@@ -146,6 +174,7 @@ class TrialParams:
             "shared_ids": sorted(self.shared_ids) if self.shared_ids is not None else None,
             "mutation": self.mutation,
             "seed": self.seed,
+            "fitness": self.fitness.to_dict(),
         }
 
     @classmethod
@@ -181,7 +210,18 @@ class TrialParams:
             shared_ids=frozenset(shared) if shared is not None else None,
             mutation=str(data.get("mutation", "")),
             seed=_int_field(data, "seed") if "seed" in data else 0,
+            fitness=_fitness_field(data),
         )
+
+
+def _fitness_field(data: Mapping[str, Any]) -> Fitness:
+    """The contract's ``fitness`` (absent: ``default`` maximised, how trials always selected)."""
+    if data.get("fitness") is None:
+        return Fitness()
+    try:
+        return Fitness.from_dict(data["fitness"])
+    except FitnessError as exc:
+        raise ContractError(f"fitness: {exc}") from None
 
 
 def _int_field(data: Mapping[str, Any], key: str) -> int:

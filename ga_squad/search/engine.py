@@ -45,10 +45,13 @@ Consequences, each tested in ``tests/test_engine.py``:
   thread: blocking there deadlocks the experiment.
 
 Results racing ends: NNI hands ``trial_end`` and ``receive_trial_result`` to
-two threads, so a trial's end can be processed before its result; the trial
-is then declared failed at once (freeing its slot) and a result that still
-arrives is accepted as *late* (the journal shows ``failed`` then ``reported``
-with ``late: true``, which :func:`~ga_squad.search.journal.replay` resolves to REPORTED).
+two threads, so a trial's end can be processed before its result. When the
+caller knows the result is already queued (``result_in_flight``: the NNI
+adapter looks in its dispatcher's queue), the end waits for it and nothing is
+declared; otherwise the trial is declared failed at once (freeing its slot)
+and a result that still arrives is accepted as *late* (the journal shows
+``failed`` then ``reported`` with ``late: true``, which
+:func:`~ga_squad.search.journal.replay` resolves to REPORTED).
 
 Ends naming the wrong trial: NNI 3.0's local service can swap parameters
 between trials started together, so :meth:`SearchEngine.end` attributes an
@@ -72,6 +75,7 @@ written under it, so journal order is state-change order.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections import deque
@@ -80,8 +84,10 @@ from typing import Any
 
 from ga_squad.search.claims import claimed_by
 from ga_squad.search.evolution import EvolutionConfig, Individual, RegularizedEvolution, Status
+from ga_squad.search.fitness import Fitness, FitnessError
 from ga_squad.search.graph import Graph
-from ga_squad.search.journal import Journal
+from ga_squad.search.journal import HEADER_EVENT, Journal, header
+from ga_squad.search.leftovers import sweep_after_end, sweep_search
 from ga_squad.search.lock import ExperimentLock
 from ga_squad.search.mutations import Mutation
 from ga_squad.search.mutator import Mutator
@@ -145,10 +151,14 @@ class SearchEngine:
         self._lock = threading.Lock()
         self._reg = Registry(journal)
         self._waiting: deque[int] = deque()
+        self._awaiting: dict[str, tuple[int, bool, int, str]] = {}
+        """trial job id -> (indiv_id, success, parameter_id, attribution) of an end waiting for its result."""
+        self._start_sweep_due = True  # at the first request: past NNI's connect deadline
         self._strategy: StrategyFactory = strategy or (
             lambda stream: RegularizedEvolution(config, stream=stream, mutator=mutator, base=base))
         history = journal.read() if journal is not None else []
         if history:
+            _check_fitness(history, config.fitness_spec, layout)
             self._reg.session = max((int(e.get("session", 0)) for e in history), default=0) + 1
             self.evolution = self._strategy(self._reg.session)
             restore(self._reg, history, layout, self.evolution)
@@ -156,6 +166,9 @@ class SearchEngine:
                 self._retain()
         else:
             self.evolution = self._strategy(0)
+            # The first event: what this search ranks by, so every reader ranks alike (search/best.py).
+            self._reg.log(HEADER_EVENT, **search_header(config, self.retention))
+        _logger.info("search ranks individuals by %s", config.fitness_spec.describe())
 
     # --- NNI-facing protocol ----------------------------------------------
     def request(self, parameter_ids: Sequence[int], defer: bool = True) -> list[Ready]:
@@ -178,6 +191,9 @@ class SearchEngine:
             ValueError: if an id is repeated or was already used in this session.
         """
         with self._lock:
+            if self._start_sweep_due:
+                self._start_sweep_due = False
+                self._sweep_all()  # leftovers of writers killed before this session
             seen: set[int] = set()
             for pid in parameter_ids:
                 if pid in seen or pid in self._reg.by_parameter or pid in self._waiting:
@@ -217,20 +233,31 @@ class SearchEngine:
         """
         with self._lock, self._reg.batch():
             indiv = self._reg.result_owner(parameter_id, value)
-            if indiv is None:
+            if indiv is not None:
+                self._reg.accept(indiv, value, self.evolution, parameter_id, trial_job_id)
+            awaited = self._awaiting.pop(trial_job_id, None) if trial_job_id is not None else None
+            if awaited is not None:  # this trial's end came first and waited for this result
+                self._conclude_end(*awaited, trial_job_id)
+            if indiv is None and awaited is None:
                 return []
-            self._reg.accept(indiv, value, self.evolution, parameter_id, trial_job_id)
             return self._changed()
 
-    def end(self, parameter_id: int, success: bool, trial_job_id: str | None = None) -> list[Ready]:
+    def end(self, parameter_id: int, success: bool, trial_job_id: str | None = None,
+            result_in_flight: bool = False) -> list[Ready]:
         """A trial ended (succeeded, failed, or was killed); journaled, attributed by what it ran.
 
         An individual with no accepted result by now is credited with its
         published checkpoint's metrics if that is complete, else declared
         failed (reason ``failed`` or, if it succeeded, ``no_final_result``);
-        freeing its slot may let a deferred request be served. A result that
-        still arrives later (NNI delivers results and ends on different
-        threads) is accepted as late.
+        freeing its slot may let a deferred request be served. With
+        ``result_in_flight`` (the caller knows this trial's final result is
+        queued but not yet delivered: NNI hands results and ends to two
+        threads) nothing is declared: the individual keeps its slot until that
+        result arrives and settles it, so no failure is journaled that the
+        result would undo. Without that knowledge a result that still arrives
+        later is accepted as late. The ended individual's folder and the shared
+        folders are then swept of leftovers of killed writers
+        (:mod:`ga_squad.search.leftovers`).
 
         Returns:
             Deferred requests that became servable (to emit now).
@@ -239,7 +266,9 @@ class SearchEngine:
             indiv, how = self._reg.attribute_end(
                 parameter_id, trial_job_id, lambda i: claimed_by(self.layout.individual_dir(i)))
             self._reg.log("ended", parameter_id=parameter_id, trial_job_id=trial_job_id, success=success,
-                          indiv_id=indiv.indiv_id if indiv is not None else None, attributed_by=how)
+                          indiv_id=indiv.indiv_id if indiv is not None else None, attributed_by=how,
+                          **({"result_in_flight": True} if result_in_flight else {}))
+            self._sweep_after_end(indiv.indiv_id if indiv is not None else None)
             if indiv is None:
                 if how == "unknown":
                     _logger.warning("trial end for unknown parameter id %s ignored", parameter_id)
@@ -253,13 +282,42 @@ class SearchEngine:
                 return []
             if recover_from_manifest(self._reg, indiv, self.layout, self.evolution, parameter_id):
                 return self._changed()
-            reason = "no_final_result" if success else "failed"
-            detail = ("the trial succeeded without reporting a final result" if success
-                      else "the trial failed or was killed")
-            if how == "form":
-                self._reg.failed_by_end[indiv.indiv_id] = trial_job_id
-            self._reg.fail(indiv, reason, detail, parameter_id)
+            if result_in_flight and trial_job_id is not None:
+                _logger.info("trial %s ended before its result was delivered; individual %d waits for it",
+                             trial_job_id, indiv.indiv_id)
+                self._awaiting[trial_job_id] = (indiv.indiv_id, success, parameter_id, how)
+                return []
+            self._conclude_end(indiv.indiv_id, success, parameter_id, how, trial_job_id)
             return self._changed()
+
+    def _conclude_end(self, indiv_id: int, success: bool, parameter_id: int, how: str,
+                      trial_job_id: str | None) -> None:
+        """Fail an ended trial's individual unless a result settled it (lock held)."""
+        indiv = self._reg.individuals[indiv_id]
+        if indiv.status in (Status.REPORTED, Status.FAILED):
+            return
+        reason = "no_final_result" if success else "failed"
+        detail = ("the trial succeeded without reporting a final result" if success
+                  else "the trial failed or was killed")
+        if how == "form":
+            self._reg.failed_by_end[indiv_id] = trial_job_id
+        self._reg.fail(indiv, reason, detail, parameter_id)
+
+    def _sweep_all(self) -> None:
+        if self._experiment_lock is None or not self._experiment_lock.held:
+            return  # only the tuner holding the experiment sweeps its folders
+        try:
+            sweep_search(self.layout)
+        except OSError as exc:  # a storage hiccup must not stop the search; the next sweep retries
+            _logger.warning("could not sweep leftovers of %s: %s", self.layout.root, exc)
+
+    def _sweep_after_end(self, indiv_id: int | None) -> None:
+        if self._experiment_lock is None or not self._experiment_lock.held:
+            return  # only the tuner holding the experiment sweeps its folders
+        try:
+            sweep_after_end(self.layout, indiv_id)
+        except OSError as exc:  # a storage hiccup must not stop the search; the next sweep retries
+            _logger.warning("could not sweep leftovers after the end of individual %s: %s", indiv_id, exc)
 
     def import_result(self, params: Mapping[str, Any], value: Any) -> list[Ready]:
         """Accept a result NNI replays on resume (``import_data``).
@@ -329,8 +387,9 @@ class SearchEngine:
             return self._reg.next_id
 
     def close(self) -> None:
-        """Close the journal and release the experiment lock (idempotent)."""
+        """Sweep leftovers of killed writers, close the journal, release the experiment lock (idempotent)."""
         with self._lock:
+            self._sweep_all()  # no temp file of a killed writer outlives the search
             if self._journal is not None and not self._journal.closed:
                 self._journal.close()
             if self._experiment_lock is not None:
@@ -348,7 +407,8 @@ class SearchEngine:
         return self._emit(pid, parent, self.evolution.make_child(parent), "child")
 
     def _emit(self, pid: int, parent: Individual | None, mutation: Mutation, origin: str) -> Ready:
-        params = self._reg.create(pid, parent, mutation, origin, self.layout, self.evolution.trial_seed)
+        params = self._reg.create(pid, parent, mutation, origin, self.layout, self.evolution.trial_seed,
+                                  self.config.fitness_spec)
         return pid, params
 
     def _changed(self) -> list[Ready]:
@@ -368,3 +428,29 @@ class SearchEngine:
         apply_retention(self.retention, self.layout, self._reg.reported(), self.evolution.population,
                         self._reg.parents_in_use(), self.config.rank_mode, self._reg.pruned, self._reg.log)
         self._reg.counts["pruned"] += len(self._reg.pruned) - before
+
+
+def search_header(config: EvolutionConfig, retention: RetentionConfig) -> dict[str, Any]:
+    """The fields of the journal's first (``search``) event: the fitness with its direction, the settings."""
+    settings = dataclasses.asdict(config)
+    settings["optimize_mode"] = config.optimize_mode.value
+    return {"fitness": config.fitness_spec.to_dict(), "optimize_mode": config.optimize_mode.value,
+            "config": settings, "retention": {"keep": "all" if retention.top_k is None else retention.top_k}}
+
+
+def _check_fitness(history: Sequence[Mapping[str, Any]], fitness: Fitness, layout: SearchLayout) -> None:
+    """Refuse to resume a search with another fitness than the one its journal records.
+
+    Raises:
+        FitnessError: naming both (a search ranked two ways has no single best).
+    """
+    first = header(history)
+    if first is None:
+        _logger.warning("journal %s predates fitness records: resuming it ranked by %s",
+                        layout.journal_path, fitness.describe())
+        return
+    recorded = Fitness.from_dict(first.get("fitness") or {})
+    if recorded != fitness:
+        raise FitnessError(f"search {layout.root.name} ranks by {recorded.describe()} (the first event of "
+                           f"{layout.journal_path}); it cannot be resumed ranked by {fitness.describe()}: "
+                           f"resume it with fitness: {recorded.key}")

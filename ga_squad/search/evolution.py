@@ -35,6 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ga_squad.search.fitness import Fitness, OptimizeMode
 from ga_squad.search.graph import Graph, base_reader
 from ga_squad.search.mutations import Mutation
 from ga_squad.search.mutator import Mutator
@@ -62,11 +63,6 @@ class Status(str, enum.Enum):
     DISPATCHED = "dispatched"
     REPORTED = "reported"
     FAILED = "failed"
-
-
-class OptimizeMode(str, enum.Enum):
-    MAXIMIZE = "maximize"
-    MINIMIZE = "minimize"
 
 
 @dataclass(frozen=True)
@@ -132,10 +128,11 @@ class EvolutionConfig:
             the worst member when False.
         fitness: Key of the trial's final result the search ranks by:
             ``default`` (validation F1, ranked by ``optimize_mode``) or
-            another number the trial reports; a name ending in ``loss``
-            (``val_loss``) is ranked lower-is-better whatever
-            ``optimize_mode`` says, since ``optimize_mode`` also tells NNI
-            how to sort the ``default`` metric it displays. Validation loss
+            another number the trial reports. Its direction is
+            :attr:`fitness_spec`: a key of known meaning carries its own
+            (``val_loss`` minimised, ``val_f1``/``val_em`` maximised), since
+            ``optimize_mode`` is NNI's order for the ``default`` metric it
+            displays (:mod:`ga_squad.search.fitness`). Validation loss
             is the steadier signal on a small validation split: on the
             sample's 169 questions F1 moves by 1-2 points between epochs
             whose loss differs by 0.05, so ranking by F1 often extends the
@@ -176,8 +173,7 @@ class EvolutionConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "optimize_mode", OptimizeMode(self.optimize_mode))
-        if not isinstance(self.fitness, str) or not self.fitness:
-            raise ValueError(f"fitness must be the name of a reported metric, got {self.fitness!r}")
+        Fitness.resolve(self.fitness, self.optimize_mode)  # raises FitnessError (a ValueError) naming the key
 
         for name in ("population_size", "tournament_size", "min_layers", "max_layers", "siblings"):
             value = getattr(self, name)
@@ -197,13 +193,18 @@ class EvolutionConfig:
                              "would be the unchanged parent")
 
     @property
+    def fitness_spec(self) -> Fitness:
+        """The fitness key with its direction: what the journal records and every trial selects by."""
+        return Fitness.resolve(self.fitness, self.optimize_mode)
+
+    @property
     def rank_mode(self) -> OptimizeMode:
-        """How the fitness is ranked: a loss is minimised, anything else follows ``optimize_mode``."""
-        return OptimizeMode.MINIMIZE if self.fitness.endswith("loss") else self.optimize_mode
+        """How the fitness is ranked (:attr:`fitness_spec`'s direction)."""
+        return self.fitness_spec.mode
 
     def better(self, a: float, b: float) -> bool:
         """Whether fitness ``a`` is strictly better than fitness ``b``."""
-        return a > b if self.rank_mode is OptimizeMode.MAXIMIZE else a < b
+        return self.fitness_spec.better(a, b)
 
 
 class RegularizedEvolution:

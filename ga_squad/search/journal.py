@@ -12,6 +12,18 @@ Every line is a JSON object with at least ``event`` (the kind, below),
 ``time`` (unix seconds, float) and ``session`` (0 for the first run of the
 experiment, +1 for each resume). Per kind:
 
+``search``
+    The journal's first event, written once when the search starts: what it
+    ranks by and how it is configured. ``fitness`` (``{"key": "val_loss",
+    "mode": "minimize"}``: the result key the search ranks by and its
+    direction, :class:`~ga_squad.search.fitness.Fitness`), ``optimize_mode``
+    (NNI's order of the ``default`` metric), ``config`` (the evolution
+    settings: ``population_size``, ``tournament_size``, ``min_layers``,
+    ``max_layers``, ``initial_mutations``, ``seed``, ``aging``, ``fitness``,
+    ``siblings``, ``control``, ``optimize_mode``) and ``retention``
+    (``keep``). Readers of a search rank with ``fitness``
+    (:mod:`ga_squad.search.best`); a journal written before this event
+    existed has its direction inferred from its results there.
 ``generated``
     An individual was created. ``indiv_id``, ``parent_id`` (null for a cold
     start), ``graph`` (``Graph.to_dict()``), ``shared_ids`` (sorted list, or
@@ -94,15 +106,19 @@ _logger = logging.getLogger(__name__)
 
 __all__ = [
     "EVENT_KINDS",
+    "HEADER_EVENT",
     "IndividualRecord",
     "Journal",
     "read_events",
+    "header",
     "replay",
     "report_order",
 ]
 
+HEADER_EVENT = "search"
 EVENT_KINDS = frozenset({
-    "generated", "dispatched", "deferred", "reported", "failed", "retired", "resumed", "ended", "pruned",
+    HEADER_EVENT, "generated", "dispatched", "deferred", "reported", "failed", "retired", "resumed", "ended",
+    "pruned",
 })
 
 
@@ -230,6 +246,13 @@ def read_events(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return events
 
 
+def header(events: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The journal's ``search`` event (its first), or None for a journal written before it existed."""
+    for event in events:
+        return event if event.get("event") == HEADER_EVENT else None
+    return None
+
+
 @dataclass(frozen=True)
 class IndividualRecord:
     """The final state of one individual, as the journal tells it.
@@ -302,7 +325,7 @@ def replay(events: Iterable[Mapping[str, Any]]) -> dict[int, IndividualRecord]:
     overrides an earlier failure (a late result is still a result);
     ``failed`` sets FAILED unless the individual already reported;
     ``retired`` stamps ``retired_at``, ``pruned`` ``pruned_at``. Events about
-    an id never generated are skipped with a warning; ``deferred``,
+    an id never generated are skipped with a warning; ``search``, ``deferred``,
     ``resumed`` and ``ended`` carry no individual state (an end's outcome is
     its own ``failed``/``reported`` event).
 
@@ -312,7 +335,7 @@ def replay(events: Iterable[Mapping[str, Any]]) -> dict[int, IndividualRecord]:
     records: dict[int, IndividualRecord] = {}
     for event in events:
         kind = event.get("event")
-        if kind in ("deferred", "resumed", "ended"):
+        if kind in (HEADER_EVENT, "deferred", "resumed", "ended"):
             continue
         indiv_id = event.get("indiv_id")
         if not isinstance(indiv_id, int):

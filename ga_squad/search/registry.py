@@ -42,6 +42,7 @@ from typing import Any
 
 from ga_squad.search.contract import TrialParams, result_indiv_id
 from ga_squad.search.evolution import Individual, RegularizedEvolution, Status, parse_result
+from ga_squad.search.fitness import Fitness
 from ga_squad.search.journal import Journal
 from ga_squad.search.mutations import Mutation
 from ga_squad.search.paths import SearchLayout, ensure_inside
@@ -135,8 +136,12 @@ class Registry:
         origin: str,
         layout: SearchLayout,
         trial_seed: Callable[[int], int],
+        fitness: Fitness = Fitness(),
     ) -> dict[str, Any]:
-        """Create the next individual, dispatched under ``parameter_id``; returns its contract dict."""
+        """Create the next individual, dispatched under ``parameter_id``; returns its contract dict.
+
+        ``fitness`` travels in the contract: the trial keeps its best epoch by it.
+        """
         indiv_id = self.next_id
         save_dir = ensure_inside(layout.individual_dir(indiv_id), layout.root)
         restore_dir = None
@@ -153,7 +158,7 @@ class Registry:
                            graph=mutation.graph, shared_ids=shared, mutation=text, status=Status.DISPATCHED)
         params = TrialParams(indiv_id=indiv_id, parent_id=indiv.parent_id, graph=indiv.graph,
                              restore_dir=restore_dir, save_dir=str(save_dir), shared_ids=shared,
-                             mutation=text, seed=trial_seed(indiv_id)).to_dict()
+                             mutation=text, seed=trial_seed(indiv_id), fitness=fitness).to_dict()
         self.add(indiv, parameter_id)
         self.counts["generated"] += 1
         self.counts["dispatched"] += 1
