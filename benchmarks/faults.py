@@ -21,8 +21,14 @@
     publish tiny checkpoints, with ``keep: all`` and with ``keep: 2``; also
     extrapolated to a default-size reader (6.5 MB per checkpoint).
 
+(e)-(i) **Issue 28's faults** (:mod:`benchmarks.fault_cases`): unreadable
+    parents, damaged parent graphs, leftovers of killed writers, bad trial
+    inputs, and retention (``keep: 1``) over real tiny trials, with bytes on
+    disk, temporary files included.
+
 Usage: python benchmarks/faults.py [--kills 30] [--trials 200] [--size 100000] [--seed 0]
-Writes results/faults.json.
+       [--retention-trials 24] [--skip inputs retention ...] [--out-dir DIR]
+Writes results/faults.json (or DIR/faults.json).
 """
 
 from __future__ import annotations
@@ -36,10 +42,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 
-from fake_checkpoint import kill_loop, publish_fake, simulate_search  # noqa: E402
+from tests.fixtures.fake_checkpoint import kill_loop, publish_fake, simulate_search  # noqa: E402
+from benchmarks import fault_cases  # noqa: E402
 from benchmarks.bench_json import write_result  # noqa: E402
 from ga_squad.search.claims import claim  # noqa: E402
 from ga_squad.search.evolution import EvolutionConfig, Status  # noqa: E402
@@ -80,10 +85,11 @@ def crashes_with_results_in_flight(root: Path, crashes: int, seed: int) -> dict[
             "lost": in_flight - recovered}
 
 
-def fifo_swaps(root: Path, trials: int, seed: int, with_job_ids: bool, claims: bool) -> dict[str, int]:
+def fifo_swaps(root: Path, trials: int, seed: int, with_job_ids: bool, claims: bool,
+               in_flight: bool = False) -> dict[str, int]:
     """(c): NNI 3.0's local service hands parameters FIFO to trials in the order they ask."""
     rng = random.Random(seed)
-    layout = SearchLayout.for_experiment(root, f"fifo-{with_job_ids}-{claims}")
+    layout = SearchLayout.for_experiment(root, f"fifo-{with_job_ids}-{claims}-{in_flight}")
     tuner = EngineProtocol.for_search(EvolutionConfig(population_size=4, seed=seed), layout, fsync=False)
     queue: list[tuple[int, dict[str, Any]]] = []  # parameters waiting for a trial to ask
     forms: list[int] = []  # parameter ids of submitted trial forms, in submission order
@@ -121,8 +127,8 @@ def fifo_swaps(root: Path, trials: int, seed: int, with_job_ids: bool, claims: b
         success = took is not None and fate >= 0.3
         end_first = rng.random() < 0.2  # NNI's two threads: the end may be handled first
         value = {"default": rng.random(), "indiv_id": truth[job]} if took is not None and fate >= 0.2 else None
-        if end_first:
-            tuner.trial_end(form, success, **kw)
+        if end_first:  # NNI queued the result before the end; the NNI adapter sees it queued (in_flight)
+            tuner.trial_end(form, success, **kw, **({"result_in_flight": True} if in_flight and value else {}))
             ends.append(job)
         if value is not None and took is not None:
             tuner.receive_trial_result(took[0], took[1], value, **kw)
@@ -143,6 +149,34 @@ def fifo_swaps(root: Path, trials: int, seed: int, with_job_ids: bool, claims: b
             "reported": stats.reported, "wrong_failure_events": wrong_failures}
 
 
+def print_cases(out: dict[str, Any]) -> None:
+    """The figures of cases (e)-(i) (module docstring of :mod:`benchmarks.fault_cases`)."""
+    if (u := out.get("unreadable")) is not None:
+        print(f"unreadable parents (chmod 000, read as uid {u.get('reader_uid', '?')}): {u['parents']}; "
+              + (f"skipped: {u['skipped']}" if "skipped" in u else
+                 f"missing to the tuner {u['missing_to_the_tuner']}, lost on resume {u['lost_on_resume']}, "
+                 f"child cold starts {u['child_cold_starts']}, crashes {u['crashes']}"))
+    if (d := out.get("damaged")) is not None:
+        print(f"damaged parent graphs/configs in the manifest: {d['cases']}, cold starts {d['cold_starts']}, "
+              f"crashes {d['crashes']}")
+    if (g := out.get("leftovers")) is not None:
+        print(f"writes killed mid-write: {g['writes_killed']} in {g['trials']} trials; left after the trials' ends "
+              f"{g['left_after_the_ends']}, after the next search start {g['left_after_next_start']}, once every "
+              f"writer is gone {g['left_once_every_writer_is_gone']}; live writes kept: {g['live_writes_kept']}")
+    if (i := out.get("inputs")) is not None:
+        print(f"bad trial inputs: {i['one_line']} of {i['cases']} answered in one line, {i['tracebacks']} "
+              f"tracebacks; GloVe 3 rows x 19 dims: {i['glove_3x19']}")
+    if (r := out.get("retention")) is not None:
+        print(f"retention keep 1: {r['trials']} real tiny trials ({r['killed_mid_publish']} killed mid-publish), "
+              f"{r['reported']} reported, {r['pruned']} pruned, {r['children']} children "
+              f"({r['children_warm_started']} warm-started), parents deleted while needed {r['parent_violations']}; "
+              f"weight sets at most {r['max_weight_sets']} (bound {r['weight_set_bound']}: population + running "
+              f"child's parent + top 1 + {r['pinned_by_uncertain_ends']} parents of killed children); bytes on disk at most "
+              f"{r['max_bytes'] / 1e6:.2f} MB (weights at most {r['max_weight_bytes'] / 1e6:.2f} MB), at the end "
+              f"{r['final_bytes'] / 1e6:.2f} MB; temp files at most "
+              f"{r['max_temp_entries']} ({r['max_temp_bytes'] / 1e3:.0f} kB), at the end {r['final_temp_entries']}")
+
+
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.ERROR)
     out: dict[str, Any] = {"args": vars(args)}
@@ -152,7 +186,9 @@ def main(args: argparse.Namespace) -> int:
         out["crashes"] = crashes_with_results_in_flight(root, crashes=10, seed=args.seed)
         out["ends_by_form"] = fifo_swaps(root, args.trials, args.seed, with_job_ids=False, claims=False)
         out["ends_by_result"] = fifo_swaps(root, args.trials, args.seed, with_job_ids=True, claims=False)
-        out["ends_by_job"] = fifo_swaps(root, args.trials, args.seed, with_job_ids=True, claims=True)
+        out["ends_by_job_no_wait"] = fifo_swaps(root, args.trials, args.seed, with_job_ids=True, claims=True)
+        out["ends_by_job"] = fifo_swaps(root, args.trials, args.seed, with_job_ids=True, claims=True,
+                                        in_flight=True)
         disk = {}
         for keep in ("all", 2):
             sim = simulate_search(root / "disk", keep=keep, trials=args.trials, size=args.size, seed=args.seed)
@@ -162,6 +198,15 @@ def main(args: argparse.Namespace) -> int:
                                "violations": len(sim["violations"]),
                                "default_size_estimate_mb": round(checkpoints * DEFAULT_CHECKPOINT_BYTES / 1e6, 1)}
         out["disk"] = disk
+        sections = {"unreadable": lambda: fault_cases.unreadable_parents(10),
+                    "damaged": lambda: fault_cases.damaged_graphs(root),
+                    "leftovers": lambda: fault_cases.leftovers(root / "leftovers", seed=args.seed),
+                    "inputs": lambda: fault_cases.bad_inputs(root),
+                    "retention": lambda: fault_cases.retention(root / "retention", trials=args.retention_trials,
+                                                               seed=args.seed)}
+        for name, run in sections.items():
+            if args.skip is None or name not in args.skip:
+                out[name] = run()
     k, c, f, r, j = out["kills"], out["crashes"], out["ends_by_form"], out["ends_by_result"], out["ends_by_job"]
     print(f"kills during publish: {k['kills']} survived ({k['mid_publish']} mid-publish), "
           f"torn {k['torn']}, invisible {k['invisible']}, leftovers after cleanup {k['leftovers']}")
@@ -169,14 +214,17 @@ def main(args: argparse.Namespace) -> int:
           f"recovered {c['recovered']}, lost {c['lost']}")
     print(f"misattributed ends ({f['ends']} ends, NNI FIFO swaps): by form (before) {f['misattributed_ends']}, "
           f"by job id + results {r['misattributed_ends']}, + claims (now) {j['misattributed_ends']}; "
-          f"failures later undone by the real result {f['wrong_failure_events']} -> {j['wrong_failure_events']}")
+          f"failures later undone by the real result {f['wrong_failure_events']} -> "
+          f"{out['ends_by_job_no_wait']['wrong_failure_events']} (job ids + claims) -> {j['wrong_failure_events']} "
+          f"(+ an end waits for a result NNI has queued: now)")
     for keep, d in disk.items():
         print(f"disk after {d['reported']} reported trials, keep={keep}: {d['bytes'] / 1e6:.2f} MB at "
               f"{args.size / 1e3:.0f} kB/checkpoint, {d['checkpoints_with_weights']} checkpoints with weights "
               f"(~{d['default_size_estimate_mb']} MB at 6.5 MB each), pruned {d['pruned']}, "
               f"parent-in-use violations {d['violations']}")
+    print_cases(out)
     config = out.pop("args")
-    write_result("faults", out, config)
+    write_result("faults", out, config, out_dir=args.out_dir)
     return 0
 
 
@@ -186,4 +234,8 @@ if __name__ == "__main__":
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--size", type=int, default=100_000, help="bytes per fake checkpoint")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--retention-trials", type=int, default=24, help="real tiny trials of the retention run")
+    parser.add_argument("--skip", nargs="*", choices=["unreadable", "damaged", "leftovers", "inputs", "retention"],
+                        help="cases (e)-(i) to leave out")
+    parser.add_argument("--out-dir", help="where faults.json goes (default results/)")
     sys.exit(main(parser.parse_args()))

@@ -5,6 +5,12 @@ predictions, checkpoints, downloads) is written under a temporary name in the
 destination folder, flushed and fsynced, then renamed into place with
 ``os.replace`` and the folder fsynced, so a reader, on this machine or over
 NFS, sees either the old file or the complete new one, never a torn one.
+
+A writer killed before its rename leaves its temporary file behind, so the
+temporary name carries its owner (``.<name>.tmp-<host>-<pid>-<expiry>-<nonce>``)
+and :func:`remove_stale_temps` removes exactly those whose owner is gone: on
+this host a dead pid, on another host (NFS: its pids mean nothing here) an
+expired lease of a day. A live writer is never touched, however slow.
 """
 
 from __future__ import annotations
@@ -14,17 +20,101 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
+import re
+import socket
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "file_digest", "fsync_path", "replace_durably", "write_content_addressed",
-           "write_json_atomic"]
+__all__ = ["TEMP_LEASE_S", "atomic_write", "file_digest", "fsync_path", "pid_alive", "remove_stale_temps",
+           "replace_durably", "temp_owner_gone", "this_host", "write_content_addressed", "write_json_atomic"]
 
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
+TEMP_MARK = ".tmp-"
+TEMP_LEASE_S = 24 * 3600.0  # another host's writer is presumed dead only after a day
+LEGACY_TEMP_AGE_S = 24 * 3600.0  # temp names without an owner (older versions): by age alone
+_UNSAFE_HOST = re.compile(r"[^A-Za-z0-9_.]")
+OWNER_TOKEN = re.compile(r"^(?P<host>[A-Za-z0-9_.]+)-(?P<pid>\d+)-(?P<expiry>\d+)-(?P<nonce>[0-9a-f]+)$")
+
+
+def this_host() -> str:
+    """This machine's name, made safe for a file name (no ``-``: it separates token fields)."""
+    return _UNSAFE_HOST.sub("_", socket.gethostname()) or "host"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host (a zombie counts as dead)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().split(") ", 1)[-1][:1] != "Z"
+    except OSError:
+        return True
+
+
+def _temp_path(target: Path) -> Path:
+    """A fresh temporary name beside ``target`` that names its owner (see the module docstring)."""
+    token = f"{this_host()}-{os.getpid()}-{int(time.time() + TEMP_LEASE_S)}-{uuid.uuid4().hex[:8]}"
+    return target.parent / f".{target.name}{TEMP_MARK}{token}"
+
+
+def temp_owner_gone(name: str, now: float | None = None) -> bool | None:
+    """Whether the writer of temporary file ``name`` is gone; None if ``name`` is not one of ours."""
+    head, mark, token = name.rpartition(TEMP_MARK)
+    match = OWNER_TOKEN.match(token) if mark and head.startswith(".") else None
+    if match is None:
+        return None
+    if match["host"] == this_host():
+        return not pid_alive(int(match["pid"]))
+    return (time.time() if now is None else now) > int(match["expiry"])
+
+
+def remove_stale_temps(folder: str | os.PathLike[str], now: float | None = None) -> list[str]:
+    """Delete the temporary files of killed writers in ``folder`` (not recursive); returns their names.
+
+    Ours (:func:`atomic_write`'s names) go when their owner is gone
+    (:func:`temp_owner_gone`); hidden ``*.tmp`` files without an owner (the
+    ``mkstemp`` names of older versions) when untouched for a day. Folders
+    are never removed here (a checkpoint publish in progress is one:
+    :func:`ga_squad.search.checkpoint_store.cleanup` owns those).
+    """
+    now = time.time() if now is None else now
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not name.startswith("."):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            gone = temp_owner_gone(name, now)
+            if gone is None and name.endswith(".tmp"):
+                gone = entry.stat(follow_symlinks=False).st_mtime < now - LEGACY_TEMP_AGE_S
+            if gone:
+                os.unlink(entry.path)
+                removed.append(name)
+        except FileNotFoundError:
+            continue  # its writer renamed it into place meanwhile
+        except OSError as exc:
+            logger.warning("could not remove the stale temporary file %s: %s", entry.path, exc)
+    if removed:
+        logger.info("%s: removed temporary files of killed writers %s", folder, sorted(removed))
+    return removed
 
 
 def fsync_path(path: str | os.PathLike[str]) -> None:
@@ -53,8 +143,9 @@ def atomic_write(dst: str | os.PathLike[str], mode: str = "wb", encoding: str | 
     """Open a temporary file beside ``dst``; on a clean exit it replaces ``dst`` durably.
 
     On an exception the temporary file is removed and ``dst`` is untouched.
-    The file is created 0644: ``mkstemp``'s 0600 would make results on a
-    shared storage root unreadable to other users.
+    The file is created 0644 (results on a shared storage root stay readable
+    to other users) under a name that carries its owner, so the leftover of a
+    killed writer can be told from a slow one (:func:`remove_stale_temps`).
 
     Args:
         dst: The final path (its folder is created).
@@ -65,7 +156,8 @@ def atomic_write(dst: str | os.PathLike[str], mode: str = "wb", encoding: str | 
         raise ValueError(f"atomic_write mode must be 'w' or 'wb', got {mode!r}")
     target = Path(dst)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    tmp = _temp_path(target)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         os.fchmod(fd, 0o644)
         text = mode == "w"

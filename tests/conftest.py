@@ -29,6 +29,24 @@ settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _tensorflow_without_graph_rewrites() -> None:
+    """In-process tests run TensorFlow functions without Grappler's graph rewrites.
+
+    Tests train tiny models for a step or an epoch, so a function runs a few
+    times after it is traced; rewriting each new graph (the RNN loops and their
+    gradients) cost about a quarter of the CPU of the training tests and saves
+    nothing at that size. The rewrites do not change what a model computes
+    beyond float rounding. Trials run as subprocesses (NNI, the standalone trial)
+    keep TensorFlow's defaults, as users run them. Applied only where a collected
+    module has loaded TensorFlow: a run of pure tests never imports it.
+    """
+    import sys
+
+    if "tensorflow" in sys.modules:
+        sys.modules["tensorflow"].config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+
+
 @pytest.fixture(autouse=True)
 def _seed_everything() -> Iterator[None]:
     random.seed(SEED)

@@ -375,6 +375,27 @@ def test_damaged_checkpoint_means_cold_start(tmp_path, caplog, parent, bystander
     assert "cold start" in caplog.text
 
 
+@pytest.mark.parametrize("field,value", [("graph", {"layers": "oops"}), ("model_config", "oops")])
+def test_unreadable_parent_graph_or_config_in_the_manifest_means_cold_start(
+        tmp_path, caplog, parent, bystander, field, value) -> None:
+    """The manifest still parses, but its graph (read to map changed layers) does not: a cold start, not a crash."""
+    graph, model, _ = parent
+    publish(model, tmp_path / "p", graph)
+    target = checkpoint_dir(tmp_path / "p")
+    manifest = json.loads((target / "manifest.json").read_text())
+    if field == "graph":
+        manifest["graph"]["layers"] = "oops"
+    else:
+        manifest[field] = value
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    before = values(bystander)
+    with caplog.at_level(logging.WARNING, logger="ga_squad.reader.warm_start"):
+        report = load_shared(bystander, tmp_path / "p", graph.weight_ids(), graph=graph)
+    assert not report.warm_start and report.inherited_params == 0
+    assert "cold start" in caplog.text and field in report.reason
+    assert all(same(before[h], values(bystander)[h]) for h in before)
+
+
 def test_truncated_h5_with_a_matching_manifest_is_still_detected(tmp_path, parent) -> None:
     """Even if the size recorded were right, a broken HDF5 file is refused, not half-read."""
     graph, model, _ = parent

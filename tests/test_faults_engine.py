@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,7 @@ from ga_squad.search.journal import Journal, read_events
 from ga_squad.search.lock import ExperimentLocked
 from ga_squad.search.paths import SearchLayout
 from ga_squad.search.protocol import EngineProtocol, open_engine
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
-
-from fake_checkpoint import check, publish_fake, simulate_search  # noqa: E402
+from tests.fixtures.fake_checkpoint import check, publish_fake, simulate_search
 
 
 def layout(tmp_path: Path) -> SearchLayout:

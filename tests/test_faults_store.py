@@ -22,10 +22,7 @@ from ga_squad.search import checkpoint_store as store
 from ga_squad.search.lock import ExperimentLock, ExperimentLocked
 from ga_squad.search.ownership import Owner, this_host
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-sys.path.insert(0, str(FIXTURES))
-
-from fake_checkpoint import check, kill_loop, publish_fake  # noqa: E402
+from tests.fixtures.fake_checkpoint import check, kill_loop, publish_fake
 
 
 def dead_pid() -> int:
@@ -106,10 +103,9 @@ def test_lock_refuses_a_second_holder_and_names_the_first(tmp_path: Path) -> Non
 
 
 def test_lock_of_a_killed_holder_is_stale(tmp_path: Path) -> None:
-    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); from ga_squad.search.lock import ExperimentLock; "
-            "lock = ExperimentLock(sys.argv[2]).acquire(); print('held', flush=True); time.sleep(60)")
-    repo = Path(__file__).resolve().parents[1]
-    holder = subprocess.Popen([sys.executable, "-c", code, str(repo), str(tmp_path / "exp")],
+    code = ("import sys, time; from ga_squad.search.lock import ExperimentLock; "
+            "lock = ExperimentLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "exp")],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"

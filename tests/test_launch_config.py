@@ -138,6 +138,7 @@ def test_launch_config_reads_duration_and_storage(machine: Path, tmp_path: Path)
     assert written == launch.to_yaml()
     config = yaml.safe_load((REPO / "config.yml").read_text())
     del config["maxExperimentDuration"]
+    config["trialCodeDirectory"] = str(REPO)  # a copy outside the repository must name the code
     path = tmp_path / "c.yml"
     path.write_text(yaml.safe_dump(config))
     assert load_launch_config(path).max_duration_s is None
@@ -167,6 +168,8 @@ BAD = {
                                  "control: needs siblings >= 2"),
     "gpu without gpu": (lambda c: c.update(trialGpuNumber=1) or c["trainingService"].update(useActiveGpu=False),
                         "trialGpuNumber is 1 but this machine has no GPU"),
+    "copied out of the repository": (lambda c: None, "trialCommand runs trial/trial.py, which is not in "
+                                     "trialCodeDirectory"),
 }
 
 
@@ -309,3 +312,48 @@ def test_spec_leaves_use_active_gpu_to_the_caller(tmp_path: Path) -> None:
                          trial_gpu_number=1, use_active_gpu=True)
     assert gpu.to_config()["trainingService"] == {"platform": "local", "useActiveGpu": True}
     assert gpu.to_config()["trialGpuNumber"] == 1
+
+
+# --- what run says before it starts -----------------------------------------------------------
+@pytest.mark.parametrize("trials, population, expected", [(3, 3, 3), (12, None, 32), (4, 3, None)])
+def test_a_search_that_can_never_make_a_child_is_warned_about(
+        trials: int, population: int | None, expected: int | None, tmp_path: Path, machine: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    config = yaml.safe_load((REPO / "config.yml").read_text())
+    config.update(maxTrialNumber=trials, trialCodeDirectory=str(REPO))
+    config["tuner"]["classArgs"].pop("population_size")
+    if population is not None:
+        config["tuner"]["classArgs"]["population_size"] = population
+    path = tmp_path / "small.yml"
+    path.write_text(yaml.safe_dump(config))
+    assert run.cli(["--config", str(path), "--print-config"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("override ")]
+    if expected is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and warnings[0].startswith(
+            f"warning: maxTrialNumber {trials} <= population_size {expected}: "), warnings
+        assert "never produce a child" in warnings[0]
+
+
+def test_a_remote_run_says_once_up_front_that_no_baseline_is_computed(
+        tmp_path: Path, machine: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from test_report import HAND, write_journal
+
+    config = yaml.safe_load((REPO / "config_remote.yml").read_text())
+    config.update(experimentWorkingDirectory=str(tmp_path / "nni"), trialCodeDirectory=str(REPO))
+    config["tuner"]["classArgs"]["save_dir_root"] = str(tmp_path / "store")
+    path = tmp_path / "remote.yml"
+    path.write_text(yaml.safe_dump(config))
+    fake = FakeExperiment(interrupt=False)
+    write_journal(tmp_path / "store", fake.id, HAND)  # a finished search: the baseline would come next
+    monkeypatch.setattr(run.Experiment, "create", lambda *a, **k: fake)
+    assert run.cli(["--config", str(path), "--no-baseline"]) == 0
+    assert "equal-compute baseline" not in capsys.readouterr().out  # --no-baseline: not a word
+    assert run.cli(["--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "best checkpoint:" in out  # the search had a best, so the baseline step was reached
+    assert out.count("equal-compute baseline") == 1, out
+    note = next(line for line in out.splitlines() if "equal-compute baseline" in line)
+    assert note.startswith("equal-compute baseline: not computed for remote trials")
+    assert out.index(note) < out.index(f"experiment {fake.id}: web UI")  # said before the search, not after

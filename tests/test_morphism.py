@@ -86,6 +86,15 @@ def batch(data: Dataset) -> dict[str, np.ndarray]:
     return {k: v for k, v in next(iterate_batches(data.dev, 24)).items() if k in INPUT_KEYS}
 
 
+@pytest.fixture(scope="module")
+def parent_outputs(parent, data: Dataset) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
+    """The published parent's inputs, logits and parameter count (built once: every growing test compares to it)."""
+    parent_model = published(parent[0], parent[1], data)
+    inputs = batch(data)
+    want = {k: np.asarray(v) for k, v in parent_model(inputs).items()}
+    return inputs, want, sum(int(np.prod(v.shape)) for v in parent_model.weights)
+
+
 def warm_child(graph: Graph, parent: tuple[Graph, str, dict], data: Dataset, seed: int):
     model = build(graph, data, seed)
     report = load_shared(model, parent[1], graph.shared_ids(parent[0]), data_fingerprint=data_fingerprint(data),
@@ -95,12 +104,9 @@ def warm_child(graph: Graph, parent: tuple[Graph, str, dict], data: Dataset, see
 
 @pytest.mark.parametrize("operator", GROWING, ids=lambda op: op.name)
 def test_growing_child_computes_its_parents_logits_and_inherits_every_parent_parameter(
-        operator: MutationOperator, parent, data: Dataset) -> None:
+        operator: MutationOperator, parent, parent_outputs, data: Dataset) -> None:
     graph, _, _ = parent
-    parent_model = published(graph, parent[1], data)
-    inputs = batch(data)
-    want = parent_model(inputs)
-    parent_params = sum(int(np.prod(v.shape)) for v in parent_model.weights)
+    inputs, want, parent_params = parent_outputs
     for seed in range(4):  # the first seed whose mutation grows the parent
         mutation = operator.apply(graph, random.Random(seed))
         if mutation is not None and not mutation.detail.startswith("-"):  # not a toggle that removed a feature
@@ -142,7 +148,7 @@ def test_trial_child_starts_at_its_parents_validation_score(operator: MutationOp
     assert child_graph.hash_id("begin") != graph.hash_id("begin")  # under hash ids nothing would be inherited
     params = TrialParams(1, 0, child_graph, save_dir, str(tmp_path / "000001"), child_graph.shared_ids(graph),
                          mutation="test", seed=4)
-    child = run_trial(params, data, MODEL, TRAIN)
+    child = run_trial(params, data, MODEL, TRAIN.override(epochs=0))  # the start is scored before any training
     assert child["initial_val_f1"] == pytest.approx(result["val_f1"], abs=1e-6)
     assert child["initial_val_loss"] == pytest.approx(result["val_loss"], rel=1e-4)
     layer_ids = read_manifest(tmp_path / "000001")["layer_ids"]
@@ -150,22 +156,36 @@ def test_trial_child_starts_at_its_parents_validation_score(operator: MutationOp
 
 
 
-def trained(graph: Graph, save_dir: Path, data: Dataset) -> keras.Model:
-    """Train ``graph`` cold for an epoch, publish it to ``save_dir``, and return it loaded from there."""
-    run_trial(TrialParams(0, None, graph, None, str(save_dir), None, seed=3), data, MODEL, TRAIN)
-    return published(graph, save_dir, data)
+@pytest.fixture(scope="module")
+def trained(parent, data: Dataset, tmp_path_factory: pytest.TempPathFactory):
+    """``graph -> (checkpoint dir, model loaded from it)``: ``graph`` trained cold for an epoch, once per module.
+
+    The parent fixture already is that for its own graph, and the Net2Wider tests
+    widen and narrow the same layer of it: each graph trains once, not once per test.
+    """
+    dirs = {parent[0].fingerprint(): Path(parent[1])}  # the parent trained with the same seed and settings
+
+    def get(graph: Graph) -> tuple[Path, keras.Model]:
+        key = graph.fingerprint()
+        if key not in dirs:
+            dirs[key] = tmp_path_factory.mktemp("trained") / "000000"
+            run_trial(TrialParams(0, None, graph, None, str(dirs[key]), None, seed=3), data, MODEL, TRAIN)
+        return dirs[key], published(graph, dirs[key], data)
+
+    return get
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_widened_rnn_computes_its_parents_logits_from_parent_weights_only(cell: str, parent, data: Dataset,
-                                                                          tmp_path: Path) -> None:
+def test_widened_rnn_computes_its_parents_logits_from_parent_weights_only(cell: str, parent, trained,
+                                                                          data: Dataset) -> None:
     """Net2Wider: x1 -> x2 -> x4, each step exact, every scalar of the child set from its parent."""
-    graph = Graph(tuple(l.replace(cell=cell) if l.type is LayerType.RNN else l for l in parent[0].layers))
+    assert MODEL.rnn_cell == "gru" and all(l.cell is None for l in parent[0].layers)  # the parent's RNNs are GRUs
+    graph = parent[0] if cell == "gru" else Graph(tuple(l.replace(cell=cell) if l.type is LayerType.RNN else l
+                                                        for l in parent[0].layers))
     inputs = batch(data)
     widened = None
     for step in range(2):
-        parent_dir = tmp_path / f"x{2 ** step}"
-        model = trained(graph, parent_dir, data)
+        parent_dir, model = trained(graph)
         want = model(inputs)
         # The first seed that widens the same layer again (the graph has several RNNs).
         mutation = next(m for seed in range(50) for m in (SetWidth(widen=True).apply(graph, random.Random(seed)),)
@@ -196,13 +216,13 @@ def _first_units(value: np.ndarray, units: int, recurrent: bool) -> np.ndarray:
     return out[:units] if recurrent else out
 
 
-def test_narrowed_rnn_keeps_the_first_units_of_every_gate(parent, data: Dataset, tmp_path: Path) -> None:
+def test_narrowed_rnn_keeps_the_first_units_of_every_gate(parent, trained, data: Dataset) -> None:
     graph = parent[0]
     wide = SetWidth(widen=True).apply(graph, random.Random(0)).graph
-    wide_model = trained(wide, tmp_path / "wide", data)
+    wide_dir, wide_model = trained(wide)
     narrow = SetWidth(widen=False).apply(wide, random.Random(0))
     assert narrow.graph.hash_ids == graph.hash_ids  # back to the parent's structure
-    child, report = warm_child(narrow.graph, (wide, str(tmp_path / "wide"), None), data, seed=3)
+    child, report = warm_child(narrow.graph, (wide, str(wide_dir), None), data, seed=3)
     uid = graph.uid(narrow.detail.split(":")[0])
     stored = {v.path: np.asarray(v.numpy()) for v in weights_by_hash(wide_model)[uid]}
     mine = weights_by_hash(child)[uid]

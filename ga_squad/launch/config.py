@@ -18,6 +18,10 @@ reported as an :class:`Override`:
 The port is not part of the file; it goes to ``nnictl create --port``.
 Everything else (``trialGpuNumber``, ``maxTrialDuration``, ``assessor``,
 ``useActiveGpu``, remote machines, ``sharedStorage``, ...) is submitted unchanged.
+
+A config whose ``trialCommand`` script is not in ``trialCodeDirectory`` is
+refused (every trial would fail); :attr:`LaunchConfig.warnings` names what NNI
+accepts but cannot go as intended (a ``maxTrialNumber`` that never reaches a child).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import copy
 import dataclasses
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -40,11 +45,13 @@ from nni.experiment.config import ExperimentConfig
 from nni.experiment.config import utils as nni_utils
 from nni.experiment.config.base import ConfigBase
 
-from tuner.class_args import ClassArgsError, resolve_storage_root, validate_class_args
+from ga_squad.search.evolution import EvolutionConfig
+from tuner.class_args import REPO_ROOT, ClassArgsError, resolve_storage_root, validate_class_args
 
 __all__ = ["ConfigError", "LaunchConfig", "Override", "check_port_free", "load_launch_config"]
 
 NNI_DEFAULT_WORKING_DIRECTORY = "~/nni-experiments"
+DEFAULT_POPULATION = next(f.default for f in dataclasses.fields(EvolutionConfig) if f.name == "population_size")
 OUR_TUNER = "GaSquadTuner"
 _PYTHON = re.compile(r"^(\s*)(python(?:3(?:\.\d+)?)?)(?=\s|$)")
 
@@ -116,6 +123,19 @@ class LaunchConfig:
         value = self.get("maxExperimentDuration")
         return None if value is None else float(nni_utils.parse_time(value))
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What NNI accepts but will not go as a user expects (``run`` prints each before launching)."""
+        notes = []
+        trials = self.max_trial_number
+        if self.is_ga_squad and isinstance(trials, int):
+            population = (self.get("tuner", "classArgs") or {}).get("population_size", DEFAULT_POPULATION)
+            if trials <= population:
+                notes.append(f"maxTrialNumber {trials} <= population_size {population}: every trial is a cold "
+                             f"start filling the population, so this search will never produce a child "
+                             f"(raise maxTrialNumber above population_size, or lower population_size)")
+        return tuple(notes)
+
     def to_config(self) -> dict[str, Any]:
         return copy.deepcopy(dict(self.config))
 
@@ -158,6 +178,7 @@ def load_launch_config(path: Path, env: Mapping[str, str] | None = None, check_g
     launch = LaunchConfig(path, submitted, tuple(overrides), dict(env or {}))
     if check_gpu:
         _check_gpu(launch, path)
+    _check_trial_script(submitted, path)
     return launch
 
 
@@ -181,6 +202,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path.name} is not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path} is not UTF-8 text (line {line}, byte {exc.start}): {exc.reason}; "
+                          "save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"experiment config {path} cannot be read: {exc.strerror or exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path.name} must hold a YAML mapping of NNI config keys, got {type(raw).__name__}")
     return raw
@@ -327,6 +354,26 @@ def _interpreter(raw: dict[str, Any], overrides: list[Override]) -> None:
     raw[key] = new
     overrides.append(Override(key, _PYTHON.match(command).group(2), sys.executable,
                               "this environment's interpreter runs the trials"))
+
+
+def _check_trial_script(raw: Mapping[str, Any], path: Path) -> None:
+    """A trial script missing from ``trialCodeDirectory`` would fail every trial, one by one.
+
+    Typical cause: a copy of ``config.yml`` outside the repository, whose
+    ``trialCodeDirectory: .`` now names the copy's folder.
+    """
+    command, code_dir = _lookup(raw, "trialCommand"), _lookup(raw, "trialCodeDirectory")
+    if not isinstance(command, str) or not isinstance(code_dir, str):
+        return
+    try:
+        script = next((arg for arg in shlex.split(command) if arg.endswith(".py")), None)
+    except ValueError:
+        return
+    if script is None or os.path.isabs(os.path.expanduser(script)) or (Path(code_dir) / script).is_file():
+        return
+    raise ConfigError(f"{path.name}: trialCommand runs {script}, which is not in trialCodeDirectory {code_dir} "
+                      f"(relative paths are relative to the config file); set trialCodeDirectory and "
+                      f"tuner.codeDirectory to the repository, {REPO_ROOT}")
 
 
 # --- the machine --------------------------------------------------------------------------

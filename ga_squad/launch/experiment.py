@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ga_squad.launch.bind import manager_env
 from ga_squad.launch.processes import end_processes, experiment_processes
 from ga_squad.launch.rest import NniRestClient, NniRestError
 
@@ -362,6 +363,8 @@ def run_experiment(
 
 def _nnictl(spec: Launchable, args: list[str], timeout: float) -> str:
     env = {**os.environ, **spec.env}
+    # The web UI / REST API on loopback for local experiments (NNI itself listens everywhere): bind.py.
+    env.update(manager_env(getattr(spec, "platforms", {"local"}), spec.working_directory, env))
     command = [*nnictl_command(), *args]
     try:
         done = subprocess.run(

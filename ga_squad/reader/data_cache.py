@@ -26,6 +26,7 @@ from ga_squad.files import atomic_write, file_digest
 from ga_squad.reader.arrays import ARRAY_FIELDS, SplitStats, SquadArrays
 from ga_squad.reader.dataset import FORMAT_VERSION, DataConfig, Dataset, build_dataset
 from ga_squad.reader.glove import GloveCoverage
+from ga_squad.reader.input_error import require_file
 from ga_squad.reader.vocab import Vocab
 
 __all__ = ["cache_key", "load_dataset"]
@@ -126,9 +127,16 @@ def load_dataset(cfg: DataConfig, cache_dir: str | os.PathLike[str] | None = Non
         The dataset. On a miss (or a corrupt cache file, which is warned
         about) it is built and written atomically; when several processes
         race, each builds, one file wins, and all results are identical.
+
+    Raises:
+        InputError: naming the file, if an input file is missing, unreadable,
+            empty or malformed (:mod:`ga_squad.reader.input_error`).
     """
     if cache_dir is None:
         return build_dataset(cfg)
+    for what, path in (("SQuAD file", cfg.train_path), ("SQuAD file", cfg.dev_path), ("GloVe file", cfg.glove_path)):
+        if path is not None:
+            require_file(path, what)  # the cache key digests them: say which one is missing, not a bare errno
     key = cache_key(cfg)
     path = _cache_file(cache_dir, key)
     if path.exists():

@@ -27,12 +27,12 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ga_squad.files import write_json_atomic
+from ga_squad.reader.input_error import InputError, require_file
 
 __all__ = [
     "RawQuestion",
@@ -52,8 +52,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-class SquadFormatError(ValueError):
-    """A SQuAD file is not valid JSON or does not follow the v1.1 schema."""
+class SquadFormatError(InputError, ValueError):
+    """A SQuAD file is not valid JSON, does not follow the v1.1 schema, or holds no questions."""
 
 
 @dataclass(frozen=True)
@@ -130,12 +130,12 @@ def read_squad_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Parse a JSON file, turning decoding problems into clear errors.
 
     Raises:
-        FileNotFoundError: if ``path`` does not exist (the message names it).
+        InputFileMissing: if ``path`` does not exist (a ``FileNotFoundError``
+            naming it).
+        InputError: if it cannot be read.
         SquadFormatError: if the file is not UTF-8 JSON (names line/column).
     """
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"SQuAD file not found: {p}")
+    p = require_file(path, "SQuAD file")
     try:
         with p.open("r", encoding="utf-8") as f:
             doc = json.load(f)
@@ -278,8 +278,8 @@ def read_squad(
         The examples and counts of what was skipped.
 
     Raises:
-        FileNotFoundError: if the file is missing.
-        SquadFormatError: if it is not JSON or breaks the schema.
+        FileNotFoundError: if the file is missing (:class:`~ga_squad.reader.input_error.InputFileMissing`).
+        SquadFormatError: if it is not JSON, breaks the schema or holds no question.
     """
     src = str(path)
     doc = read_squad_json(path)
@@ -295,6 +295,8 @@ def read_squad(
         unlocated += not example.answers
         if limit is None or len(examples) < limit:
             examples.append(example)
+    if seen == 0:
+        raise SquadFormatError(f"{src}: holds no questions (its data list has no article with a question)")
     if bad or skipped:
         logger.warning(
             "%s: %d answer(s) are not at their answer_start (scored on text, not trained on; "
@@ -335,8 +337,9 @@ def split_by_article(
         ``(train, validation)``, each in file order, with its own counts.
 
     Raises:
-        ValueError: if ``fraction`` is out of range, or positive while the
-            file has fewer than two articles.
+        ValueError: if ``fraction`` is out of range.
+        SquadFormatError: if ``fraction`` is positive while the file has
+            fewer than two articles (a ``ValueError`` too).
     """
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
@@ -346,8 +349,8 @@ def split_by_article(
     for ex in read.examples:
         sizes[ex.title] = sizes.get(ex.title, 0) + 1
     if len(sizes) < 2:
-        raise ValueError(f"{read.path}: a validation split by article needs at least 2 articles, "
-                         f"found {len(sizes)}")
+        raise SquadFormatError(f"{read.path}: a validation split by article needs at least 2 articles "
+                               f"with answered questions, found {len(sizes)}")
     titles = list(sizes)
     order = np.random.default_rng(seed).permutation(len(titles))
     held: set[str] = set()

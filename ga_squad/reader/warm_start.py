@@ -126,6 +126,7 @@ def load_shared(
     wanted &= set(groups)
     try:
         manifest, arrays, moments = _read_with_retry(restore_dir, wanted)
+        remaps, resized = _remaps(graph, manifest)  # a damaged parent graph is a damaged checkpoint
     except CheckpointCorrupt as exc:
         logger.warning("cold start: parent checkpoint unusable (%s)", exc)
         return WarmStartReport(False, 0, total, (), tuple(sorted(wanted)), reason=str(exc))
@@ -137,7 +138,6 @@ def load_shared(
                 f"this trial has {mine!r}: its weights do not fit this trial")
     assignments: list[tuple[keras.Variable, np.ndarray]] = []
     resumed: dict[str, Moments] = {}  # optimizer state of the variables loaded unchanged
-    remaps, resized = _remaps(graph, manifest)
     remapped = 0  # scalars set in layers loaded by parts (rows mapped, units resized)
     for h in sorted(wanted & set(arrays)):
         stored = arrays[h]
@@ -193,7 +193,11 @@ def _remaps(graph: Graph | None, manifest: Mapping[str, Any]
         parent = Graph.from_dict(manifest["graph"])
     except GraphError as exc:
         raise CheckpointCorrupt(f"parent manifest holds an unreadable graph: {exc}") from None
-    word_dim = int(manifest.get("model_config", {}).get("word_dim", 0))
+    model_config = manifest.get("model_config", {})
+    try:
+        word_dim = int(model_config.get("word_dim", 0))
+    except (AttributeError, TypeError, ValueError):
+        raise CheckpointCorrupt(f"parent manifest holds an unreadable model_config: {model_config!r:.80}") from None
     before = {l.uid: l for l in parent.layers}
     rows, resized = {}, set()
     for layer in graph.layers:

@@ -27,7 +27,10 @@ at a complete version: a re-publish never opens a gap.
 **Recovery** (:func:`resolve`): a reader follows the pointer; if it is
 missing or dangling (a kill between the steps, or an old-format directory
 being moved aside) the newest complete version is used, and the next
-:func:`cleanup` repairs the pointer.
+:func:`cleanup` repairs the pointer. A version the reader may not read (no
+permission) is missing to it, with a WARNING, never an exception: the child
+cold-starts, the tuner counts the individual as unpublished, and cleanup
+leaves the versions alone.
 
 **Cleanup by ownership** (:func:`cleanup`, run before every publish and by
 retention): a temporary directory or pointer is removed only if its owner is
@@ -45,6 +48,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,30 +105,58 @@ def versions(save_dir: str | os.PathLike[str]) -> list[Path]:
     except OSError:
         return []
     found = sorted((key, name) for name in names if (key := _version_key(name)) is not None)
-    return [base / name for _, name in found if (base / name / MANIFEST_NAME).is_file()]
+    return [base / name for _, name in found if _manifest_state(base / name) == "complete"]
+
+
+def _manifest_state(version: Path) -> str:
+    """``complete`` (a manifest inside), ``absent``, or ``unreadable`` (e.g. no permission: logged).
+
+    Never raises: a child whose parent cannot be read cold-starts, and the
+    tuner's resume and end recovery treat it as unpublished, instead of
+    crashing on the ``PermissionError`` of a plain ``is_file()``.
+    """
+    try:
+        return "complete" if stat.S_ISREG(os.stat(version / MANIFEST_NAME).st_mode) else "absent"
+    except (FileNotFoundError, NotADirectoryError):
+        return "absent"
+    except OSError as exc:
+        _logger.warning("checkpoint %s is unreadable (%s); treated as missing", version, exc)
+        return "unreadable"
+
+
+def _named(save_dir: Path) -> Path | None:
+    """The version the pointer names (complete or not), or None without a pointer."""
+    link = pointer(save_dir)
+    try:
+        if link.is_symlink():
+            return save_dir / os.readlink(link)
+        if link.is_dir():  # a checkpoint written before versioning: a plain directory
+            return link
+    except OSError:
+        return None
+    return None
 
 
 def _target(save_dir: Path) -> Path | None:
     """The version the pointer names if it is complete, else None."""
-    link = pointer(save_dir)
-    try:
-        if link.is_symlink():
-            target = save_dir / os.readlink(link)
-        elif link.is_dir():  # a checkpoint written before versioning: a plain directory
-            target = link
-        else:
-            return None
-    except OSError:
-        return None
-    return target if (target / MANIFEST_NAME).is_file() else None
+    named = _named(save_dir)
+    return named if named is not None and _manifest_state(named) == "complete" else None
 
 
 def resolve(save_dir: str | os.PathLike[str]) -> Path | None:
-    """The directory of the current complete checkpoint, or None (see "Recovery")."""
+    """The directory of the current complete checkpoint, or None (see "Recovery").
+
+    A pointer naming a version that exists but cannot be read gives None, not
+    an older version: that would be another checkpoint than the one published.
+    """
     save_dir = Path(save_dir)
-    target = _target(save_dir)
-    if target is not None:
-        return target
+    named = _named(save_dir)
+    if named is not None:
+        state = _manifest_state(named)
+        if state == "complete":
+            return named
+        if state == "unreadable":
+            return None
     found = versions(save_dir)
     if found:
         _logger.info("%s: pointer missing or dangling, using the newest complete version %s",
@@ -249,6 +281,10 @@ def cleanup(save_dir: str | os.PathLike[str]) -> list[str]:
                 if owner is not None and owner.gone():
                     _remove(save_dir / name)
                     removed.append(name)
+    named = _named(save_dir)
+    if named is not None and _manifest_state(named) == "unreadable":
+        # Versions cannot be judged against a pointer we cannot read: keep them all.
+        return removed
     if _target(save_dir) is None and (found := versions(save_dir)):
         newest = found[-1]
         owner = Owner.parse(newest.name.partition("-")[2])
@@ -291,10 +327,12 @@ def prune(save_dir: str | os.PathLike[str], reason: str) -> int:
         Bytes freed.
     """
     save_dir = Path(save_dir)
+    cleanup(save_dir)  # leftovers of killed publishes go with the weights
     freed = 0
     target = _target(save_dir)
+    named = _named(save_dir)
     for version in [save_dir / n for n in os.listdir(save_dir)] if save_dir.is_dir() else []:
-        if _version_key(version.name) is None or version == target:
+        if _version_key(version.name) is None or version in (target, named):
             continue
         freed += disk_usage(version)
         _remove(version)

@@ -80,6 +80,30 @@ class ExperimentLock:
         _logger.info("experiment folder %s locked by %s", self.path.parent, me.describe())
         return self
 
+    def check(self) -> None:
+        """Raise :class:`ExperimentLocked` naming the holder if a live tuner holds the folder.
+
+        Takes nothing and creates nothing (a shared ``flock`` tried and
+        dropped at once): for a launcher that must refuse before it starts
+        NNI, which would report a refused tuner only as "Tuner did not
+        connect in 10 seconds".
+        """
+        try:
+            handle = open(self.path, encoding="utf-8")  # noqa: SIM115 - closed below
+        except OSError:
+            return  # no lock file (a new experiment), or none we may read: the tuner will say
+        with handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError as exc:
+                holder = _read_holder(handle)
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise ExperimentLocked(self._message(holder)) from None
+                if holder is not None and not holder.gone():  # no lock support: the pid/host decide
+                    raise ExperimentLocked(self._message(holder)) from None
+                return
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
     def release(self) -> None:
         """Give the lock up (idempotent). The file stays: its content is only informative."""
         if self._file is None:

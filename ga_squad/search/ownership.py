@@ -17,39 +17,17 @@ killed on another machine, whose leftovers then wait an hour.
 from __future__ import annotations
 
 import os
-import re
-import socket
 import time
 import uuid
 from dataclasses import dataclass
 
+# The host and pid rules live with the durable files (whose temporary names carry an owner too).
+from ga_squad.files import OWNER_TOKEN as _TOKEN
+from ga_squad.files import pid_alive, this_host
+
 __all__ = ["DEFAULT_LEASE_S", "Owner", "pid_alive", "this_host"]
 
 DEFAULT_LEASE_S = 3600.0
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.]")
-_TOKEN = re.compile(r"^(?P<host>[A-Za-z0-9_.]+)-(?P<pid>\d+)-(?P<expiry>\d+)-(?P<nonce>[0-9a-f]+)$")
-
-
-def this_host() -> str:
-    """This machine's name, made safe for a file name (no ``-``: it separates token fields)."""
-    return _UNSAFE.sub("_", socket.gethostname()) or "host"
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host (a zombie counts as dead)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            return f.read().split(") ", 1)[-1][:1] != "Z"
-    except OSError:
-        return True
 
 
 @dataclass(frozen=True)

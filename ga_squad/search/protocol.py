@@ -19,6 +19,8 @@ matter.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -49,7 +51,10 @@ def open_engine(
 
     The lock is taken before the journal is read, so two tuners can never
     both rebuild from (and then append to) one journal; the engine releases
-    it on ``close()``, the kernel when the process dies.
+    it on ``close()``, the kernel when the process dies. Holding it, the
+    engine sweeps the search's folders of leftovers of killed writers at its
+    first request (after NNI's connect deadline, which the constructor counts
+    against) and at close (:mod:`ga_squad.search.leftovers`).
 
     Raises:
         ExperimentLocked: if another live tuner holds the search folder.
@@ -80,6 +85,8 @@ class EngineProtocol:
         self.engine = engine
         self._no_trial_error = no_trial_error
         self._send: SendTrial | None = None
+        self._incoming: Counter[str] = Counter()  # trial job ids whose result is being delivered now
+        self._incoming_lock = threading.Lock()
 
     @classmethod
     def for_search(
@@ -135,11 +142,36 @@ class EngineProtocol:
         if kwargs.get("customized"):
             _logger.info("result of customized trial %s ignored", parameter_id)
             return
-        self._emit(self.engine.report(parameter_id, value, trial_job_id=kwargs.get("trial_job_id")))
+        job = kwargs.get("trial_job_id")
+        self._delivering(job, +1)
+        try:
+            ready = self.engine.report(parameter_id, value, trial_job_id=job)
+        finally:
+            self._delivering(job, -1)
+        self._emit(ready)
+
+    def _delivering(self, job: str | None, step: int) -> None:
+        """Count ``job``'s results being delivered now (a ``trial_end`` on the other thread then waits)."""
+        if job is None:
+            return
+        with self._incoming_lock:
+            self._incoming[job] += step
+            if self._incoming[job] <= 0:
+                del self._incoming[job]
 
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
-        """A trial ended; with ``trial_job_id`` the end is attributed by what that trial ran."""
-        self._emit(self.engine.end(parameter_id, success, trial_job_id=kwargs.get("trial_job_id")))
+        """A trial ended; with ``trial_job_id`` the end is attributed by what that trial ran.
+
+        ``result_in_flight`` (the NNI adapter finds this trial's final result
+        still queued in the dispatcher), or a result of the same job being
+        delivered on the other thread right now, makes the engine wait for
+        that result instead of declaring a failure the result would undo.
+        """
+        job = kwargs.get("trial_job_id")
+        with self._incoming_lock:
+            delivering = job is not None and job in self._incoming
+        in_flight = bool(kwargs.get("result_in_flight")) or delivering
+        self._emit(self.engine.end(parameter_id, success, trial_job_id=job, result_in_flight=in_flight))
 
     def import_data(self, data: list[dict[str, Any]]) -> None:
         """Results NNI replays on resume: accepted if the journal lacks them."""

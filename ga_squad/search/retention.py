@@ -15,7 +15,9 @@ those of (:func:`keepers`):
 Anything else that reported is pruned through
 :func:`ga_squad.search.checkpoint_store.prune`: its weights go, its manifest
 (metrics), predictions and lineage stay; each deletion is journaled
-(``pruned``). Failed individuals are left alone: a late result may still
+(``pruned``). Pruning first removes the folder's leftovers of killed
+publishes (:func:`~ga_squad.search.checkpoint_store.cleanup`); the other
+temporary files of a search are swept by :mod:`ga_squad.search.leftovers`. Failed individuals are left alone: a late result may still
 bring them into the population. Deferred requests are bound to a parent only
 when emitted, so they never pin one.
 """
