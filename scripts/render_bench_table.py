@@ -202,7 +202,24 @@ def _search_design(f: Mapping[str, Any]) -> str:
 
 
 # (results file stem, script, what it measures, figures -> text), in table order
+def _search_vs_baselines(f: Mapping[str, Any]) -> str:
+    """Per arm: dev F1 by seed (tuning seeds only so far are marked), then the paired gaps of A."""
+    report = set(f.get("report_seeds", ()))
+    arms = "; ".join(
+        f"{arm}: " + ", ".join(f"seed {s}{'' if int(s) in report else ' (tuning)'} {v['dev_f1']:.2f} dev F1 "
+                                f"({v['label']}, {v['wall_seconds']:.0f} s)" for s, v in by_seed.items())
+        for arm, by_seed in f["arms"].items())
+    gaps = "; ".join(f"{name} {g['mean']:+.2f} [{g['ci95'][0]:+.2f}, {g['ci95'][1]:+.2f}]"
+                     for name, g in f.get("gaps", {}).items() if name.endswith("dev_f1"))
+    return arms + (f"; {gaps}" if gaps else "")
+
+
 ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str], str], ...] = (
+    ("search_vs_baselines_sample", "issue 26: the search (A) against the best preset alone (B), random search with "
+     "inheritance (C) and successive halving (D), equal trial-epochs, `make run`'s configuration (docs/protocol.md)",
+     _search_vs_baselines, "benchmarks/search_vs_baselines.py"),
+    ("search_vs_baselines_design_hill_drqa", "issue 26 tuning candidate: hill climbing from DrQA "
+     "(`benchmarks/configs/design_hill_drqa.yml`)", _search_vs_baselines, "benchmarks/search_vs_baselines.py"),
     ("dispatch", "simulated search at concurrency 8; tuner latency", _dispatch, "benchmarks/dispatch.py"),
     ("train_speed", "graph-compiled vs hand-written Keras reader", _train_speed, "benchmarks/train_speed.py"),
     ("weight_sharing", "search with vs without inheritance, and vs the base reader trained alone", _weight_sharing,

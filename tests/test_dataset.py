@@ -334,3 +334,14 @@ def test_two_processes_racing_on_the_cache(tmp_path):
     cached = load_dataset(cfg, tmp_path)
     assert cached.from_cache
     _same(cached, build_dataset(cfg))
+
+
+def test_dev_skip_reports_on_a_later_range_of_dev_questions():
+    """docs/protocol.md's shared-data figures use dev questions 2,001-6,000: dev_skip + dev_limit pick a range."""
+    whole = build_dataset(sample_cfg(train_limit=20, val_limit=10, dev_limit=12)).dev.qids
+    later = build_dataset(sample_cfg(train_limit=20, val_limit=10, dev_skip=5, dev_limit=4)).dev.qids
+    assert later == whole[5:9]
+    tail = build_dataset(sample_cfg(train_limit=20, val_limit=10, dev_skip=5, dev_limit=None)).dev.qids
+    assert tail[:7] == whole[5:12] and whole[0] not in tail
+    with pytest.raises(ValueError, match="dev_skip"):
+        sample_cfg(dev_skip=-1)

@@ -17,8 +17,10 @@ Standalone (for debugging), the same trial runs from the command line::
         --restore-dir runs/debug/000000 --shared-ids all --indiv-id 1
 
 Data, model size and threads are command-line options in both modes (the NNI
-``trialCommand`` passes them). NNI runs ``python trial/trial.py`` from the code
-directory, so the repository root is put on ``sys.path`` here.
+``trialCommand`` passes them). NNI runs ``python trial/trial.py`` by path in the
+trial code directory (on a remote worker: NNI's uploaded copy, with only
+requirements.txt installed there), so this entry point, the only module that
+does, puts that directory first on ``sys.path``.
 """
 
 from __future__ import annotations
@@ -35,13 +37,15 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT))  # NNI starts this file by path; workers have the uploaded code, no install
 
+from ga_squad.reader.baseline import baseline_presets, train_presets, write_baselines  # noqa: E402
 from ga_squad.reader.config import MODEL_SIZES, ModelConfig, TrainConfig  # noqa: E402
 from ga_squad.search.claims import claim  # noqa: E402
 from ga_squad.search.contract import TrialParams  # noqa: E402
+from ga_squad.search.fitness import EPOCH_METRICS, Fitness  # noqa: E402
 from ga_squad.reader.dataset import DataConfig  # noqa: E402
+from ga_squad.reader.input_error import InputError  # noqa: E402
 from ga_squad.search.graph import Graph, base_reader  # noqa: E402
 from ga_squad.search.presets import PRESETS, preset  # noqa: E402
 
@@ -65,6 +69,7 @@ class StandaloneSpec:
         parent_id: The parent's id (None: read from the parent's manifest).
         seed: The trial seed.
         preset: A preset graph's name (see :mod:`ga_squad.search.presets`).
+        fitness: What the epoch kept is best by (``--fitness``; under NNI the contract says).
     """
 
     graph_file: str | None
@@ -75,6 +80,7 @@ class StandaloneSpec:
     parent_id: int | None
     seed: int
     preset: str | None = None
+    fitness: Fitness = Fitness()
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     d.add_argument("--cache-dir", default=str(REPO_ROOT / "runs" / "cache"),
                    help="shared cache of preprocessed arrays ('' disables it)")
     d.add_argument("--train-limit", type=int)
-    d.add_argument("--dev-limit", type=int)
+    d.add_argument("--dev-limit", type=int, help="use only N dev questions (after --dev-skip)")
+    d.add_argument("--dev-skip", type=int, default=0,
+                   help="leave out the first N dev questions (docs/protocol.md: the shared data reports "
+                        "on questions 2,001-6,000, --dev-skip 2000 --dev-limit 4000)")
     d.add_argument("--max-passage-len", type=int, default=400)
     d.add_argument("--val-fraction", type=_fraction, default=0.05,
                    help="share of the training questions held out (whole articles) for early stopping "
@@ -155,14 +164,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     m.add_argument("--start-competes", action="store_true",
                    help="a child whose trained epochs all score below its start on validation publishes "
                         "its start unchanged (off: it publishes its best trained epoch)")
+    m.add_argument("--fitness", choices=list(EPOCH_METRICS), default="default",
+                   help="the search's fitness: the epoch kept is the best by it (val_loss: the lowest validation "
+                        "loss; default: the highest validation F1). For standalone trials and "
+                        "--equal-compute-baseline; under NNI the tuner's contract says it")
     m.add_argument("--train-embeddings", action="store_true", help="fine-tune GloVe vectors")
     m.add_argument("--mixed-precision", action="store_true",
                    help="float16 compute, float32 variables/logits/loss (for GPUs with tensor cores)")
     b = p.add_argument_group("equal-compute baseline (what `python -m ga_squad run` asks for after a search)")
     b.add_argument("--equal-compute-baseline", type=int, metavar="TRIALS",
-                   help="instead of a trial: train the reader (--preset, default base) alone for TRIALS x "
-                        "--epochs epochs with early stopping, or read it from <storage-root>/cache")
-    b.add_argument("--baseline-out", help="write the baseline's outcome (JSON) here")
+                   help="instead of a trial: train each of --baseline-presets alone from scratch for all TRIALS x "
+                        "--epochs epochs, keeping the epoch best by --fitness on validation (or read it from "
+                        "<storage-root>/cache); prints one JSON line per epoch and per preset")
+    b.add_argument("--baseline-presets", metavar="NAMES",
+                   help="comma-separated presets to train (default: drqa,bidaf,base; `run` passes the search "
+                        "space's presets and these)")
+    b.add_argument("--baseline-out", help="write the presets' records (the search folder's baseline.json) here")
     r = p.add_argument_group("runtime")
     r.add_argument("--storage-root", help="contract paths must stay inside this folder")
     r.add_argument("--embedding-store",
@@ -191,11 +208,12 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
     if not under_nni:
         shared = tuple(s for s in args.shared_ids.split(",") if s.strip())
         standalone = StandaloneSpec(args.graph, args.save_dir, args.restore_dir, shared,
-                                    args.indiv_id, args.parent_id, args.seed, args.preset)
+                                    args.indiv_id, args.parent_id, args.seed, args.preset,
+                                    Fitness.resolve(args.fitness))
     return TrialConfig(
         data=DataConfig(train_path=args.train, dev_path=args.dev, glove_path=args.glove or None,
                         max_passage_len=args.max_passage_len,
-                        train_limit=args.train_limit, dev_limit=args.dev_limit,
+                        train_limit=args.train_limit, dev_limit=args.dev_limit, dev_skip=args.dev_skip,
                         val_fraction=args.val_fraction, val_seed=args.val_seed, val_limit=args.val_limit),
         cache_dir=args.cache_dir or None,
         model=ModelConfig.preset(args.size),
@@ -238,7 +256,7 @@ def standalone_params(spec: StandaloneSpec) -> TrialParams:
                 restore_dir = shared = None
     return TrialParams(indiv_id=spec.indiv_id, parent_id=parent_id, graph=graph,
                        restore_dir=restore_dir, save_dir=spec.save_dir, shared_ids=shared,
-                       mutation="standalone", seed=spec.seed)
+                       mutation="standalone", seed=spec.seed, fitness=spec.fitness)
 
 
 def _json_ready(result: Mapping[str, Any]) -> dict[str, Any]:
@@ -287,51 +305,64 @@ def main(cfg: TrialConfig) -> dict[str, Any]:
     return result
 
 
-def baseline_main(cfg: TrialConfig, name: str, trials: int, out: str | None) -> dict[str, Any]:
-    """Train (or read from the cache) the equal-compute baseline of a search of ``trials`` trials.
+def baseline_main(cfg: TrialConfig, presets: Sequence[str], trials: int, out: str | None,
+                  fitness: Fitness) -> list[dict[str, Any]]:
+    """Train (or read from the cache) each preset of the equal-compute baseline of a search of ``trials`` trials.
 
-    The reader is the preset ``name``, trained from scratch with the search's
-    data, model size and optimiser settings (seed 0) for all ``trials x epochs``
-    epochs, keeping its best epoch by validation F1
-    (:func:`ga_squad.sim.baseline.whole_budget`).
+    Each preset is trained from scratch with the search's data, model size
+    and optimiser settings (``--seed``) for all ``trials x epochs`` epochs,
+    keeping its best epoch by the search's fitness
+    (:func:`ga_squad.reader.baseline.train_presets`). Progress goes to stdout
+    as one JSON line per event (``epoch``: preset, epoch, val_f1, val_loss,
+    seconds; ``done``: the preset's record, ``cached`` when it was read
+    from the cache), which :func:`ga_squad.launch.baseline.run_baseline` shows.
     """
     from ga_squad.reader.training import configure_tensorflow
 
     configure_tensorflow(cfg.intra_threads, cfg.inter_threads, cfg.deterministic)
-    from ga_squad.analysis.baseline import BaselineOutcome, write_outcome
     from ga_squad.reader.data_cache import load_dataset
-    from ga_squad.sim.baseline import baseline_path, equal_compute_baseline, whole_budget
 
     if trials < 1:
         raise SystemExit(f"error: --equal-compute-baseline needs at least 1 trial, got {trials}")
     if cfg.storage_root is None:
         raise SystemExit("error: --equal-compute-baseline needs --storage-root (its cache lives there)")
-    graph = preset(name)
-    budget = trials * cfg.train.epochs
+    unknown = [name for name in presets if name not in PRESETS]
+    if unknown or not presets:
+        raise SystemExit(f"error: --baseline-presets {','.join(presets)}: unknown preset(s) {unknown}; "
+                         f"expected names from {sorted(PRESETS)}")
     data = load_dataset(cfg.data, cfg.cache_dir)
     model_cfg = cfg.model
     if data.embeddings is not None:
         model_cfg = replace(model_cfg, word_dim=int(data.embeddings.shape[1]))
-    train_cfg = whole_budget(cfg.train)
-    curve = equal_compute_baseline(cfg.storage_root, cfg.data, model_cfg, train_cfg, budget, graph=graph,
-                                   data=data)
-    outcome = BaselineOutcome(
-        reader=name, budget=budget, val_f1=curve.best_at(budget), dev_f1=curve.dev_at(budget),
-        epochs_run=min(curve.epochs_run, budget), seconds=curve.seconds, best_epoch=curve.best_epoch_at(budget),
-        cache_path=str(baseline_path(cfg.storage_root, curve.key)))
+
+    def show(event: Mapping[str, Any]) -> None:
+        print(json.dumps(event, sort_keys=True), flush=True)
+
+    records = train_presets(presets, cfg.storage_root, cfg.data, model_cfg, cfg.train, trials * cfg.train.epochs,
+                            fitness=fitness, seed=cfg.train.seed, data=data, on_progress=show)
     if out:
-        write_outcome(out, outcome)
-    print(json.dumps(outcome.to_dict(), sort_keys=True))
-    return outcome.to_dict()
+        write_baselines(out, records)
+    return [r.to_dict() for r in records]
+
+
+def _input_error_hook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+    """A user's bad data file (missing, truncated, empty, not UTF-8...): one line naming it, not a traceback."""
+    if not issubclass(kind, InputError):
+        sys.__excepthook__(kind, exc, tb)
+        return
+    logger.debug("input error", exc_info=(kind, exc, tb))  # the traceback, with --log-level debug
+    print(f"error: {exc}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
+    sys.excepthook = _input_error_hook  # uncaught InputError: exit 1 with one line
     _args = parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=getattr(logging, _args.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _cfg = config_from_args(_args)
     if _args.equal_compute_baseline is not None:
-        baseline_main(_cfg, _args.preset or "base", _args.equal_compute_baseline, _args.baseline_out)
+        _names = [n.strip() for n in (_args.baseline_presets or "").split(",") if n.strip()] or list(baseline_presets())
+        baseline_main(_cfg, _names, _args.equal_compute_baseline, _args.baseline_out, Fitness.resolve(_args.fitness))
     else:  # Seeding happens per trial in run_trial (from the contract's seed).
         main(_cfg)

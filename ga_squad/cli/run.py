@@ -4,9 +4,10 @@
 (the bundled SQuAD sample, offline) with ``nnictl``, polls it until it ends,
 always stops it, and prints the top architectures with the paths of the
 lineage journal and the best checkpoint, then the equal-compute baseline
-(the default reader trained alone for the search's trial-epochs, cached per
-data and config; :mod:`ga_squad.launch.baseline`) and whether the search's
-best beat it (``--no-baseline`` skips it). ``--download`` first fetches the
+(every preset trained alone for the search's trial-epochs, B the best by the
+search's fitness on validation, cached per data and config, with a progress
+bar while it trains; :mod:`ga_squad.launch.baseline`) and whether the
+search's best beat B (``--no-baseline`` skips it). ``--download`` first fetches the
 official SQuAD v1.1 files and GloVe (see :mod:`ga_squad.launch.datasets`) and, unless
 ``--config`` says otherwise, runs ``config_full.yml``.
 
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from ga_squad.analysis.baseline import comparison_text
+from ga_squad.analysis.equal_compute import baseline_comparison
 from ga_squad.analysis.leaderboard import LeaderboardRow, leaderboard
 from ga_squad.analysis.markdown import leaderboard_markdown
 from ga_squad.analysis.search_dir import Search, load_search
@@ -40,9 +41,10 @@ from ga_squad.launch.config import (
     check_port_free,
     load_launch_config,
 )
-from ga_squad.launch.baseline import BaselineUnavailable, run_baseline
+from ga_squad.launch.baseline import BaselineUnavailable, baseline_preset_names, run_baseline
 from ga_squad.launch.datasets import fetch_all
 from ga_squad.launch.download import DownloadError
+from ga_squad.launch.tuner_start import check_tuner_lock, resume_retrying
 from ga_squad.launch.experiment import (
     Experiment,
     ExperimentError,
@@ -86,15 +88,27 @@ def current_search(layout: SearchLayout) -> Search | None:
 
 
 def ranked(search: Search | None) -> list[LeaderboardRow]:
-    """Reported individuals, best dev F1 first (the report's leaderboard)."""
+    """Reported individuals, best by the search's fitness first (the report's leaderboard)."""
     return leaderboard(search) if search is not None else []
+
+
+def best_row(search: Search | None, rows: Sequence[LeaderboardRow]) -> LeaderboardRow | None:
+    """The row of the search's best individual: :meth:`Search.best`, what ``predict`` and ``export`` load."""
+    record = search.best() if search is not None else None
+    return next((r for r in rows if record is not None and r.indiv_id == record.indiv_id), None)
+
+
+def _best_text(row: LeaderboardRow) -> str:
+    if row.fitness_key in ("default", "val_f1"):
+        return f"best val F1 {row.f1:.2f} (individual {row.indiv_id})"
+    return f"best {row.fitness_key} {row.fitness_value:.4f} (individual {row.indiv_id}, val F1 {row.f1:.2f})"
 
 
 def progress_line(progress: Progress, rows: Sequence[LeaderboardRow], total: int | None) -> str:
     counts = progress.trials_by_status
     done = sum(n for status, n in counts.items() if status in {"SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED"})
     running = counts.get("RUNNING", 0) + counts.get("WAITING", 0)
-    best_text = f"best F1 {rows[0].f1:.2f} (individual {rows[0].indiv_id})" if rows else "no result yet"
+    best_text = _best_text(rows[0]) if rows else "no result yet"
     of = f"/{total}" if total else ""
     return f"[{progress.elapsed:6.0f}s] {progress.status:<15} trials done {done}{of}, running {running}, {best_text}"
 
@@ -128,6 +142,8 @@ def main(cfg: RunConfig, out: TextIO | None = None, err: TextIO | None = None) -
     launch = load_launch_config(cfg.config_path)
     for override in launch.overrides:
         print(override, file=err)
+    for warning in launch.warnings:
+        print(f"warning: {warning}", file=err)
     if cfg.print_config:
         out.write(launch.to_yaml())
         return 0
@@ -141,9 +157,16 @@ def main(cfg: RunConfig, out: TextIO | None = None, err: TextIO | None = None) -
     verb = f"resuming NNI experiment {cfg.resume}" if cfg.resume else "starting NNI experiment"
     print(f"{verb} from {cfg.config_path} (storage root {save_root}, "
           f"wait {'unlimited' if timeout is None else f'{timeout:.0f} s'})", file=out, flush=True)
+    baseline = cfg.baseline and launch.platforms == {"local"}
+    if cfg.baseline and not baseline:  # said once, up front; the baseline runs the trial command on this machine
+        print(f"equal-compute baseline: not computed for {'/'.join(sorted(launch.platforms))} trials (their "
+              f"trial command's data and storage paths are the workers'; --no-baseline silences this)",
+              file=out, flush=True)
     started = time.monotonic()
-    if cfg.resume:
-        experiment = Experiment.resume(launch, cfg.resume, port=cfg.port)
+    # NNI would show a held experiment only as "Tuner did not connect in 10 seconds": name the holder first.
+    check_tuner_lock(save_root, (launch.get("tuner", "classArgs") or {}).get("experiment_id") or cfg.resume)
+    if cfg.resume:  # a tuner that misses NNI's 10 s deadline on a loaded machine is resumed again
+        experiment = resume_retrying(launch, cfg.resume, port=cfg.port, say=lambda m: print(m, file=err, flush=True))
     else:
         experiment = Experiment.create(launch, port=cfg.port)
     layout = SearchLayout.for_experiment(save_root, experiment.id) if save_root is not None else None
@@ -184,23 +207,29 @@ def main(cfg: RunConfig, out: TextIO | None = None, err: TextIO | None = None) -
     if search is not None:
         print(leaderboard_markdown(best, limit=cfg.top), file=out)
     print(f"\nlineage journal: {layout.journal_path}", file=out)
-    if search is not None and best:
-        print(f"best checkpoint: {search.save_dir(best[0].indiv_id)}", file=out)
-    if cfg.baseline and best and status == "DONE":
-        print(f"\n{equal_compute_summary(launch, layout.root, best[0], out)}", file=out)
+    top = best_row(search, best)
+    if search is not None and top is not None:
+        print(f"best checkpoint: {search.save_dir(top.indiv_id)} (individual {top.indiv_id}, by "
+              f"{search.fitness.describe()}: what predict and export load)", file=out)
+    if baseline and search is not None and top is not None and status == "DONE":
+        print(f"\n{equal_compute_summary(launch, search, out, err)}", file=out)
     print(f"report:          {sys.executable} -m ga_squad report {layout.root}", file=out)
     return 0 if best and status != "TIMEOUT" else 1
 
 
-def equal_compute_summary(launch: LaunchConfig, root: Path, best: LeaderboardRow, out: TextIO) -> str:
-    """The baseline a user would otherwise have (trained once per data and config), against the best."""
-    print("\nequal-compute baseline: training the default reader alone for the search's trial-epochs "
-          "(cached after the first time) ...", file=out, flush=True)
+def equal_compute_summary(launch: LaunchConfig, search: Search, out: TextIO, err: TextIO) -> str:
+    """The best preset a user would otherwise train (once per data and config), against the search's best.
+
+    Progress (a bar on a terminal, a line per preset) goes to ``err``.
+    """
+    print(f"\nequal-compute baseline: training {', '.join(baseline_preset_names(launch))} each alone for the "
+          f"search's trial-epochs; B is the best by the search's fitness on validation (each preset is cached "
+          f"after its first time) ...", file=out, flush=True)
     try:
-        outcome = run_baseline(launch, root)
+        records = run_baseline(launch, search.root, stream=err)
     except (BaselineUnavailable, subprocess.TimeoutExpired) as exc:
         return f"equal-compute baseline not computed: {exc}"
-    return comparison_text(outcome, best.f1, best.dev_f1)
+    return baseline_comparison(search, records)[1]
 
 
 def one_line(exc: BaseException) -> str:
@@ -226,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=10, help="rows in the leaderboard")
     p.add_argument("--port", type=int, help="NNI REST/web UI port (default: a free one)")
     p.add_argument("--no-baseline", action="store_true",
-                   help="skip the equal-compute baseline (the default reader trained alone for the search's budget)")
+                   help="skip the equal-compute baseline (every preset trained alone for the search's budget)")
     p.add_argument("--log-level", default="WARNING", help="debug also keeps tracebacks of errors")
     return p
 

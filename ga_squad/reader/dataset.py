@@ -50,7 +50,11 @@ class DataConfig:
         max_vocab: Cap on the word-vocabulary size (PAD and UNK included).
         train_limit: Use only the first N training questions (tests, CI),
             counted after the validation articles are taken out.
-        dev_limit: Use only the first N dev questions.
+        dev_limit: Use only the first N dev questions (after ``dev_skip``).
+        dev_skip: Leave out the first N dev questions. The evaluation
+            protocol (docs/protocol.md) reports the shared data on dev
+            questions 2,001-6,000 (``dev_skip`` 2000, ``dev_limit`` 4000):
+            the first 2,000 have steered hand decisions.
         seed: Seed for the random rows of the embedding matrix.
         val_fraction: Share of the training file's questions held out as the
             validation split, by whole articles (0 holds out nothing); early
@@ -70,6 +74,7 @@ class DataConfig:
     max_vocab: int | None = None
     train_limit: int | None = None
     dev_limit: int | None = None
+    dev_skip: int = 0
     seed: int = 0
     val_fraction: float = 0.05
     val_seed: int = 0
@@ -85,6 +90,8 @@ class DataConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"DataConfig.{name} must be None or >= 1, got {value}")
+        if self.dev_skip < 0:
+            raise ValueError(f"DataConfig.dev_skip must be >= 0, got {self.dev_skip}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; inverse of :meth:`from_dict`."""
@@ -284,7 +291,9 @@ def build_dataset(cfg: DataConfig) -> Dataset:
     train_read, val_read = split_by_article(read_squad(cfg.train_path), cfg.val_fraction, cfg.val_seed)
     train_read = _limited(train_read, cfg.train_limit)
     val_read = _limited(val_read, cfg.val_limit)
-    dev_read = read_squad(cfg.dev_path, limit=cfg.dev_limit)
+    dev_read = read_squad(cfg.dev_path)
+    dev_end = None if cfg.dev_limit is None else cfg.dev_skip + cfg.dev_limit
+    dev_read = replace(dev_read, examples=dev_read.examples[cfg.dev_skip:dev_end])
     train_tok = _tokenize_split(train_read.examples)
     train_text = [t.words for t in train_tok[0].values()] + [q.words for q in train_tok[1]]
     word_vocab = build_word_vocab(train_text, min_count=cfg.min_word_count, max_size=cfg.max_vocab)

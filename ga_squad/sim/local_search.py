@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ga_squad.reader.config import ModelConfig, TrainConfig
+from ga_squad.search.best import NoBestIndividual, best_individual
 from ga_squad.search.contract import TrialParams
 from ga_squad.reader.dataset import DataConfig
 from ga_squad.search.evolution import EvolutionConfig
@@ -229,9 +230,18 @@ class LocalSearchResult:
 
     @property
     def best(self) -> TrialSummary | None:
-        """The trial with the best F1 (the earliest among ties), or None."""
-        done = [t for t in self.trials if t.f1 is not None]
-        return max(done, key=lambda t: (t.f1, -t.index)) if done else None
+        """The search's best trial, or None: :func:`ga_squad.search.best.best_individual`.
+
+        By the fitness the search ranked by (its journal's first event: the
+        lowest validation loss for ``fitness: val_loss``), among individuals
+        with a published checkpoint, as ``predict`` and ``report`` name it;
+        not simply the highest F1.
+        """
+        try:
+            chosen = best_individual(self.root)
+        except NoBestIndividual:
+            return None
+        return next((t for t in self.trials if t.indiv_id == chosen.indiv_id), None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
