@@ -13,18 +13,23 @@ from ga_squad.reader.checkpoint import read_manifest  # noqa: E402
 from ga_squad.search.journal import read_events, replay  # noqa: E402
 from ga_squad.sim.local_search import LocalSearchResult, run_local_search, tiny_config  # noqa: E402
 from ga_squad.sim.replay import Proposal  # noqa: E402
+from tiny_search import tiny_search  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def searches(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalSearchResult, LocalSearchResult]:
+    """The weight-sharing search and its replay without sharing.
+
+    The sharing one is the session's tiny search (the report, export and
+    predict tests read it too): the default :func:`tiny_config` search, so it
+    runs once per session, not once more here.
+    """
     from ga_squad.reader.data_cache import load_dataset
 
-    root = tmp_path_factory.mktemp("local_search")
-    shared_cfg = tiny_config(str(root), "sharing")
-    data = load_dataset(shared_cfg.data)
-    sharing = run_local_search(shared_cfg, data=data)
-    cold = run_local_search(tiny_config(str(root), "cold", weight_sharing=False),
-                            data=data, replay=sharing.proposals)
+    sharing = tiny_search(tmp_path_factory).result
+    assert sharing.config == tiny_config(sharing.config.save_dir_root, sharing.config.experiment_id)
+    cold = run_local_search(tiny_config(str(tmp_path_factory.mktemp("local_search")), "cold", weight_sharing=False),
+                            data=load_dataset(sharing.config.data), replay=sharing.proposals)
     return sharing, cold
 
 

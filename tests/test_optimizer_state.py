@@ -9,6 +9,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -69,6 +70,36 @@ def _trained_parent(data: Dataset, save_dir: Path) -> tuple[keras.Model, StepFun
     return model, steps
 
 
+@dataclasses.dataclass(frozen=True)
+class Parent:
+    """The published parent, trained once for the module (three Adam steps).
+
+    Attributes:
+        save_dir: Its published checkpoint (tests that damage it use a copy).
+        saved: Its Adam state by variable path when it was published.
+        model: The live parent and its steps: only the identity test reads them
+            (it takes the parent's next step).
+        steps: See ``model``.
+    """
+
+    save_dir: Path
+    saved: dict[str, optimizer_state.Moments]
+    model: keras.Model
+    steps: StepFunctions
+
+
+@pytest.fixture(scope="module")
+def parent(data: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Parent:
+    save_dir = tmp_path_factory.mktemp("parent") / "000000"
+    model, steps = _trained_parent(data, save_dir)
+    return Parent(save_dir, optimizer_state.capture(steps.optimizers), model, steps)
+
+
+def _copy(parent: Parent, tmp_path: Path) -> Path:
+    """A copy of the parent's individual folder (its checkpoint pointer is a relative symlink)."""
+    return Path(shutil.copytree(parent.save_dir, tmp_path / "000000", symlinks=True))
+
+
 def _child(data: Dataset, parent_dir: Path, graph: Graph, resume: bool) -> tuple[keras.Model, StepFunctions]:
     model = _model(graph, data, seed=7)
     report = load_shared(model, parent_dir, graph.shared_ids(base_reader()), graph=graph)
@@ -76,10 +107,9 @@ def _child(data: Dataset, parent_dir: Path, graph: Graph, resume: bool) -> tuple
     return model, make_steps(model, TRAIN, inherited=inherited, resume=report.optimizer if resume else None)
 
 
-def test_published_state_reads_back_exactly(data: Dataset, tmp_path: Path) -> None:
-    _, steps = _trained_parent(data, tmp_path / "000000")
-    saved = optimizer_state.capture(steps.optimizers)
-    manifest, _, moments = read_checkpoint_state(tmp_path / "000000")
+def test_published_state_reads_back_exactly(parent: Parent) -> None:
+    saved = parent.saved
+    manifest, _, moments = read_checkpoint_state(parent.save_dir)
     assert manifest["optimizer"]["variables"] == len(saved) > 0
     read = {path: m for by_path in moments.values() for path, m in by_path.items()}
     assert set(read) == set(saved)
@@ -90,36 +120,37 @@ def test_published_state_reads_back_exactly(data: Dataset, tmp_path: Path) -> No
     assert any(np.any(s.v > 0) for s in saved.values())  # three steps left real moments
 
 
-def test_identity_child_takes_exactly_its_parents_next_step(data: Dataset, tmp_path: Path) -> None:
+def test_identity_child_takes_exactly_its_parents_next_step(data: Dataset, parent: Parent) -> None:
     """Parent and child run the same 4th batch: same weights after, to float rounding.
 
     With a fresh Adam the child's first step is ~lr * sign(gradient) for
     every parameter, which the same comparison detects.
     """
-    parent, parent_steps = _trained_parent(data, tmp_path / "000000")
+    parent_steps = parent.steps
+    assert {int(o.iterations.numpy()) for o, _ in parent_steps.optimizers} == {3}  # the published state, not stepped
     nxt = _batches(data)[3]
-    resumed, resumed_steps = _child(data, tmp_path / "000000", base_reader(), resume=True)
-    fresh, fresh_steps = _child(data, tmp_path / "000000", base_reader(), resume=False)
-    for a, b in zip(parent.trainable_variables, resumed.trainable_variables):
+    resumed, resumed_steps = _child(data, parent.save_dir, base_reader(), resume=True)
+    fresh, fresh_steps = _child(data, parent.save_dir, base_reader(), resume=False)
+    parent_model = parent.model
+    for a, b in zip(parent_model.trainable_variables, resumed.trainable_variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     for steps in (parent_steps, resumed_steps, fresh_steps):
         _step(steps, nxt)
     gap_resumed = max(float(np.max(np.abs(a.numpy() - b.numpy())))
-                      for a, b in zip(parent.trainable_variables, resumed.trainable_variables))
+                      for a, b in zip(parent_model.trainable_variables, resumed.trainable_variables))
     gap_fresh = max(float(np.max(np.abs(a.numpy() - b.numpy())))
-                    for a, b in zip(parent.trainable_variables, fresh.trainable_variables))
+                    for a, b in zip(parent_model.trainable_variables, fresh.trainable_variables))
     assert gap_resumed < 1e-6, gap_resumed
     assert gap_fresh > 1e-4, gap_fresh
     assert {int(o.iterations.numpy()) for o, _ in resumed_steps.optimizers} == {4}
 
 
-def test_a_grown_child_resumes_inherited_layers_and_starts_new_ones_fresh(data: Dataset, tmp_path: Path) -> None:
+def test_a_grown_child_resumes_inherited_layers_and_starts_new_ones_fresh(data: Dataset, parent: Parent) -> None:
     import random
 
-    _trained_parent(data, tmp_path / "000000")
     grown = InsertLayer(LayerType.SELF_ATTENTION).apply(base_reader(), random.Random(0))
     assert grown is not None
-    model, steps = _child(data, tmp_path / "000000", grown.graph, resume=True)
+    model, steps = _child(data, parent.save_dir, grown.graph, resume=True)
     by_t = {int(o.iterations.numpy()): {v.path for v in variables} for o, variables in steps.optimizers}
     assert set(by_t) == {0, 3}  # fresh layers in their own Adam: no bias correction of someone else's steps
     new_ids = grown.graph.weight_ids() - grown.graph.shared_ids(base_reader())
@@ -128,9 +159,11 @@ def test_a_grown_child_resumes_inherited_layers_and_starts_new_ones_fresh(data: 
     assert not fresh & by_t[3]
 
 
-def test_damaged_optimizer_file_costs_only_the_optimizer_state(data: Dataset, tmp_path: Path, caplog) -> None:
-    _trained_parent(data, tmp_path / "000000")
+def test_damaged_optimizer_file_costs_only_the_optimizer_state(data: Dataset, parent: Parent, tmp_path: Path,
+                                                               caplog) -> None:
+    _copy(parent, tmp_path)
     where = checkpoint_dir(tmp_path / "000000").resolve()
+    assert where.is_relative_to(tmp_path)  # the copy is damaged, never the shared parent
     target = where / optimizer_state.OPTIMIZER_NAME
     target.write_bytes(target.read_bytes()[:100])
     with caplog.at_level(logging.WARNING):

@@ -11,8 +11,12 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:  # the search module loads TensorFlow; importing this helper must not
+    from ga_squad.sim.local_search import LocalSearchResult
 
 EXPERIMENT_ID = "tiny-report"
 DATA_CONFIG_NAME = "data_config.json"
@@ -30,12 +34,16 @@ class TinySearch:
         search_dir: ``save_dir_root / experiment_id``.
         data_config_path: JSON of the DataConfig it trained on (outside the
             search folder), for checkpoints that do not record it.
+        result: What :func:`~ga_squad.sim.local_search.run_local_search`
+            returned (trials, proposals, config): tests of the search itself
+            read it instead of running the same search again.
     """
 
     save_dir_root: Path
     experiment_id: str
     search_dir: Path
     data_config_path: Path
+    result: LocalSearchResult
 
 
 def tiny_search(tmp_path_factory: pytest.TempPathFactory) -> TinySearch:
@@ -55,5 +63,5 @@ def tiny_search(tmp_path_factory: pytest.TempPathFactory) -> TinySearch:
         assert any(t.warm_start for t in result.trials) and any(not t.warm_start for t in result.trials)
         data_config = base / DATA_CONFIG_NAME
         data_config.write_text(json.dumps(config.data.to_dict()), encoding="utf-8")
-        _CACHE["search"] = TinySearch(root, EXPERIMENT_ID, Path(result.root), data_config)
+        _CACHE["search"] = TinySearch(root, EXPERIMENT_ID, Path(result.root), data_config, result)
     return _CACHE["search"]
