@@ -12,10 +12,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import random
 from collections.abc import Iterator
-
-import os
 
 import pytest
 from hypothesis import settings
@@ -57,6 +57,23 @@ def _seed_everything() -> Iterator[None]:
     if np is not None:
         np.random.seed(SEED)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """Undo a CLI's ``logging.basicConfig(force=True)`` run in-process.
+
+    The handler it installs writes to the ``sys.stderr`` of that test, which
+    pytest closes afterwards: later tests' warnings would print "Logging
+    error: I/O operation on closed file" instead of reaching the capture.
+    """
+    root = logging.getLogger()
+    before, level = set(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if type(handler) is logging.StreamHandler and handler not in before:  # basicConfig's, not pytest's
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture

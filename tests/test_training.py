@@ -160,15 +160,21 @@ def test_same_seed_same_result(parent, data, tmp_path) -> None:
 
 @pytest.mark.slow
 def test_tiny_model_beats_the_first_token_baseline(tmp_path: Path) -> None:
-    """A few epochs on ~600 real questions clearly beat answering the first passage token."""
+    """A few epochs on ~600 real questions clearly beat answering the first passage token.
+
+    Dev F1 on 150 questions after training this small is noisy: over seeds
+    1-6 here, 4 epochs gave 6.9-12.7 (a CI machine's numerics gave 6.4) and
+    6 epochs 8.9-13.6, so 6 epochs and a margin of 3 F1 over the baseline's
+    3.9; a reader that learns nothing stays near the baseline.
+    """
     data = sample(tmp_path / "cache", train_limit=600, dev_limit=150, max_passage_len=150, val_limit=150)
     n = len(data.dev)
     zeros = np.zeros(n, dtype=np.int64)
     baseline = evaluate(data.dev.predictions(np.arange(n), zeros, zeros), data.dev.gold_answers())["f1"]
     params = TrialParams(0, None, base_reader(), None, str(tmp_path / "000000"), None, seed=1)
-    out = run_trial(params, data, MODEL, TrainConfig(epochs=4, patience=4, batch_size=32, learning_rate=3e-3))
+    out = run_trial(params, data, MODEL, TrainConfig(epochs=6, patience=6, batch_size=32, learning_rate=3e-3))
     assert out["val_loss"] < out["initial_val_loss"] - 1.0
-    assert out["dev_f1"] > baseline + 4.0, (out["dev_f1"], baseline)
+    assert out["dev_f1"] > baseline + 3.0, (out["dev_f1"], baseline)
 
 
 def test_child_publishes_what_it_trained_even_when_worse(parent, data, tmp_path) -> None:
