@@ -64,6 +64,7 @@ from benchmarks.bench_json import write_result
 from ga_squad.files import write_json_atomic
 from ga_squad.search.evolution import EvolutionConfig
 from ga_squad.search.graph import Graph
+from ga_squad.search.presets import PRESETS
 from ga_squad.search.space import SearchSpace, SeededEvolution
 
 logger = logging.getLogger("search_vs_baselines")
@@ -133,6 +134,7 @@ class Context:
     data_cfg: Any
     scratch: Path
     out: Path
+    b_presets: tuple[str, ...] = ()
 
     @property
     def budget(self) -> int:
@@ -210,12 +212,17 @@ def _run(ctx: Context, graph: Graph, *, indiv_id: int, epochs: int, seed: int, l
 
 
 def arm_b(ctx: Context) -> dict[str, Any]:
-    """Every preset alone for the whole budget; the best by the fitness on validation is B."""
+    """Every preset alone for the whole budget; the best by the fitness on validation is B.
+
+    ``ctx.b_presets`` (``--b-presets``) trains only those: on report seeds,
+    the preset that the tuning seeds found best (docs/protocol.md), since
+    training presets that lost there by 10+ F1 would cost an hour a seed.
+    """
     from ga_squad.search.presets import preset
 
     t0 = time.perf_counter()
     runs = []
-    for i, name in enumerate(ctx.setting.presets()):
+    for i, name in enumerate(ctx.b_presets or ctx.setting.presets()):
         # One file per preset as soon as it is trained: an interrupted arm B resumes preset by preset.
         part = ctx.out / f"B-seed{ctx.seed}.{name}.part.json"
         if part.exists():
@@ -371,7 +378,8 @@ def record_path(out: Path, setting: str, arm: str, seed: int) -> Path:
     return out / setting / f"{arm}-seed{seed}.json"
 
 
-def run_seed(setting: Setting, seed: int, arms: Iterable[str], out: Path, threads: int, keep: bool) -> None:
+def run_seed(setting: Setting, seed: int, arms: Iterable[str], out: Path, threads: int, keep: bool,
+             b_presets: Sequence[str] = ()) -> None:
     from ga_squad.reader.data_cache import load_dataset
 
     todo = [a for a in arms if not record_path(out, setting.name, a, seed).exists()]
@@ -385,7 +393,7 @@ def run_seed(setting: Setting, seed: int, arms: Iterable[str], out: Path, thread
         model = dataclasses.replace(model, word_dim=int(data.embeddings.shape[1]))
     scratch = Path(tempfile.mkdtemp(prefix=f"ga-svb-{setting.name}-{seed}-"))
     (out / setting.name).mkdir(parents=True, exist_ok=True)
-    ctx = Context(setting, seed, data, model, cfg.train, cfg.data, scratch, out / setting.name)
+    ctx = Context(setting, seed, data, model, cfg.train, cfg.data, scratch, out / setting.name, tuple(b_presets))
     try:
         for arm in todo:
             t0 = time.perf_counter()
@@ -486,7 +494,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--keep", action="store_true", help="keep the scratch checkpoints")
     p.add_argument("--summary", action="store_true", help="only aggregate existing records")
-    return p.parse_args(argv)
+    p.add_argument("--b-presets", nargs="+", default=[], metavar="PRESET",
+                   help="arm B trains only these presets (report seeds: the best preset on the tuning seeds)")
+    args = p.parse_args(argv)
+    unknown = set(args.b_presets) - set(PRESETS)
+    if unknown:
+        p.error(f"--b-presets: unknown preset(s) {sorted(unknown)}; known: {sorted(PRESETS)}")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -498,7 +512,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         configure_tensorflow(args.threads, 1, deterministic=True)
         setting = Setting.load(args.setting, Path(args.config))
         for seed in args.seeds:
-            run_seed(setting, seed, args.arms, out, args.threads, args.keep)
+            run_seed(setting, seed, args.arms, out, args.threads, args.keep, args.b_presets)
     summary = summarize(out, args.setting)
     if summary["arms"]:
         plot(out, args.setting, out / f"{args.setting}.png")
