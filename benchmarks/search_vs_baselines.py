@@ -64,7 +64,7 @@ from benchmarks.bench_json import write_result
 from ga_squad.files import write_json_atomic
 from ga_squad.search.evolution import EvolutionConfig
 from ga_squad.search.graph import Graph
-from ga_squad.search.presets import PRESETS
+from ga_squad.search.presets import PRESETS, preset
 from ga_squad.search.space import SearchSpace, SeededEvolution
 
 logger = logging.getLogger("search_vs_baselines")
@@ -218,8 +218,6 @@ def arm_b(ctx: Context) -> dict[str, Any]:
     the preset that the tuning seeds found best (docs/protocol.md), since
     training presets that lost there by 10+ F1 would cost an hour a seed.
     """
-    from ga_squad.search.presets import preset
-
     t0 = time.perf_counter()
     runs = []
     for i, name in enumerate(ctx.b_presets or ctx.setting.presets()):
