@@ -50,13 +50,13 @@ def _config(tmp_path: Path, trial_command: str, **changes) -> Path:
 def test_the_command_is_the_trial_command_plus_the_baseline_options(tmp_path: Path) -> None:
     launch = load_launch_config(REPO / "config.yml")
     presets = baseline_preset_names(launch)
-    assert presets == ("base", "drqa", "bidaf")  # config.yml's space starts from base; drqa and bidaf always
+    assert presets == ("drqa", "bidaf", "base")  # config.yml's space starts from drqa; bidaf and base always
     argv = baseline_command(launch, presets)
     trial = shlex.split(launch.get("trialCommand"))
     assert argv[:len(trial)] == trial  # the trials' own data, size, epochs and threads
     # config.yml ranks by val_loss: every preset keeps its lowest-loss epoch, as the trials do
     assert argv[len(trial):] == ["--standalone", "--equal-compute-baseline", str(launch.max_trial_number),
-                                 "--baseline-presets", "base,drqa,bidaf", "--fitness", "val_loss"]
+                                 "--baseline-presets", "drqa,bidaf,base", "--fitness", "val_loss"]
     # each process keeps the trials' threads (results shift with the thread count): 2 on 2 cores = one at a time
     assert trial_threads(argv) == 2 and trial_threads(["x", "--threads=3"]) == 3 and trial_threads(["x"]) == 1
 
@@ -93,9 +93,9 @@ def test_run_baseline_shows_progress_in_parallel_and_says_what_came_from_the_cac
 
     out = io.StringIO()
     records = run_baseline(launch, root, stream=out, bar=True, processes=2)
-    assert [r.preset for r in records] == ["base", "drqa", "bidaf"] and load_baselines(root) == records
+    assert [r.preset for r in records] == ["drqa", "bidaf", "base"] and load_baselines(root) == records
     assert best_preset(records).preset == "drqa"  # the lowest validation loss (config.yml: fitness val_loss)
-    assert sorted(p.read_text() for p in pids.iterdir()) == ["base,bidaf", "drqa"]  # two processes at once
+    assert sorted(p.read_text() for p in pids.iterdir()) == ["bidaf", "drqa,base"]  # two processes at once
     text = out.getvalue()
     assert "equal-compute baseline" in text and "18/18" in text  # 3 presets x 6 epochs, all trained
     assert "best val F1 30.00 (drqa)" in text and "3/3 presets done" in text
@@ -105,7 +105,7 @@ def test_run_baseline_shows_progress_in_parallel_and_says_what_came_from_the_cac
     assert run_baseline(launch, root, stream=again, bar=True) == records
     assert again.getvalue().count("read from the cache") == 3 and "trained for" not in again.getvalue()
 
-    baseline_path(store, records[2].key).unlink()  # bidaf trains again; without a terminal, a line per epoch
+    baseline_path(store, records[1].key).unlink()  # bidaf trains again; without a terminal, a line per epoch
     lines = io.StringIO()
     run_baseline(launch, root, stream=lines, bar=None)
     text = lines.getvalue()
@@ -118,7 +118,7 @@ def test_a_failing_preset_is_quoted_and_nothing_is_written(tmp_path: Path, monke
     launch = load_launch_config(_config(tmp_path, f"{FAKE} --storage-root {store}"))
     root = write_journal(store, "exp", HAND)
     monkeypatch.setenv("FAKE_BASELINE_FAIL", "bidaf")
-    with pytest.raises(BaselineUnavailable, match=r"for bidaf failed \(exit 3\): Traceback: preset bidaf broke"):
+    with pytest.raises(BaselineUnavailable, match=r"for bidaf, base failed \(exit 3\): Traceback: preset bidaf broke"):
         run_baseline(launch, root, stream=io.StringIO(), processes=1)
     with pytest.raises(subprocess.TimeoutExpired):
         run_baseline(launch, root, timeout_s=0.01, stream=io.StringIO())
@@ -147,7 +147,7 @@ def test_run_names_b_after_a_finished_search_with_progress_on_stderr(
     monkeypatch.setattr(run.Experiment, "create", lambda *a, **k: _FinishedExperiment())
     assert run.cli(["--config", str(path)]) == 0
     captured = capsys.readouterr()
-    assert "equal-compute baseline: training base, drqa, bidaf each alone" in captured.out
+    assert "equal-compute baseline: training drqa, bidaf, base each alone" in captured.out
     assert "equal-compute baseline B = drqa: the best by val_loss (minimize) on validation of 3 presets" in captured.out
     assert "search best (individual 2): validation F1 40.00" in captured.out and "pays off" not in captured.out
     assert "drqa epoch 6/6" in captured.err and "drqa trained for 6 epochs" in captured.err  # no terminal: lines
@@ -180,7 +180,8 @@ def test_the_trial_entry_trains_each_preset_and_run_and_report_name_b(tmp_path: 
     records = run_baseline(launch, root, timeout_s=900, stream=progress, bar=False)
     text = progress.getvalue()
     assert text.count("read from the cache") == 2 and "bidaf trained for 3 epochs" in text, text
-    assert records[:2] == two and records[2].preset == "bidaf"
+    assert [r.preset for r in records] == ["drqa", "bidaf", "base"]  # config.yml's order
+    assert (records[2], records[0]) == two  # base and drqa from the entry's cache
 
     written = write_report(load_search(store, "exp"), tmp_path / "report", reevaluate=False)
     summary = written["summary"].read_text()

@@ -132,7 +132,7 @@ def test_every_nni_key_survives(tmp_path: Path, machine: Path, capsys: pytest.Ca
 
 def test_launch_config_reads_duration_and_storage(machine: Path, tmp_path: Path) -> None:
     launch = load_launch_config(REPO / "config.yml")
-    assert launch.max_duration_s == 30 * 60  # config.yml: maxExperimentDuration: 30m
+    assert launch.max_duration_s == 90 * 60  # config.yml: maxExperimentDuration: 90m
     assert launch.storage_root == REPO / "runs" and launch.max_trial_number == 12
     written = launch.write_config(tmp_path / "submitted.yml").read_text()
     assert written == launch.to_yaml()
@@ -231,7 +231,7 @@ class FakeExperiment:
         self.stops += 1
 
 
-@pytest.mark.parametrize("argv, expected", [([], 1800.0), (["--timeout", "7"], 7.0)])
+@pytest.mark.parametrize("argv, expected", [([], 5400.0), (["--timeout", "7"], 7.0)])
 def test_default_wait_is_max_experiment_duration(argv: list[str], expected: float, machine: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeExperiment(interrupt=False)
