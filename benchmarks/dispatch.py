@@ -35,8 +35,8 @@ from typing import Any
 
 from ga_squad.sim.driver import DriverConfig, SimulationResult, TrialOutcome, parents_reported_first, simulate  # noqa: E402
 from ga_squad.search.evolution import EvolutionConfig  # noqa: E402
-from ga_squad.search.paths import SearchLayout  # noqa: E402
-from ga_squad.search.protocol import EngineProtocol  # noqa: E402
+from ga_squad.store.paths import SearchLayout  # noqa: E402
+from ga_squad.store.protocol import EngineProtocol  # noqa: E402
 from benchmarks.bench_json import write_result  # noqa: E402
 
 

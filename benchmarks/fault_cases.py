@@ -35,12 +35,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ga_squad.search import checkpoint_store as store
+from ga_squad.store import checkpoint_store as store
 from ga_squad.search.evolution import EvolutionConfig
-from ga_squad.search.leftovers import shared_folders
-from ga_squad.search.paths import SearchLayout
-from ga_squad.search.protocol import EngineProtocol, open_engine
-from ga_squad.search.retention import RetentionConfig
+from ga_squad.store.paths import SearchLayout
+from ga_squad.store.protocol import EngineProtocol, open_engine
+from ga_squad.store.retention import RetentionConfig
 from tests.fixtures import killed_writer
 from tests.fixtures.fake_checkpoint import publish_fake
 
@@ -52,10 +51,10 @@ __all__ = ["bad_inputs", "damaged_graphs", "leftovers", "retention", "temp_entri
 # --- (e) unreadable parents ---------------------------------------------------------------
 _UNREADABLE_CHILD = r"""
 import json, os, sys
-from ga_squad.search import checkpoint_store as store
+from ga_squad.store import checkpoint_store as store
 from ga_squad.search.evolution import EvolutionConfig
-from ga_squad.search.paths import SearchLayout
-from ga_squad.search.protocol import open_engine
+from ga_squad.store.paths import SearchLayout
+from ga_squad.store.protocol import open_engine
 root, parents = sys.argv[1], int(sys.argv[2])
 lay = SearchLayout.for_experiment(root, "exp")
 out = {"uid": os.getuid(), "crashes": [], "missing": 0, "lost_on_resume": 0, "cold_starts": 0}
@@ -294,7 +293,7 @@ def retention(root: Path, trials: int = 24, kill_every: int = 6, population: int
     from ga_squad.reader.data_cache import load_dataset
     from ga_squad.reader.dataset import DataConfig
     from ga_squad.reader.training import configure_tensorflow, run_trial
-    from ga_squad.search.contract import TrialParams
+    from ga_squad.store.contract import TrialParams
     from ga_squad.sim.driver import run_sequential
 
     configure_tensorflow(1, 1, True)
@@ -353,7 +352,7 @@ def retention(root: Path, trials: int = 24, kill_every: int = 6, population: int
     tuner.close()
     sample()
     # retention keeps the population, the running child's parent, the top 1, and the parents of children
-    # failed by an end attributed by its form (they may still run: ga_squad.search.retention)
+    # failed by an end attributed by its form (they may still run: ga_squad.store.retention)
     keep_bound = population + 1 + 1 + len(pinned)
     return {"trials": trials, "trained": trials - count["killed"], "killed_mid_publish": count["killed"],
             "reported": stats.reported, "pruned": stats.pruned, "children": count["children"],

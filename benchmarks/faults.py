@@ -46,11 +46,11 @@ REPO = Path(__file__).resolve().parents[1]
 from tests.fixtures.fake_checkpoint import kill_loop, publish_fake, simulate_search  # noqa: E402
 from benchmarks import fault_cases  # noqa: E402
 from benchmarks.bench_json import write_result  # noqa: E402
-from ga_squad.search.claims import claim  # noqa: E402
+from ga_squad.store.claims import claim  # noqa: E402
 from ga_squad.search.evolution import EvolutionConfig, Status  # noqa: E402
-from ga_squad.search.journal import read_events  # noqa: E402
-from ga_squad.search.paths import SearchLayout  # noqa: E402
-from ga_squad.search.protocol import EngineProtocol, open_engine  # noqa: E402
+from ga_squad.store.journal import read_events  # noqa: E402
+from ga_squad.store.paths import SearchLayout  # noqa: E402
+from ga_squad.store.protocol import EngineProtocol, open_engine  # noqa: E402
 
 DEFAULT_CHECKPOINT_BYTES = 6.5e6
 

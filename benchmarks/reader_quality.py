@@ -162,13 +162,13 @@ def load_graph(path: str):
 def best_of_journal(path: str):
     """The best graph of a recorded search: its best individual, as ``predict`` and ``report`` name it.
 
-    :func:`ga_squad.search.best.best_individual`: by the fitness and
+    :func:`ga_squad.store.best.best_individual`: by the fitness and
     direction the journal records (a search with ``fitness: val_loss`` ranks
     by the lowest loss, which its ``value`` holds), among individuals with a
     published checkpoint; a journal kept without its checkpoints is ranked by
     fitness alone (the graph is retrained from scratch here).
     """
-    from ga_squad.search.best import FitnessUnknown, NoBestIndividual, best_individual
+    from ga_squad.store.best import FitnessUnknown, NoBestIndividual, best_individual
 
     try:
         try:

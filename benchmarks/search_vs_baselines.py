@@ -194,7 +194,7 @@ def _run(ctx: Context, graph: Graph, *, indiv_id: int, epochs: int, seed: int, l
          patience: int | None = None) -> tuple[dict[str, Any], str]:
     """One real trial (``run_trial``); returns its record and where it published."""
     from ga_squad.reader.training import run_trial
-    from ga_squad.search.contract import TrialParams
+    from ga_squad.store.contract import TrialParams
 
     save_dir = ctx.scratch / f"{label.replace(':', '_').replace(' ', '_')}-{indiv_id:04d}"
     params = TrialParams(indiv_id=indiv_id, parent_id=parent, graph=graph, restore_dir=restore,
@@ -282,7 +282,7 @@ def _search_arm(arm: str, ctx: Context, space: SearchSpace) -> dict[str, Any]:
         save_dir_root=str(root), experiment_id=f"{arm}-s{ctx.seed}",
         evolution=dataclasses.replace(ctx.setting.evolution, seed=ctx.seed), max_trials=ctx.setting.trials,
         data=ctx.data_cfg, model=ctx.model, train=ctx.train, space=space), data=ctx.data)
-    from ga_squad.search.journal import read_events, replay
+    from ga_squad.store.journal import read_events, replay
 
     records = replay(read_events(result.journal_path))
     trials = []

@@ -133,7 +133,7 @@ def main(cfg: BenchConfig) -> dict[str, float]:
     import keras
 
     from ga_squad.reader.config import ModelConfig, TrainConfig
-    from ga_squad.search.contract import TrialParams
+    from ga_squad.store.contract import TrialParams
     from ga_squad.reader.arrays import iterate_batches
     from ga_squad.reader.data_cache import load_dataset
     from ga_squad.reader.dataset import DataConfig

@@ -284,7 +284,7 @@ def shown_config(cfg: BenchConfig) -> dict[str, Any]:
 
 def seed_figures(entry: dict[str, Any], budget: int) -> dict[str, Any]:
     """(a)-(d) of one seed from its searches' trial lists (also recomputed by ``--report``)."""
-    from ga_squad.reader.baseline import PresetBaseline
+    from ga_squad.store.baselines import PresetBaseline
 
     baseline = PresetBaseline.from_dict(entry["baseline"])
     starts = wf.child_starts(entry["sharing"])

@@ -87,7 +87,7 @@ def remove_stale_temps(folder: str | os.PathLike[str], now: float | None = None)
     (:func:`temp_owner_gone`); hidden ``*.tmp`` files without an owner (the
     ``mkstemp`` names of older versions) when untouched for a day. Folders
     are never removed here (a checkpoint publish in progress is one:
-    :func:`ga_squad.search.checkpoint_store.cleanup` owns those).
+    :func:`ga_squad.store.checkpoint_store.cleanup` owns those).
     """
     now = time.time() if now is None else now
     removed: list[str] = []

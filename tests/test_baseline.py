@@ -16,24 +16,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
-from ga_squad.reader.baseline import (  # noqa: E402
+from ga_squad.analysis.equal_compute import comparison_text  # noqa: E402
+from ga_squad.reader.baseline import cached_preset, train_presets, whole_budget  # noqa: E402
+from ga_squad.store.baselines import (  # noqa: E402
     BASELINE_FILE,
     BaselineFileError,
     PresetBaseline,
     baseline_path,
     baseline_presets,
     best_preset,
-    cached_preset,
-    comparison_text,
     load_baselines,
-    train_presets,
-    whole_budget,
     write_baselines,
 )
 from ga_squad.reader.config import ModelConfig, TrainConfig  # noqa: E402
 from ga_squad.reader.dataset import DataConfig  # noqa: E402
-from ga_squad.search.contract import MissingScore  # noqa: E402
-from ga_squad.search.contract import result_score as score  # noqa: E402
+from ga_squad.store.contract import MissingScore  # noqa: E402
+from ga_squad.store.contract import result_score as score  # noqa: E402
 from ga_squad.search.fitness import Fitness, OptimizeMode  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from ga_squad.search import checkpoint_store
-from ga_squad.search.best import FitnessUnknown, NoBestIndividual, best_individual, rank, search_fitness
-from ga_squad.search.contract import ContractError, MissingScore, TrialParams, result_score
-from ga_squad.search.engine import SearchEngine
+from ga_squad.store import checkpoint_store
+from ga_squad.store.best import FitnessUnknown, NoBestIndividual, best_individual, rank, search_fitness
+from ga_squad.store.contract import ContractError, MissingScore, TrialParams, result_score
+from ga_squad.store.engine import SearchEngine
 from ga_squad.search.evolution import EvolutionConfig, OptimizeMode
 from ga_squad.search.fitness import Fitness, FitnessError, known_direction
 from ga_squad.search.graph import base_reader
-from ga_squad.search.journal import Journal, read_events, replay
-from ga_squad.search.paths import SearchLayout
+from ga_squad.store.journal import Journal, read_events, replay
+from ga_squad.store.paths import SearchLayout
 from tests.fixtures.fake_checkpoint import publish_fake
 
 #: indiv_id -> (validation loss, validation F1). By construction: the lowest loss is individual 2, which is
@@ -73,7 +73,7 @@ def test_a_fitness_takes_its_direction_from_its_key_and_refuses_a_contradiction(
 
 
 def test_class_args_refuse_minimize_and_keys_a_trial_cannot_select_by() -> None:
-    from tuner.class_args import ClassArgsError, validate_class_args
+    from ga_squad.store.settings import ClassArgsError, validate_class_args
 
     validate_class_args({"save_dir_root": "runs", "optimize_mode": "maximize", "fitness": "val_loss"})
     with pytest.raises(ClassArgsError, match="optimize_mode: minimize .*set fitness: val_loss"):
@@ -171,7 +171,7 @@ def test_every_reader_of_the_search_names_the_same_individual(tmp_path: Path) ->
 def test_an_individual_without_a_published_checkpoint_is_skipped_with_a_warning(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     layout = loss_ranked_search(tmp_path, unpublished=(BEST_BY_LOSS,))
-    with caplog.at_level(logging.WARNING, logger="ga_squad.search.best"):
+    with caplog.at_level(logging.WARNING, logger="ga_squad.store.best"):
         assert best_individual(layout.root).indiv_id == 0  # the next lowest loss
     assert "individual 2 (val_loss 3.0000) has no published checkpoint" in caplog.text
     checkpoint_store.prune(layout.individual_dir(0), "test")  # retention deleted its weights

@@ -28,7 +28,7 @@ import pytest  # noqa: E402
 
 import ga_squad.reader.checkpoint as ckpt  # noqa: E402
 import ga_squad.reader.warm_start as warm_start  # noqa: E402
-from ga_squad.search import checkpoint_store  # noqa: E402
+from ga_squad.store import checkpoint_store  # noqa: E402
 from ga_squad.files import file_digest
 from ga_squad.reader.checkpoint import (  # noqa: E402
     CheckpointCorrupt,
@@ -43,7 +43,7 @@ from ga_squad.reader.config import ModelConfig  # noqa: E402
 from ga_squad.search.graph import EMBEDDING_HASH, Graph, LayerType, base_reader  # noqa: E402
 from ga_squad.reader.model import build_model, weights_by_hash  # noqa: E402
 from ga_squad.search.mutations import InsertLayer  # noqa: E402
-from ga_squad.search.ownership import Owner, this_host  # noqa: E402
+from ga_squad.store.ownership import Owner, this_host  # noqa: E402
 
 VOCAB, CHARS = 40, 15
 CFG = ModelConfig.tiny()
@@ -220,7 +220,7 @@ class _RaceHarness:
     ``publish_checkpoint`` writes a new hidden version directory, then swaps
     the ``checkpoint`` symlink to it with one ``os.replace`` and removes the
     superseded version. The harness wraps that ``os.replace`` (in
-    :mod:`ga_squad.search.checkpoint_store`) and the reader's per-file read: a
+    :mod:`ga_squad.store.checkpoint_store`) and the reader's per-file read: a
     reader that has read a manifest announces it and waits (up to ``hold_s``)
     until the writer has swapped the pointer; the writer, before swapping,
     waits (up to ``hold_s``) for a reader to be in that window. So reads

@@ -21,8 +21,8 @@ import yaml
 
 from ga_squad.reader.checkpoint import read_manifest
 from ga_squad.launch.experiment import experiment_processes
-from ga_squad.search.journal import read_events, replay
-from ga_squad.search.paths import SearchLayout
+from ga_squad.store.journal import read_events, replay
+from ga_squad.store.paths import SearchLayout
 from ga_squad.launch.config import load_launch_config
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ga_squad.search.contract import TrialParams
-from ga_squad.search.engine import SearchEngine
+from ga_squad.store.contract import TrialParams
+from ga_squad.store.engine import SearchEngine
 from ga_squad.search.evolution import EvolutionConfig, Status
-from ga_squad.search.journal import Journal, read_events
-from ga_squad.search.paths import SearchLayout, UnsafePathError, ensure_inside
+from ga_squad.store.journal import Journal, read_events
+from ga_squad.store.paths import SearchLayout, UnsafePathError, ensure_inside
 
 
 def make_engine(tmp_path: Path, population: int = 2, journal: bool = False, **kw: object) -> SearchEngine:

@@ -30,7 +30,7 @@ from ga_squad.launch.baseline import (
     trial_threads,
 )
 from ga_squad.launch.config import load_launch_config
-from ga_squad.reader.baseline import BASELINE_FILE, PresetBaseline, baseline_path, best_preset, load_baselines
+from ga_squad.store.baselines import BASELINE_FILE, PresetBaseline, baseline_path, best_preset, load_baselines
 from test_report import HAND, write_journal
 
 REPO = Path(__file__).resolve().parents[1]

@@ -93,7 +93,8 @@ def test_export_writes_the_files_and_metadata(tiny: TinySearch, exported: Path) 
 
 def test_export_gives_the_checkpoints_logits_from_anywhere(
         tiny: TinySearch, exported: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ga_squad.reader.bundle import SourceKind, load_reader
+    from ga_squad.reader.bundle import SourceKind
+    from ga_squad.reader.loader import load_reader
     from ga_squad.reader.export import ExportedReader, _spec
 
     _, save_dir, manifest = _best(tiny)

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from ga_squad.search import checkpoint_store as store
-from ga_squad.search.claims import claim
-from ga_squad.search.engine import SearchEngine
+from ga_squad.store import checkpoint_store as store
+from ga_squad.store.claims import claim
+from ga_squad.store.engine import SearchEngine
 from ga_squad.search.evolution import EvolutionConfig, Status
-from ga_squad.search.journal import Journal, read_events
-from ga_squad.search.lock import ExperimentLocked
-from ga_squad.search.paths import SearchLayout
-from ga_squad.search.protocol import EngineProtocol, open_engine
+from ga_squad.store.journal import Journal, read_events
+from ga_squad.store.lock import ExperimentLocked
+from ga_squad.store.paths import SearchLayout
+from ga_squad.store.protocol import EngineProtocol, open_engine
 from tests.fixtures.fake_checkpoint import check, publish_fake, simulate_search
 
 

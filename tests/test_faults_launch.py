@@ -25,15 +25,15 @@ import yaml
 from ga_squad.launch.bind import BIND_ENV, manager_env
 from ga_squad.launch.experiment import Experiment, ExperimentSpec
 from ga_squad.launch.tuner_start import resume_retrying, tuner_error
-from ga_squad.search.journal import read_events
-from ga_squad.search.paths import SearchLayout
+from ga_squad.store.journal import read_events
+from ga_squad.store.paths import SearchLayout
 
 REPO = Path(__file__).resolve().parents[1]
 NODE = Path(nni_node.__file__).resolve().parent / "node"
 
 
 def hold_lock(folder: Path) -> subprocess.Popen[str]:
-    code = ("import sys, time; from ga_squad.search.lock import ExperimentLock; "
+    code = ("import sys, time; from ga_squad.store.lock import ExperimentLock; "
             "lock = ExperimentLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(120)")
     holder = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -71,7 +71,7 @@ def test_a_tuner_that_fails_to_build_is_told_from_a_slow_one(tmp_path: Path) -> 
                            base64.b64encode(json.dumps(params).encode()).decode()],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode != 0
-    assert tuner_error(done.stderr) == "tuner.class_args.ClassArgsError: population_size: must be an integer >= 1"
+    assert tuner_error(done.stderr) == "ga_squad.store.settings.ClassArgsError: population_size: must be an integer >= 1"
     late = ("INFO Dispatcher started\nTraceback (most recent call last):\n  File \"x.py\", line 1, in run\n"
             "websockets.exceptions.ConnectionClosedError: no close frame received or sent\n")
     assert tuner_error(late) is None  # a slow tuner that connected after NNI gave up: retried, not reported

@@ -1,7 +1,7 @@
 """No temporary file of a killed writer outlives the search; no live writer loses its file.
 
 Real writers (``tests/fixtures/killed_writer.py``: :func:`ga_squad.files.atomic_write`
-and :func:`ga_squad.search.checkpoint_store.publishing`) are SIGKILLed mid-write
+and :func:`ga_squad.store.checkpoint_store.publishing`) are SIGKILLed mid-write
 in the folders a search writes to (an individual's folder, ``shared/``, the
 storage root's ``embeddings/``); a live writer stands for a slow one. The
 leftovers must go at search start, at the end of the killed trial, and when
@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 
 from ga_squad.files import remove_stale_temps
-from ga_squad.search import checkpoint_store as store
-from ga_squad.search.engine import SearchEngine
+from ga_squad.store import checkpoint_store as store
+from ga_squad.store.engine import SearchEngine
 from ga_squad.search.evolution import EvolutionConfig
-from ga_squad.search.journal import Journal
-from ga_squad.search.paths import SearchLayout
-from ga_squad.search.protocol import open_engine
+from ga_squad.store.journal import Journal
+from ga_squad.store.paths import SearchLayout
+from ga_squad.store.protocol import open_engine
 from tests.fixtures import killed_writer
 from tests.fixtures.fake_checkpoint import publish_fake
 

@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 
 from ga_squad.launch.experiment import Experiment, ExperimentError, ExperimentSpec, experiment_processes
-from ga_squad.search import checkpoint_store as store
+from ga_squad.store import checkpoint_store as store
 from ga_squad.search.evolution import Status
-from ga_squad.search.journal import read_events, replay
-from ga_squad.search.paths import SearchLayout
+from ga_squad.store.journal import read_events, replay
+from ga_squad.store.paths import SearchLayout
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_TRIALS = 8

@@ -20,13 +20,13 @@ from nni.runtime.msg_dispatcher import MsgDispatcher
 from nni.runtime.tuner_command_channel import CommandType
 
 from ga_squad.search.evolution import Status
-from ga_squad.search.journal import read_events
+from ga_squad.store.journal import read_events
 from tuner.ga_tuner import GaSquadTuner
 
 
 def dispatcher_with_trials(tmp_path: Path, count: int) -> tuple[MsgDispatcher, GaSquadTuner, list[dict[str, Any]]]:
     tuner = GaSquadTuner(save_dir_root=str(tmp_path), population_size=count, seed=4, experiment_id="race",
-                         min_layers=1, max_layers=6, fsync=False)
+                         min_layers=1, max_layers=6)
     dispatcher = MsgDispatcher(f"ws://_unittest_{tmp_path.name}", tuner)
     sent: list[tuple[Any, str]] = []
     dispatcher.send = lambda command, data: sent.append((command, data))  # type: ignore[method-assign]

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from ga_squad.search import checkpoint_store as store
-from ga_squad.search.lock import ExperimentLock, ExperimentLocked
-from ga_squad.search.ownership import Owner, this_host
+from ga_squad.store import checkpoint_store as store
+from ga_squad.store.lock import ExperimentLock, ExperimentLocked
+from ga_squad.store.ownership import Owner, this_host
 
 from tests.fixtures.fake_checkpoint import check, kill_loop, publish_fake
 
@@ -103,7 +103,7 @@ def test_lock_refuses_a_second_holder_and_names_the_first(tmp_path: Path) -> Non
 
 
 def test_lock_of_a_killed_holder_is_stale(tmp_path: Path) -> None:
-    code = ("import sys, time; from ga_squad.search.lock import ExperimentLock; "
+    code = ("import sys, time; from ga_squad.store.lock import ExperimentLock; "
             "lock = ExperimentLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "exp")],
                               stdout=subprocess.PIPE, text=True)

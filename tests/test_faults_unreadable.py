@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from ga_squad.search.evolution import EvolutionConfig
-from ga_squad.search.paths import SearchLayout
-from ga_squad.search.protocol import open_engine
+from ga_squad.store.paths import SearchLayout
+from ga_squad.store.protocol import open_engine
 from tests.fixtures.fake_checkpoint import publish_fake
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,10 +32,10 @@ CONFIG = EvolutionConfig(population_size=3, seed=1)
 
 CHILD = r"""
 import json, os, sys
-from ga_squad.search import checkpoint_store as store
+from ga_squad.store import checkpoint_store as store
 from ga_squad.search.evolution import EvolutionConfig
-from ga_squad.search.paths import SearchLayout
-from ga_squad.search.protocol import open_engine
+from ga_squad.store.paths import SearchLayout
+from ga_squad.store.protocol import open_engine
 from tests.fixtures.fake_checkpoint import publish_fake
 
 root, with_reader = sys.argv[1], sys.argv[2] == "1"

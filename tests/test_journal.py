@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from ga_squad.search.engine import SearchEngine
+from ga_squad.store.engine import SearchEngine
 from ga_squad.search.evolution import EvolutionConfig, Status
 from ga_squad.search.graph import base_reader
-from ga_squad.search.journal import Journal, read_events, replay, report_order
-from ga_squad.search.paths import SearchLayout
+from ga_squad.store.journal import Journal, read_events, replay, report_order
+from ga_squad.store.paths import SearchLayout
 
 
 def layout(tmp_path: Path) -> SearchLayout:

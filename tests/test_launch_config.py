@@ -7,7 +7,8 @@ wait paths run against a stand-in experiment.
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
+
 import os
 import socket
 import subprocess
@@ -22,7 +23,7 @@ from ga_squad.cli import run
 from ga_squad.launch.config import ConfigError, load_launch_config
 from ga_squad.launch.experiment import ExperimentSpec
 from ga_squad.launch.processes import end_processes, experiment_processes
-from tuner.class_args import ClassArgsError, GaSquadClassArgsValidator, validate_class_args
+from ga_squad.store.settings import ClassArgsError, TunerSettings, settings_table, validate_class_args
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = ("config.yml", "config_full.yml", "config_remote.yml")
@@ -253,11 +254,23 @@ def test_ctrl_c_stops_and_says_how_to_resume(machine: Path, monkeypatch: pytest.
 
 
 # --- the tuner's classArgs validator ---------------------------------------------------------
-def test_validator_keys_are_the_tuner_arguments() -> None:
+def test_the_settings_are_one_dataclass_the_tuner_nni_and_the_docs_read(tmp_path: Path) -> None:
+    from tuner.class_args import GaSquadClassArgsValidator
     from tuner.ga_tuner import GaSquadTuner
 
-    keys = {getattr(k, "schema", k) for k in GaSquadClassArgsValidator.SCHEMA.schema}
-    assert keys == set(inspect.signature(GaSquadTuner.__init__).parameters) - {"self"}
+    settings = TunerSettings.from_class_args({"save_dir_root": str(tmp_path), "population_size": 3,
+                                              "experiment_id": "x"})
+    assert settings.evolution().population_size == 3 and settings.evolution().tournament_size == 8  # its default
+    tuner = GaSquadTuner(save_dir_root=str(tmp_path), population_size=3, experiment_id="x")
+    try:
+        assert tuner.settings == settings and tuner.config == settings.evolution()
+    finally:
+        tuner.engine.close()
+    with pytest.raises(ClassArgsError, match="tournament_size: must be an integer >= 1"):
+        GaSquadClassArgsValidator().validate_class_args(save_dir_root="runs", tournament_size=0)
+    table = settings_table()
+    assert "| `population_size` | `32` |" in table and "| `save_dir_root` | required |" in table
+    assert "fsync" not in table and table.count("\n") == len(dataclasses.fields(TunerSettings)) + 2
 
 
 def test_validator_accepts_shipped_args_and_names_bad_ones() -> None:

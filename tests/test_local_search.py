@@ -10,7 +10,7 @@ pytest.importorskip("tensorflow")
 pytestmark = pytest.mark.slow  # eight real (tiny) trials: a minute or more on 2 cores
 
 from ga_squad.reader.checkpoint import read_manifest  # noqa: E402
-from ga_squad.search.journal import read_events, replay  # noqa: E402
+from ga_squad.store.journal import read_events, replay  # noqa: E402
 from ga_squad.sim.local_search import LocalSearchResult, run_local_search, tiny_config  # noqa: E402
 from ga_squad.sim.replay import Proposal  # noqa: E402
 from tiny_search import tiny_search  # noqa: E402

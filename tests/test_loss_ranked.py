@@ -116,7 +116,7 @@ def test_a_trial_on_a_loss_ranked_search_keeps_its_lowest_loss_epoch(tmp_path: P
     from test_training import MODEL, TRAIN, sample
 
     from ga_squad.reader.training import run_trial
-    from ga_squad.search.contract import TrialParams
+    from ga_squad.store.contract import TrialParams
     from ga_squad.search.fitness import Fitness
     from ga_squad.search.graph import base_reader
 

@@ -28,7 +28,7 @@ from ga_squad.reader.data_cache import load_dataset  # noqa: E402
 from ga_squad.reader.dataset import DataConfig, Dataset  # noqa: E402
 from ga_squad.reader.model import INPUT_KEYS, build_model, weights_by_hash  # noqa: E402
 from ga_squad.reader.training import data_fingerprint, make_steps, run_trial  # noqa: E402
-from ga_squad.search.contract import TrialParams  # noqa: E402
+from ga_squad.store.contract import TrialParams  # noqa: E402
 from ga_squad.search.graph import Graph, LayerType, base_reader  # noqa: E402
 from ga_squad.search.mutations import (  # noqa: E402
     AddSkip,

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from ga_squad.search.evolution import Status
-from ga_squad.search.journal import read_events
+from ga_squad.store.journal import read_events
 from ga_squad.sim.driver import DriverConfig, TrialOutcome, simulate
 from ga_squad.sim.threaded import run_threaded
 from tests.fixtures.recording_tuner import RecordingTuner

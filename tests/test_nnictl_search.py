@@ -19,8 +19,8 @@ import pytest
 
 from ga_squad.launch.experiment import Experiment, ExperimentSpec, experiment_processes, free_port
 from ga_squad.search.evolution import Status
-from ga_squad.search.journal import read_events, replay
-from ga_squad.search.paths import SearchLayout
+from ga_squad.store.journal import read_events, replay
+from ga_squad.store.paths import SearchLayout
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_TRIALS = 12

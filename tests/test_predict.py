@@ -161,7 +161,7 @@ def test_predictions_file_scores_what_the_trial_reported(
 
 
 def test_answers_stream_in_chunks_with_the_same_result(tiny: TinySearch) -> None:
-    from ga_squad.reader.bundle import load_reader
+    from ga_squad.reader.loader import load_reader
     from ga_squad.reader.inference import answer_all, read_questions
 
     _, save_dir, manifest = _best(tiny)

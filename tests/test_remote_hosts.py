@@ -34,8 +34,8 @@ import pytest
 from ga_squad.launch.experiment import ExperimentError, experiment_processes
 from ga_squad.reader.checkpoint import read_manifest
 from ga_squad.search.evolution import Status
-from ga_squad.search.journal import read_events, replay
-from ga_squad.search.paths import SearchLayout
+from ga_squad.store.journal import read_events, replay
+from ga_squad.store.paths import SearchLayout
 from remote.cluster import cluster, final_results, launch_with_run, remote_config, update_max_trials
 from remote.hosts import pids_in_namespace, unavailable_reason
 

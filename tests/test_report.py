@@ -27,10 +27,10 @@ from ga_squad.analysis.report import FIGURES, write_report
 from ga_squad.analysis.search_dir import Search, default_cache_dir, find_search_dir, load_search
 from ga_squad.analysis.warm_cold import paired_children, warm_vs_cold
 from ga_squad.cli.report import cli as report_cli
-from ga_squad.search.contract import MissingScore
+from ga_squad.store.contract import MissingScore
 from ga_squad.search.graph import base_reader
-from ga_squad.search.journal import Journal, read_events
-from ga_squad.search.paths import SearchLayout
+from ga_squad.store.journal import Journal, read_events
+from ga_squad.store.paths import SearchLayout
 from tiny_search import TinySearch, tiny_search
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -7,12 +7,12 @@ import re
 
 import pytest
 
-from ga_squad.search.engine import SearchEngine
+from ga_squad.store.engine import SearchEngine
 from ga_squad.search.evolution import EvolutionConfig
 from ga_squad.search.graph import Graph, LayerType, base_reader
 from ga_squad.search.mutations import InsertLayer, SetPointer, ToggleFeature
 from ga_squad.search.mutator import default_operators
-from ga_squad.search.paths import SearchLayout
+from ga_squad.store.paths import SearchLayout
 from ga_squad.search.presets import preset
 from ga_squad.search.space import SearchSpace
 

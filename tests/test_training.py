@@ -21,7 +21,7 @@ import pytest  # noqa: E402
 
 from ga_squad.reader.checkpoint import read_checkpoint, read_manifest  # noqa: E402
 from ga_squad.reader.config import ModelConfig, TrainConfig  # noqa: E402
-from ga_squad.search.contract import TrialParams  # noqa: E402
+from ga_squad.store.contract import TrialParams  # noqa: E402
 from ga_squad.reader.data_cache import load_dataset  # noqa: E402
 from ga_squad.reader.dataset import DataConfig, Dataset  # noqa: E402
 from ga_squad.reader.evaluation import evaluate  # noqa: E402

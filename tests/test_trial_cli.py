@@ -15,9 +15,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest  # noqa: E402
 
 from ga_squad.reader.checkpoint import checkpoint_dir, read_manifest  # noqa: E402
-from ga_squad.search.contract import TrialParams  # noqa: E402
+from ga_squad.store.contract import TrialParams  # noqa: E402
 from ga_squad.search.graph import base_reader  # noqa: E402
-from ga_squad.search.paths import UnsafePathError  # noqa: E402
+from ga_squad.store.paths import UnsafePathError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "trial" / "trial.py"

@@ -13,10 +13,10 @@ from typing import Any
 import nni
 import pytest
 
-from ga_squad.search.contract import TrialParams
+from ga_squad.store.contract import TrialParams
 from ga_squad.search.evolution import Status
 from ga_squad.sim.driver import DriverConfig, TrialOutcome, parents_reported_first, simulate
-from ga_squad.search.journal import read_events, replay
+from ga_squad.store.journal import read_events, replay
 from tuner.ga_tuner import GaSquadTuner, resolve_experiment_id
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,7 +77,7 @@ def test_customized_trials_are_ignored(tmp_path: Path, caplog: pytest.LogCapture
     tuner = make_tuner(tmp_path)
     send = Callback()
     served = tuner.generate_multiple_parameters([0, 1, 2], st_callback=send)  # 2 waits for a parent
-    with caplog.at_level(logging.INFO, logger="ga_squad.search.protocol"):
+    with caplog.at_level(logging.INFO, logger="ga_squad.store.protocol"):
         # a customized trial that reuses a served id's parameters must not stand in for its result
         tuner.receive_trial_result(0, served[0], {"default": 0.9}, customized=True)
     assert any(r.levelno == logging.INFO and "customized trial 0 ignored" in r.getMessage()

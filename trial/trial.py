@@ -2,7 +2,7 @@
 
 Under NNI (``NNI_PLATFORM`` is set) the parameters come from
 ``nni.get_next_parameter()`` and are parsed with
-:meth:`ga_squad.search.contract.TrialParams.from_dict`; each epoch's validation
+:meth:`ga_squad.store.contract.TrialParams.from_dict`; each epoch's validation
 F1 goes to ``nni.report_intermediate_result`` and the result dict (``default``
 = validation F1, ``dev_f1``/``dev_em`` = the dev set scored once on the
 published weights) to ``nni.report_final_result``, after the checkpoint is
@@ -39,10 +39,11 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # NNI starts this file by path; workers have the uploaded code, no install
 
-from ga_squad.reader.baseline import baseline_presets, train_presets, write_baselines  # noqa: E402
+from ga_squad.reader.baseline import train_presets  # noqa: E402
 from ga_squad.reader.config import MODEL_SIZES, ModelConfig, TrainConfig  # noqa: E402
-from ga_squad.search.claims import claim  # noqa: E402
-from ga_squad.search.contract import TrialParams  # noqa: E402
+from ga_squad.store.baselines import baseline_presets, write_baselines  # noqa: E402
+from ga_squad.store.claims import claim  # noqa: E402
+from ga_squad.store.contract import TrialParams  # noqa: E402
 from ga_squad.search.fitness import EPOCH_METRICS, Fitness  # noqa: E402
 from ga_squad.reader.dataset import DataConfig  # noqa: E402
 from ga_squad.reader.input_error import InputError  # noqa: E402

@@ -1,4 +1,4 @@
-"""NNI tuner for ga-squad: a thin adapter around :class:`ga_squad.search.engine.SearchEngine`.
+"""NNI tuner for ga-squad: a thin adapter around :class:`ga_squad.store.engine.SearchEngine`.
 
 Use it in an NNI experiment config (the repository root as code directory)::
 
@@ -13,16 +13,13 @@ Use it in an NNI experiment config (the repository root as code directory)::
         max_layers: 12
         seed: 0
         keep: all                           # or k: keep population + parents in use + top-k weights
-        # optional: tournament_size, initial_mutations, aging, fitness, siblings, control,
-        # experiment_id, fsync,
-        # search_space (presets to seed from, layer types, features, pointers,
-        # mutation weights: see ga_squad.search.space)
+        # the rest, with their defaults: ga_squad.store.settings.TunerSettings
 
 (``codeDirectory: .../tuner`` with ``className: ga_tuner.GaSquadTuner`` works
 too: ``ga_squad`` and ``tuner`` come from the package install, ``make setup``'s
 ``pip install -e .``.)
 
-Each trial receives the JSON contract of :class:`ga_squad.search.contract.TrialParams`
+Each trial receives the JSON contract of :class:`ga_squad.store.contract.TrialParams`
 (``indiv_id``, ``parent_id``, ``graph``, ``restore_dir``, ``save_dir``,
 ``shared_ids``, ``mutation``, ``seed``) and must report a final result that is
 a number or a dict with a numeric ``default`` (e.g. ``{"default": f1, "f1": f1,
@@ -32,7 +29,7 @@ Threading (NNI 3.0): the dispatcher runs ``generate_multiple_parameters`` and
 ``receive_trial_result`` on its default command thread and ``trial_end`` on its
 assessor thread. The engine serialises both under one lock. The protocol
 methods themselves (deferral, ``st_callback`` emission) live in
-:class:`ga_squad.search.protocol.EngineProtocol`, shared with the in-process
+:class:`ga_squad.store.protocol.EngineProtocol`, shared with the in-process
 simulations; this class only turns ``classArgs`` into an engine.
 """
 
@@ -49,12 +46,9 @@ from nni.runtime import msg_dispatcher
 from nni.runtime.tuner_command_channel import CommandType
 from nni.tuner import Tuner
 
-from ga_squad.search.evolution import EvolutionConfig
-from ga_squad.search.paths import SearchLayout
-from ga_squad.search.protocol import EngineProtocol, open_engine
-from ga_squad.search.retention import RetentionConfig
-from tuner.class_args import resolve_storage_root, validate_class_args
-from ga_squad.search.space import SearchSpace
+from ga_squad.store.paths import SearchLayout
+from ga_squad.store.protocol import EngineProtocol, open_engine
+from ga_squad.store.settings import TunerSettings, resolve_storage_root
 
 _logger = logging.getLogger(__name__)
 
@@ -149,90 +143,26 @@ class GaSquadTuner(EngineProtocol, Tuner):
     """Regularized evolution over reader graphs with parent-gated, never-blocking dispatch.
 
     Args:
-        save_dir_root: Storage root shared by tuner and trials; the search
-            lives in ``<save_dir_root>/<experiment id>/``.
-        optimize_mode: NNI's order of the trials' ``default`` metric (the
-            validation F1), so ``maximize``; ``minimize`` is refused.
-        population_size: Reported individuals kept; also the number of cold
-            starts. May be smaller than the trial concurrency.
-        min_layers: Fewest hidden layers of any architecture.
-        max_layers: Most hidden layers of any architecture.
-        seed: Seed of the search (same seed + same results = same search).
-        tournament_size: Members sampled per parent selection.
-        initial_mutations: Mutations of the base reader per cold start.
-        aging: Regularized evolution (True) or remove-the-worst (False).
-        fitness: The result key the search ranks by, with the direction its
-            name gives (:mod:`ga_squad.search.fitness`): ``default`` (the
-            validation F1, higher is better), ``val_f1``, ``val_em`` or
-            ``val_loss`` (lower is better). Recorded with its direction in the
-            journal's first event; every trial keeps its best epoch by it.
-        siblings: Children per selected parent before the next selection
-            (:attr:`ga_squad.search.evolution.EvolutionConfig.siblings`).
-        control: The first child of every brood is the parent unchanged, so
-            edits compete with the parent's continued training
-            (:attr:`ga_squad.search.evolution.EvolutionConfig.control`).
-        experiment_id: Override of the experiment id (default: from NNI).
-        fsync: fsync the journal (leave on; off only for simulations).
-        search_space: Optional :class:`ga_squad.search.space.SearchSpace`
-            mapping (seed presets, allowed layer types, features, pointers,
-            mutation weights); without it cold starts are mutated base
-            readers and every mutation is in use.
-        keep: Checkpoint retention: ``all`` (default) keeps every checkpoint;
-            an integer k deletes the weights of individuals that can no longer
-            be parents, keeping the population, parents of running children
-            and the k best (:mod:`ga_squad.search.retention`).
+        **class_args: The config's ``classArgs``: the fields of
+            :class:`ga_squad.store.settings.TunerSettings` (``save_dir_root`` is
+            required; the rest have its defaults).
 
     Raises:
+        ClassArgsError: naming the first bad key (before anything is written).
         ExperimentLocked: if another live tuner holds the experiment folder.
     """
 
-    def __init__(
-        self,
-        save_dir_root: str,
-        optimize_mode: str = "maximize",
-        population_size: int = 32,
-        min_layers: int = 1,
-        max_layers: int = 12,
-        seed: int = 0,
-        tournament_size: int = 8,
-        initial_mutations: int = 3,
-        aging: bool = True,
-        fitness: str = "default",
-        siblings: int = 1,
-        control: bool = False,
-        experiment_id: str | None = None,
-        fsync: bool = True,
-        keep: int | str | None = "all",
-        search_space: dict | None = None,
-    ) -> None:
-        # The same check `python -m ga_squad run` makes before launching; here it
-        # covers `nnictl create` too (the message lands in dispatcher.log).
-        validate_class_args({
-            "save_dir_root": save_dir_root, "optimize_mode": optimize_mode,
-            "population_size": population_size, "min_layers": min_layers, "max_layers": max_layers,
-            "seed": seed, "tournament_size": tournament_size, "initial_mutations": initial_mutations,
-            "aging": aging, "fitness": fitness, "siblings": siblings, "control": control, "experiment_id": experiment_id,
-            "fsync": fsync, "keep": keep,
-            "search_space": search_space,
-        })
-        self.config = EvolutionConfig(
-            population_size=population_size,
-            tournament_size=tournament_size,
-            min_layers=min_layers,
-            max_layers=max_layers,
-            initial_mutations=initial_mutations,
-            optimize_mode=optimize_mode,
-            seed=seed,
-            aging=aging,
-            fitness=fitness,
-            siblings=siblings,
-            control=control,
-        )
-        self.experiment_id = resolve_experiment_id(experiment_id)
-        self.layout = SearchLayout.for_experiment(resolve_storage_root(save_dir_root), self.experiment_id)
-        self.retention = RetentionConfig.from_arg(keep)
-        strategy = None if search_space is None else SearchSpace.from_dict(search_space).strategy(self.config)
-        engine = open_engine(self.config, self.layout, fsync=fsync, strategy=strategy, retention=self.retention)
+    def __init__(self, **class_args: Any) -> None:
+        # The same check `ga-squad run` makes before launching; here it covers
+        # `nnictl create` too (the message lands in dispatcher.log).
+        self.settings = TunerSettings.from_class_args(class_args)
+        self.config = self.settings.evolution()
+        self.experiment_id = resolve_experiment_id(self.settings.experiment_id)
+        self.layout = SearchLayout.for_experiment(self.settings.storage_root(), self.experiment_id)
+        self.retention = self.settings.retention()
+        space = self.settings.space()
+        strategy = None if space is None else space.strategy(self.config)
+        engine = open_engine(self.config, self.layout, strategy=strategy, retention=self.retention)
         EngineProtocol.__init__(self, engine, no_trial_error=nni.NoMoreTrialError)
         _logger.info(
             "GaSquadTuner: experiment %s, journal %s, %s (session %d)",

@@ -19,7 +19,7 @@ from ga_squad.analysis.search_dir import (
     record_f1,
     result_number,
 )
-from ga_squad.search.contract import result_score
+from ga_squad.store.contract import result_score
 from ga_squad.search.graph import layer_label
 from ga_squad.search.vocabulary import LINEAR, SHORT
 
@@ -32,7 +32,7 @@ class LeaderboardRow:
 
     Attributes:
         rank: 1 = best by the search's fitness
-            (:func:`ga_squad.search.best.rank`).
+            (:func:`ga_squad.store.best.rank`).
         indiv_id: The individual.
         parent_id: Its parent, or None for a cold start.
         f1: Validation F1 (see :func:`record_f1`).

@@ -3,8 +3,8 @@
 NNI 3.0 may swap the ``hyperParameters`` records of trials started together,
 so an NNI trial is mapped to its individual through the ``indiv_id`` of its
 final metric, never through NNI's parameter record. The records come from a
-running NNI manager through the project's one REST client
-(:class:`ga_squad.launch.rest.NniRestClient`); parsing is separate so a
+running NNI manager (:func:`ga_squad.launch.rest.fetch_nni_trials`, the
+project's one REST client); parsing lives here, below ``launch``, so a
 notebook or a test can feed records it already has.
 """
 
@@ -15,10 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ga_squad.launch.rest import NniRestClient
-from ga_squad.search.contract import result_indiv_id
+from ga_squad.store.contract import result_indiv_id
 
-__all__ = ["NniTrial", "fetch_nni_trials", "parse_nni_trials"]
+__all__ = ["NniTrial", "parse_nni_trials"]
 
 
 @dataclass(frozen=True)
@@ -82,26 +81,3 @@ def parse_nni_trials(trial_jobs: Iterable[Mapping[str, Any]],
             trial_id, indiv_id, str(trial.get("status", "")),
             trial.get("startTime"), trial.get("endTime"), dict(value))
     return out
-
-
-def fetch_nni_trials(port: int, experiment_id: str | None = None, host: str = "127.0.0.1",
-                     timeout: float = 10.0) -> dict[int, NniTrial]:
-    """Pull trial records from a running NNI manager's REST API (``/api/v1/nni``).
-
-    Args:
-        port: The NNI manager's port.
-        experiment_id: If given, the manager must be running this experiment.
-        host: The manager's host.
-        timeout: Seconds per request.
-
-    Raises:
-        ConnectionError: if NNI does not answer (:class:`~ga_squad.launch.rest.NniRestError`),
-            or runs another experiment.
-    """
-    client = NniRestClient(port=port, host=host, timeout=timeout)
-    if experiment_id is not None:
-        running = client.get("experiment")  # any non-mapping answer reads as "another experiment"
-        found = running.get("id") if isinstance(running, Mapping) else None
-        if found != experiment_id:
-            raise ConnectionError(f"the NNI manager on port {port} runs experiment {found!r}, not {experiment_id!r}")
-    return parse_nni_trials(client.trial_jobs(), client.metric_data())

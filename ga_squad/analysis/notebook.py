@@ -2,7 +2,7 @@
 
 The notebook reads everything else through the analysis modules
 (:class:`~ga_squad.analysis.search_dir.Search`, whose :meth:`best` is the
-search's best individual, :func:`ga_squad.search.best.best_individual`); this
+search's best individual, :func:`ga_squad.store.best.best_individual`); this
 module only turns its environment into a search folder, so that a copy of
 the notebook run outside the repository says how to point it at a search
 instead of failing deep inside.

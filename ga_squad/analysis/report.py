@@ -27,7 +27,7 @@ from ga_squad.analysis.lineage import lineage_edges
 from ga_squad.analysis.markdown import summary_markdown, write_leaderboard_csv
 from ga_squad.analysis.search_dir import Search
 from ga_squad.analysis.warm_cold import paired_children, warm_vs_cold
-from ga_squad.reader.baseline import best_preset
+from ga_squad.store.baselines import best_preset
 
 __all__ = ["FIGURES", "LEADERBOARD_CSV", "REPORT_JSON", "SUMMARY_NAME", "write_report"]
 

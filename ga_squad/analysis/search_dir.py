@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from ga_squad.analysis.nni_trials import NniTrial
-from ga_squad.search.best import NoBestIndividual, best_individual, individual_dir, rank, search_fitness
-from ga_squad.search.contract import MissingScore, result_score
+from ga_squad.store.best import NoBestIndividual, best_individual, individual_dir, rank, search_fitness
+from ga_squad.store.contract import MissingScore, result_score
 from ga_squad.search.fitness import Fitness
-from ga_squad.search.journal import IndividualRecord, read_events, replay, report_order
-from ga_squad.search.paths import JOURNAL_NAME
+from ga_squad.store.journal import IndividualRecord, read_events, replay, report_order
+from ga_squad.store.paths import JOURNAL_NAME
 
 __all__ = [
     "Search",
@@ -129,7 +129,7 @@ class Search:
             (the "trial order" of the curves).
         nni: NNI's trial records joined on ``indiv_id`` (empty unless fetched).
         fitness: What the search ranks by, with its direction
-            (:func:`ga_squad.search.best.search_fitness`).
+            (:func:`ga_squad.store.best.search_fitness`).
     """
 
     root: Path
@@ -141,7 +141,7 @@ class Search:
     fitness: Fitness = Fitness()
 
     def save_dir(self, indiv_id: int) -> Path:
-        """The individual's folder in this search folder (:func:`ga_squad.search.best.individual_dir`).
+        """The individual's folder in this search folder (:func:`ga_squad.store.best.individual_dir`).
 
         The folder the search was loaded from, not the path its journal
         recorded: a copied or moved search reads its own checkpoints.
@@ -156,14 +156,14 @@ class Search:
     def ranked(self) -> list[IndividualRecord]:
         """Reported individuals, best by the search's fitness first (earlier id first among ties).
 
-        The leaderboard's order (:func:`ga_squad.search.best.rank`).
+        The leaderboard's order (:func:`ga_squad.store.best.rank`).
         """
         return rank(self.records.values(), self.fitness)
 
     def best(self) -> IndividualRecord | None:
         """The search's best individual, as ``predict`` and ``export`` name it.
 
-        :func:`ga_squad.search.best.best_individual`: the best by the
+        :func:`ga_squad.store.best.best_individual`: the best by the
         search's fitness whose checkpoint is published. When no reported
         individual has one (weights deleted, or a journal copied alone), the
         best by fitness all the same; None before any result.
@@ -187,7 +187,7 @@ def load_search(path: str | os.PathLike[str], experiment_id: str | None = None) 
 
     Raises:
         FileNotFoundError: if there is no such search.
-        ga_squad.search.best.FitnessUnknown: if its journal does not say (or
+        ga_squad.store.best.FitnessUnknown: if its journal does not say (or
             show) which way its fitness is better.
     """
     root = find_search_dir(path, experiment_id)

@@ -20,7 +20,7 @@ from ga_squad.analysis.search_dir import (
     result_number,
 )
 from ga_squad.search.evolution import Status
-from ga_squad.search.journal import IndividualRecord
+from ga_squad.store.journal import IndividualRecord
 
 __all__ = ["EpochGroup", "PairedChild", "WarmColdComparison", "paired_children", "warm_vs_cold"]
 

@@ -8,7 +8,7 @@ Two modes::
 ``PATH`` is a search folder (its best individual is used), a storage root of
 experiment folders (the latest search, or ``--experiment``), one
 individual's folder, or a folder ``python -m ga_squad export`` wrote
-(:func:`ga_squad.reader.bundle.load_reader`). The first
+(:func:`ga_squad.reader.loader.load_reader`). The first
 mode writes ``{question id: answer text}``, the format the official SQuAD
 evaluation script reads, with a progress bar and the throughput; the second
 prints the answer, its character offsets in the passage and its score.
@@ -138,7 +138,7 @@ def main(cfg: PredictConfig) -> int:
     questions = read_questions(cfg.input_path) if cfg.input_path is not None else None
     tf = import_tensorflow(is_debug(cfg.log_level))
     tf.config.experimental.enable_op_determinism()  # as in the trials; threads: TensorFlow's choice (all cores)
-    from ga_squad.reader.bundle import load_reader
+    from ga_squad.reader.loader import load_reader
     reader = load_reader(cfg.reader_path, experiment=cfg.experiment, data_config=read_data_config(cfg.data_config))
     who = f"individual {reader.indiv_id}" if reader.indiv_id is not None else str(reader.source.path)
     f1 = (reader.metrics or {}).get("f1")

@@ -18,12 +18,12 @@ from ga_squad.analysis.leaderboard import leaderboard
 from ga_squad.cli.common import (UserError, add_log_level, import_tensorflow, is_debug, log_level_of, run_command,
                                  setup_logging)
 from ga_squad.analysis.markdown import leaderboard_markdown
-from ga_squad.analysis.nni_trials import fetch_nni_trials
+from ga_squad.launch.rest import fetch_nni_trials
 from ga_squad.analysis.report import write_report
 from ga_squad.analysis.search_dir import default_cache_dir, load_search, with_nni
 from ga_squad.reader.dataset import DataConfig
-from ga_squad.search.best import FitnessUnknown
-from ga_squad.search.contract import MissingScore
+from ga_squad.store.best import FitnessUnknown
+from ga_squad.store.contract import MissingScore
 
 __all__ = ["cli"]
 

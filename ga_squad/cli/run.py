@@ -51,7 +51,7 @@ from ga_squad.launch.experiment import (
     ExperimentTimeout,
     Progress,
 )
-from ga_squad.search.paths import SearchLayout
+from ga_squad.store.paths import SearchLayout
 
 _logger = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -44,7 +44,7 @@ from typing import IO, Any, TextIO
 from tqdm import tqdm
 
 from ga_squad.launch.config import LaunchConfig
-from ga_squad.reader.baseline import BASELINE_FILE, PresetBaseline, baseline_presets, write_baselines
+from ga_squad.store.baselines import BASELINE_FILE, PresetBaseline, baseline_presets, write_baselines
 from ga_squad.search.space import SearchSpace
 
 __all__ = ["BaselineUnavailable", "baseline_command", "baseline_preset_names", "run_baseline", "trial_threads"]

@@ -46,7 +46,7 @@ from nni.experiment.config import utils as nni_utils
 from nni.experiment.config.base import ConfigBase
 
 from ga_squad.search.evolution import EvolutionConfig
-from tuner.class_args import REPO_ROOT, ClassArgsError, resolve_storage_root, validate_class_args
+from ga_squad.store.settings import REPO_ROOT, ClassArgsError, resolve_storage_root, validate_class_args
 
 __all__ = ["ConfigError", "LaunchConfig", "Override", "check_port_free", "load_launch_config"]
 

@@ -8,11 +8,14 @@ error wording and JSON decoding live here only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import requests
 
-__all__ = ["NniRestClient", "NniRestError"]
+from ga_squad.analysis.nni_trials import NniTrial, parse_nni_trials
+
+__all__ = ["NniRestClient", "NniRestError", "fetch_nni_trials"]
 
 
 class NniRestError(ConnectionError):
@@ -67,3 +70,26 @@ class NniRestClient:
     def metric_data(self) -> list[dict[str, Any]]:
         """Every metric record: trialJobId, parameterId, type, timestamp, data."""
         return list(self.get("metric-data"))
+
+
+def fetch_nni_trials(port: int, experiment_id: str | None = None, host: str = "127.0.0.1",
+                     timeout: float = 10.0) -> dict[int, NniTrial]:
+    """Pull trial records from a running NNI manager's REST API (``/api/v1/nni``).
+
+    Args:
+        port: The NNI manager's port.
+        experiment_id: If given, the manager must be running this experiment.
+        host: The manager's host.
+        timeout: Seconds per request.
+
+    Raises:
+        ConnectionError: if NNI does not answer (:class:`~ga_squad.launch.rest.NniRestError`),
+            or runs another experiment.
+    """
+    client = NniRestClient(port=port, host=host, timeout=timeout)
+    if experiment_id is not None:
+        running = client.get("experiment")  # any non-mapping answer reads as "another experiment"
+        found = running.get("id") if isinstance(running, Mapping) else None
+        if found != experiment_id:
+            raise ConnectionError(f"the NNI manager on port {port} runs experiment {found!r}, not {experiment_id!r}")
+    return parse_nni_trials(client.trial_jobs(), client.metric_data())

@@ -5,7 +5,7 @@ NNI 3.0 reports every tuner that does not come up as "Tuner did not connect in
 manager's start, not configurable), whatever the cause. ``run`` tells two
 causes apart itself:
 
-* **another tuner holds the experiment** (:mod:`ga_squad.search.lock`): the
+* **another tuner holds the experiment** (:mod:`ga_squad.store.lock`): the
   new tuner is refused and NNI would show only the timeout, the holder's name
   landing in ``dispatcher.log``. :func:`check_tuner_lock` asks the lock before
   NNI starts and names the holder.
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ga_squad.launch.experiment import Experiment, ExperimentError, Launchable
-from ga_squad.search.lock import ExperimentLock, ExperimentLocked
-from ga_squad.search.paths import SearchLayout
+from ga_squad.store.lock import ExperimentLock, ExperimentLocked
+from ga_squad.store.paths import SearchLayout
 
 _logger = logging.getLogger(__name__)
 

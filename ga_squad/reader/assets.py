@@ -40,7 +40,7 @@ import nltk
 from ga_squad.files import write_content_addressed
 from ga_squad.reader.vocab import Vocab
 from ga_squad.search.graph import canonical_hash
-from ga_squad.search.paths import shared_dir_for
+from ga_squad.store.paths import shared_dir_for
 
 __all__ = [
     "ASSETS_FORMAT",

@@ -1,10 +1,10 @@
 """Load a trained reader from what a search leaves behind, ready to answer new questions.
 
-:func:`load_reader` accepts
+:func:`locate` (and :func:`ga_squad.reader.loader.load_reader` through it) accepts
 
 * a **search folder** (holding ``lineage.jsonl``) or a storage root holding
   experiment folders (the latest journal, or ``experiment``): it takes the
-  search's best individual, :func:`ga_squad.search.best.best_individual` (best
+  search's best individual, :func:`ga_squad.store.best.best_individual` (best
   by the fitness and direction the journal records, among those whose
   checkpoint is published; the one ``report``, the notebook and ``run`` name),
   from the folder given (a copied or moved search reads its own checkpoints);
@@ -41,8 +41,8 @@ import numpy as np
 
 from ga_squad.reader.assets import ReaderAssets, TokenizerSettings, load_assets, resolve_data_paths
 from ga_squad.reader.checkpoint import CHECKPOINT_NAME, MANIFEST_NAME, CheckpointError, checkpoint_dir, read_manifest
-from ga_squad.search.best import FitnessUnknown, NoBestIndividual, best_individual
-from ga_squad.search.paths import JOURNAL_NAME
+from ga_squad.store.best import FitnessUnknown, NoBestIndividual, best_individual
+from ga_squad.store.paths import JOURNAL_NAME
 
 __all__ = [
     "EXPORT_MODEL",
@@ -54,7 +54,6 @@ __all__ = [
     "Source",
     "SourceKind",
     "load_checkpoint",
-    "load_reader",
     "locate",
     "logits_fn",
     "restore_model",
@@ -270,7 +269,7 @@ def load_checkpoint(source: Source, data_config: Any = None,
     """Rebuild the checkpoint of a search or individual ``source`` with its vocabularies.
 
     Raises:
-        ReaderNotFound, AssetsError, CheckpointError: as :func:`load_reader`.
+        ReaderNotFound, AssetsError, CheckpointError: as :func:`ga_squad.reader.loader.load_reader`.
     """
     from ga_squad.reader.assets import vocab_fingerprint
     from ga_squad.reader.config import ModelConfig
@@ -288,46 +287,3 @@ def load_checkpoint(source: Source, data_config: Any = None,
     model, manifest = restore_model(source.path, len(assets.word_vocab), len(assets.char_vocab), fingerprint,
                                     embeddings)
     return LoadedCheckpoint(model, manifest, assets, source)
-
-
-def load_reader(
-    path: str | os.PathLike[str],
-    *,
-    experiment: str | None = None,
-    data_config: Any = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-) -> Reader:
-    """Load the reader at ``path`` (see the module docstring for what ``path`` may be).
-
-    Args:
-        path: A search folder, a storage root, an individual folder, or an
-            export folder (``python -m ga_squad export``) or its ``.keras`` file.
-        experiment: Pick this experiment under a storage root.
-        data_config: Data settings for a checkpoint older than its stored
-            vocabularies that does not record them.
-        cache_dir: Dataset cache for such a checkpoint.
-
-    Raises:
-        ReaderNotFound: if there is no reader at ``path``.
-        ga_squad.reader.assets.AssetsError: if its stored vocabularies (or an
-            export's files) are missing or damaged.
-        ga_squad.reader.checkpoint.CheckpointError: if its weights are.
-    """
-    from ga_squad.reader.config import TrainConfig
-    from ga_squad.reader.model import INPUT_KEYS
-
-    source = locate(path, experiment)
-    if source.kind is SourceKind.EXPORT:
-        from ga_squad.reader.export import load_exported
-
-        return load_exported(source)
-    loaded = load_checkpoint(source, data_config, cache_dir)
-    manifest = loaded.manifest
-    train_cfg = TrainConfig.from_dict(manifest.get("train_config") or {})
-    indiv_id = manifest.get("indiv_id")
-    logger.info("loaded individual %s from %s", indiv_id, source.path)
-    return Reader(assets=loaded.assets, logits=logits_fn(loaded.model, tuple(INPUT_KEYS)),
-                  input_keys=tuple(INPUT_KEYS), max_answer_len=train_cfg.max_answer_len,
-                  batch_size=train_cfg.eval_batch_size, source=source,
-                  indiv_id=indiv_id if isinstance(indiv_id, int) else None,
-                  metrics=dict(manifest.get("metrics") or {}))

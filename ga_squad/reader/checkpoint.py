@@ -25,7 +25,7 @@ they were in ``weights.h5``. Version-1 checkpoints (everything inside
 
 **Atomic publish.** Everything is written into a private temporary sibling
 directory, each file fsynced, then published through
-:func:`ga_squad.search.checkpoint_store.publishing`: the directory becomes a
+:func:`ga_squad.store.checkpoint_store.publishing`: the directory becomes a
 new version and the ``checkpoint`` pointer (a symlink) is replaced atomically,
 so a reader always sees either no checkpoint or a complete one, also during a
 re-publish. A reader that finds the pointer missing or dangling (a kill
@@ -71,7 +71,7 @@ import keras
 import numpy as np
 
 from ga_squad.files import file_digest, fsync_path
-from ga_squad.search import checkpoint_store
+from ga_squad.store import checkpoint_store
 from ga_squad.reader import optimizer_state
 from ga_squad.reader.embedding_store import StoreError, load_array, store_array
 from ga_squad.search.graph import Graph

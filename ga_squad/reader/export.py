@@ -224,7 +224,7 @@ Answer questions (this folder is all it needs):
 
 From Python:
 
-    from ga_squad.reader.bundle import load_reader
+    from ga_squad.reader.loader import load_reader
     from ga_squad.reader.inference import answer
     reader = load_reader("{folder}")
     print(answer(reader, "Who ...?", "...").text)
@@ -255,7 +255,7 @@ def export_reader(
     """Export the reader at ``path`` (search folder, storage root or individual folder) into ``out_dir``.
 
     Args:
-        path: Where the checkpoint is (as :func:`~ga_squad.reader.bundle.load_reader`).
+        path: Where the checkpoint is (as :func:`~ga_squad.reader.loader.load_reader`).
         out_dir: The export folder (created).
         experiment: Experiment id under a storage root.
         data_config: Data settings for an old checkpoint without stored vocabularies.

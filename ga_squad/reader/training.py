@@ -43,7 +43,7 @@ from ga_squad.reader.checkpoint import publish_checkpoint
 from ga_squad.reader.optimizer_state import Moments, OptimizerGroup
 from ga_squad.reader.warm_start import WarmStartReport, load_shared
 from ga_squad.reader.config import ModelConfig, TrainConfig
-from ga_squad.search.contract import TrialParams
+from ga_squad.store.contract import TrialParams
 from ga_squad.reader.arrays import SquadArrays, iterate_batches
 from ga_squad.reader.dataset import Dataset
 from ga_squad.reader.evaluation import decode_best_span, evaluate, write_predictions

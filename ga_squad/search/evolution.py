@@ -20,7 +20,7 @@ comparison.
 The population here holds only **reported** individuals (those with a final
 result and hence a checkpoint a child can warm-start from). Individuals that
 are generated or still training live in the search engine
-(:mod:`ga_squad.search.engine`), not in the population.
+(:mod:`ga_squad.store.engine`), not in the population.
 """
 
 from __future__ import annotations

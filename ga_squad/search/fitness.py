@@ -7,7 +7,7 @@ by a reader that assumed higher was better. :class:`Fitness` is that pair. The
 tuner builds it once (:attr:`~ga_squad.search.evolution.EvolutionConfig.fitness_spec`),
 writes it in the journal's first event, hands it to every trial (which keeps
 its best epoch by it) and every reader of a search ranks with it
-(:mod:`ga_squad.search.best`).
+(:mod:`ga_squad.store.best`).
 
 Where the direction comes from
 ------------------------------

@@ -1,9 +1,9 @@
 """Run a whole search in this process with real TensorFlow trials (no ``nnictl``).
 
 The search goes through exactly the machinery of an NNI experiment: the
-tuner protocol :class:`~ga_squad.search.protocol.EngineProtocol` that the NNI
+tuner protocol :class:`~ga_squad.store.protocol.EngineProtocol` that the NNI
 adapter ``tuner/ga_tuner.py`` also runs (its
-:class:`~ga_squad.search.engine.SearchEngine` and lineage journal) is driven the
+:class:`~ga_squad.store.engine.SearchEngine` and lineage journal) is driven the
 way NNI's dispatcher drives it (one trial at a time by a small loop in NNI's
 call order, or :func:`ga_squad.sim.threaded.run_threaded` for ``concurrency > 1``),
 and each trial is :func:`ga_squad.reader.training.run_trial` on one dataset loaded once. The
@@ -43,14 +43,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ga_squad.reader.config import ModelConfig, TrainConfig
-from ga_squad.search.best import NoBestIndividual, best_individual
-from ga_squad.search.contract import TrialParams
+from ga_squad.store.best import NoBestIndividual, best_individual
+from ga_squad.store.contract import TrialParams
 from ga_squad.reader.dataset import DataConfig
 from ga_squad.search.evolution import EvolutionConfig
-from ga_squad.search.journal import read_events
-from ga_squad.search.journal import replay as fold_events
-from ga_squad.search.paths import SearchLayout
-from ga_squad.search.protocol import EngineProtocol
+from ga_squad.store.journal import read_events
+from ga_squad.store.journal import replay as fold_events
+from ga_squad.store.paths import SearchLayout
+from ga_squad.store.protocol import EngineProtocol
 from ga_squad.search.space import SearchSpace
 from ga_squad.sim.driver import run_sequential
 from ga_squad.sim.replay import Proposal, ScriptedEvolution
@@ -230,7 +230,7 @@ class LocalSearchResult:
 
     @property
     def best(self) -> TrialSummary | None:
-        """The search's best trial, or None: :func:`ga_squad.search.best.best_individual`.
+        """The search's best trial, or None: :func:`ga_squad.store.best.best_individual`.
 
         By the fitness the search ranked by (its journal's first event: the
         lowest validation loss for ``fitness: val_loss``), among individuals

@@ -4,7 +4,7 @@ A search with weight sharing and one without choose *different* graphs as
 soon as their results differ (tournaments). To compare them apples to apples,
 the second search proposes exactly the first one's (graph, parent) sequence:
 :class:`ScriptedEvolution` is injected into the engine as its proposal
-strategy (:data:`ga_squad.search.engine.StrategyFactory`).
+strategy (:data:`ga_squad.store.engine.StrategyFactory`).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Stale locks: the kernel drops a ``flock`` when its process dies (``kill -9``
 included), and NFSv4 drops a dead client's locks when its lease expires, so
 a dead holder never blocks a resume. Where the filesystem has no locks at all,
 the pid/host in the file decide instead (:meth:`Owner.gone
-<ga_squad.search.ownership.Owner.gone>`: dead pid on this host).
+<ga_squad.store.ownership.Owner.gone>`: dead pid on this host).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import IO
 
-from ga_squad.search.ownership import Owner
+from ga_squad.store.ownership import Owner
 
 _logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Rebuilding a search: from its journal on resume, from NNI's import data, from manifests.
 
 A resumed tuner (``nnictl resume``, or a dispatcher restarted after a crash)
-rebuilds its :class:`~ga_squad.search.registry.Registry` from the lineage
+rebuilds its :class:`~ga_squad.store.registry.Registry` from the lineage
 journal (:func:`restore`):
 
 * ids continue at ``max(id) + 1``; the session number is one more than the
@@ -15,7 +15,7 @@ journal (:func:`restore`):
 * the others are marked failed (``lost_on_resume``); if NNI re-runs one and a
   result arrives after all, it is accepted late.
 
-Manifests are read as plain JSON (:mod:`ga_squad.search.checkpoint_store`):
+Manifests are read as plain JSON (:mod:`ga_squad.store.checkpoint_store`):
 the tuner process never imports TensorFlow.
 """
 
@@ -25,13 +25,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from ga_squad.search.checkpoint_store import published_metrics
-from ga_squad.search.contract import ContractError, TrialParams, result_indiv_id
+from ga_squad.store.checkpoint_store import published_metrics
+from ga_squad.store.contract import ContractError, TrialParams, result_indiv_id
 from ga_squad.search.evolution import Individual, RegularizedEvolution, Status
 from ga_squad.search.graph import GraphError
-from ga_squad.search.journal import replay
-from ga_squad.search.paths import SearchLayout
-from ga_squad.search.registry import Registry, params_indiv_id
+from ga_squad.store.journal import replay
+from ga_squad.store.paths import SearchLayout
+from ga_squad.store.registry import Registry, params_indiv_id
 
 _logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def import_result(
     evolution: RegularizedEvolution,
 ) -> bool:
     """One entry of NNI's import data (see :meth:`SearchEngine.import_result
-    <ga_squad.search.engine.SearchEngine.import_result>`); returns whether a result was accepted."""
+    <ga_squad.store.engine.SearchEngine.import_result>`); returns whether a result was accepted."""
     indiv_id = params_indiv_id(params)
     claimed = result_indiv_id(value)
     adoptable = True

@@ -2,8 +2,8 @@
 
 The :class:`Registry` holds every state change of individuals and writes it
 to the lineage journal; it makes no dispatch decision (that is
-:mod:`ga_squad.search.engine`) and does not rebuild itself from a journal
-(that is :mod:`ga_squad.search.resume`). Callers hold the engine's lock.
+:mod:`ga_squad.store.engine`) and does not rebuild itself from a journal
+(that is :mod:`ga_squad.store.resume`). Callers hold the engine's lock.
 
 Attribution of trial ends
 -------------------------
@@ -22,7 +22,7 @@ NNI passes the tuner:
 So :meth:`Registry.attribute_end` attributes an end by what the trial ran:
 the individual its own result named (``attributed_by: result``), else the
 individual it claimed when it took its parameters (``claim``, see
-:mod:`ga_squad.search.claims`); else, if another trial took its form's
+:mod:`ga_squad.store.claims`); else, if another trial took its form's
 individual, or trials write claims and nobody claimed it, nobody (``none``:
 the trial exited before taking parameters, which stay queued for a later
 trial); else its form's individual (``form``: trials that write no claims,
@@ -40,12 +40,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ga_squad.search.contract import TrialParams, result_indiv_id
+from ga_squad.store.contract import TrialParams, result_indiv_id
 from ga_squad.search.evolution import Individual, RegularizedEvolution, Status, parse_result
 from ga_squad.search.fitness import Fitness
-from ga_squad.search.journal import Journal
+from ga_squad.store.journal import Journal
 from ga_squad.search.mutations import Mutation
-from ga_squad.search.paths import SearchLayout, ensure_inside
+from ga_squad.store.paths import SearchLayout, ensure_inside
 
 _logger = logging.getLogger(__name__)
 
@@ -263,7 +263,7 @@ class Registry:
         Args:
             parameter_id: The end's (form's) parameter id.
             trial_job_id: The ending trial's job id, if known.
-            claims: indiv_id -> trial job ids that claimed it (:mod:`ga_squad.search.claims`).
+            claims: indiv_id -> trial job ids that claimed it (:mod:`ga_squad.store.claims`).
         """
         if trial_job_id is not None and trial_job_id in self.job_ran:
             return self.individuals[self.job_ran[trial_job_id]], "result"

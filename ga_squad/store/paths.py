@@ -9,7 +9,7 @@ folder, and under that each individual its own checkpoint directory::
     <save_dir_root>/<experiment_id>/shared/           stored once per search (vocabularies)
 
 Identity is never parsed back out of these paths: the tuner hands each trial
-its paths in the parameter contract (:mod:`ga_squad.search.contract`).
+its paths in the parameter contract (:mod:`ga_squad.store.contract`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ A trial killed mid-write leaves a temporary checkpoint directory
 temporary file of :func:`ga_squad.files.atomic_write` (vocabularies in
 ``shared/``, embedding tables in ``<storage root>/embeddings``, dataset caches
 in ``<storage root>/cache``). Each name carries its owner, and only leftovers
-whose owner is gone are removed (:func:`ga_squad.search.checkpoint_store.cleanup`,
+whose owner is gone are removed (:func:`ga_squad.store.checkpoint_store.cleanup`,
 :func:`ga_squad.files.remove_stale_temps`): a dead pid on this host, an expired
 lease on another (an hour for checkpoints, a day for files), so a live or
 slow writer, here or over NFS, is never touched.
@@ -18,7 +18,7 @@ The engine sweeps (the tuner being the only process that sees the whole search):
 * **at each trial end** (:func:`sweep_after_end`): the ended individual's
   folder and the shared folders, so leftovers of a killed trial do not wait
   for the next search;
-* **by retention** (:func:`ga_squad.search.checkpoint_store.prune` cleans the
+* **by retention** (:func:`ga_squad.store.checkpoint_store.prune` cleans the
   folder it prunes), and **at close** (:func:`sweep_search` again).
 
 A leftover of a writer killed on another host stays until the first sweep
@@ -31,8 +31,8 @@ import logging
 from pathlib import Path
 
 from ga_squad.files import remove_stale_temps
-from ga_squad.search.checkpoint_store import cleanup
-from ga_squad.search.paths import SearchLayout
+from ga_squad.store.checkpoint_store import cleanup
+from ga_squad.store.paths import SearchLayout
 
 _logger = logging.getLogger(__name__)
 

@@ -53,7 +53,7 @@ from typing import Any
 
 from ga_squad.search.fitness import Fitness, FitnessError
 from ga_squad.search.graph import Graph
-from ga_squad.search.paths import ensure_inside
+from ga_squad.store.paths import ensure_inside
 
 CONTRACT_VERSION = 2
 READABLE_CONTRACTS = (1, 2)

@@ -22,7 +22,7 @@ experiment, +1 for each resume). Per kind:
     ``max_layers``, ``initial_mutations``, ``seed``, ``aging``, ``fitness``,
     ``siblings``, ``control``, ``optimize_mode``) and ``retention``
     (``keep``). Readers of a search rank with ``fitness``
-    (:mod:`ga_squad.search.best`); a journal written before this event
+    (:mod:`ga_squad.store.best`); a journal written before this event
     existed has its direction inferred from its results there.
 ``generated``
     An individual was created. ``indiv_id``, ``parent_id`` (null for a cold

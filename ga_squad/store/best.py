@@ -9,7 +9,7 @@ benchmarks all name the same individual, because "best" is written once.
 What "best" means: the reported individual whose journal ``value`` is best by
 the search's :class:`~ga_squad.search.fitness.Fitness` (the key it ranks by
 and its direction, from the journal's first event, see
-:mod:`ga_squad.search.journal`), the earliest id among ties, among those whose
+:mod:`ga_squad.store.journal`), the earliest id among ties, among those whose
 checkpoint is still published (an individual whose weights are gone is
 passed over with a warning). :func:`rank` is the order behind it, which the
 leaderboard shows.
@@ -37,11 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ga_squad.search import checkpoint_store
+from ga_squad.store import checkpoint_store
 from ga_squad.search.evolution import Status
 from ga_squad.search.fitness import DEFAULT_KEY, Fitness, FitnessError, OptimizeMode
-from ga_squad.search.journal import IndividualRecord, header, read_events, replay
-from ga_squad.search.paths import JOURNAL_NAME, SearchLayout
+from ga_squad.store.journal import IndividualRecord, header, read_events, replay
+from ga_squad.store.paths import JOURNAL_NAME, SearchLayout
 
 _logger = logging.getLogger(__name__)
 

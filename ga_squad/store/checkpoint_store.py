@@ -14,7 +14,7 @@ Layout of one individual's ``save_dir``::
     .checkpoint.tmp-<owner>/                      a publish in progress
     .checkpoint.link-<owner>                      a pointer about to replace ``checkpoint``
 
-``<owner>`` is :meth:`~ga_squad.search.ownership.Owner.token` (host, pid,
+``<owner>`` is :meth:`~ga_squad.store.ownership.Owner.token` (host, pid,
 lease expiry, nonce) of the publishing process.
 
 **Publish order** (:func:`publishing`): write everything into the temporary
@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from ga_squad.files import fsync_path
-from ga_squad.search.ownership import Owner
+from ga_squad.store.ownership import Owner
 
 _logger = logging.getLogger(__name__)
 

@@ -51,22 +51,22 @@ adapter looks in its dispatcher's queue), the end waits for it and nothing is
 declared; otherwise the trial is declared failed at once (freeing its slot)
 and a result that still arrives is accepted as *late* (the journal shows
 ``failed`` then ``reported`` with ``late: true``, which
-:func:`~ga_squad.search.journal.replay` resolves to REPORTED).
+:func:`~ga_squad.store.journal.replay` resolves to REPORTED).
 
 Ends naming the wrong trial: NNI 3.0's local service can swap parameters
 between trials started together, so :meth:`SearchEngine.end` attributes an
-end by what the trial ran (:mod:`ga_squad.search.registry`) and journals
+end by what the trial ran (:mod:`ga_squad.store.registry`) and journals
 every end. A trial that ends without a result, but whose individual's
 checkpoint is published and complete, is credited with the metrics its
 manifest holds (the result was lost in flight), as a resume does
-(:mod:`ga_squad.search.resume`).
+(:mod:`ga_squad.store.resume`).
 
-Retention (:mod:`ga_squad.search.retention`) runs after every state change
+Retention (:mod:`ga_squad.store.retention`) runs after every state change
 when enabled.
 
 Module layout: this module is the dispatch policy and the public API; the
-bookkeeping is :mod:`ga_squad.search.registry`, rebuilding from the journal
-and import data :mod:`ga_squad.search.resume`.
+bookkeeping is :mod:`ga_squad.store.registry`, rebuilding from the journal
+and import data :mod:`ga_squad.store.resume`.
 
 Thread safety: NNI calls ``receive_trial_result`` and ``trial_end`` from two
 different threads. Every public method takes one lock, and the journal is
@@ -82,19 +82,19 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ga_squad.search.claims import claimed_by
+from ga_squad.store.claims import claimed_by
 from ga_squad.search.evolution import EvolutionConfig, Individual, RegularizedEvolution, Status
 from ga_squad.search.fitness import Fitness, FitnessError
 from ga_squad.search.graph import Graph
-from ga_squad.search.journal import HEADER_EVENT, Journal, header
-from ga_squad.search.leftovers import sweep_after_end, sweep_search
-from ga_squad.search.lock import ExperimentLock
+from ga_squad.store.journal import HEADER_EVENT, Journal, header
+from ga_squad.store.leftovers import sweep_after_end, sweep_search
+from ga_squad.store.lock import ExperimentLock
 from ga_squad.search.mutations import Mutation
 from ga_squad.search.mutator import Mutator
-from ga_squad.search.paths import SearchLayout
-from ga_squad.search.registry import EngineStats, Registry
-from ga_squad.search.resume import import_result, recover_from_manifest, restore
-from ga_squad.search.retention import RetentionConfig, apply_retention
+from ga_squad.store.paths import SearchLayout
+from ga_squad.store.registry import EngineStats, Registry
+from ga_squad.store.resume import import_result, recover_from_manifest, restore
+from ga_squad.store.retention import RetentionConfig, apply_retention
 
 _logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class SearchEngine:
     """Thread-safe, NNI-free search state machine.
 
     If the journal already holds events (``nnictl resume``, or a restarted
-    tuner), the engine rebuilds itself from them (:func:`ga_squad.search.resume.restore`).
+    tuner), the engine rebuilds itself from them (:func:`ga_squad.store.resume.restore`).
 
     Args:
         config: Evolution parameters.
@@ -166,7 +166,7 @@ class SearchEngine:
                 self._retain()
         else:
             self.evolution = self._strategy(0)
-            # The first event: what this search ranks by, so every reader ranks alike (search/best.py).
+            # The first event: what this search ranks by, so every reader ranks alike (store/best.py).
             self._reg.log(HEADER_EVENT, **search_header(config, self.retention))
         _logger.info("search ranks individuals by %s", config.fitness_spec.describe())
 
@@ -257,7 +257,7 @@ class SearchEngine:
         result would undo. Without that knowledge a result that still arrives
         later is accepted as late. The ended individual's folder and the shared
         folders are then swept of leftovers of killed writers
-        (:mod:`ga_squad.search.leftovers`).
+        (:mod:`ga_squad.store.leftovers`).
 
         Returns:
             Deferred requests that became servable (to emit now).
@@ -327,7 +327,7 @@ class SearchEngine:
         adopted from the contract dict (origin ``imported``). The ``indiv_id``
         the metric names wins over the parameters NNI replays with it (NNI 3.0
         can swap parameters between trials started together). Details:
-        :func:`ga_squad.search.resume.import_result`.
+        :func:`ga_squad.store.resume.import_result`.
 
         Returns:
             Deferred requests that became servable.

@@ -1,4 +1,4 @@
-"""NNI's tuner protocol over a :class:`~ga_squad.search.engine.SearchEngine`, without importing NNI.
+"""NNI's tuner protocol over a :class:`~ga_squad.store.engine.SearchEngine`, without importing NNI.
 
 NNI's dispatcher calls five tuner methods (``generate_multiple_parameters``,
 ``generate_parameters``, ``receive_trial_result``, ``trial_end``,
@@ -24,12 +24,12 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from ga_squad.search.engine import EngineStats, Ready, SearchEngine, StrategyFactory
+from ga_squad.store.engine import EngineStats, Ready, SearchEngine, StrategyFactory
 from ga_squad.search.evolution import EvolutionConfig
-from ga_squad.search.journal import Journal
-from ga_squad.search.lock import ExperimentLock
-from ga_squad.search.paths import SearchLayout
-from ga_squad.search.retention import RetentionConfig
+from ga_squad.store.journal import Journal
+from ga_squad.store.lock import ExperimentLock
+from ga_squad.store.paths import SearchLayout
+from ga_squad.store.retention import RetentionConfig
 
 _logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def open_engine(
     it on ``close()``, the kernel when the process dies. Holding it, the
     engine sweeps the search's folders of leftovers of killed writers at its
     first request (after NNI's connect deadline, which the constructor counts
-    against) and at close (:mod:`ga_squad.search.leftovers`).
+    against) and at close (:mod:`ga_squad.store.leftovers`).
 
     Raises:
         ExperimentLocked: if another live tuner holds the search folder.

@@ -2,7 +2,7 @@
 
 Without it the storage grows by one checkpoint per trial (about 6.5 MB for a
 default-size reader). A parent is always chosen among the living population
-at the moment a child is emitted (:mod:`ga_squad.search.engine`), and a child
+at the moment a child is emitted (:mod:`ga_squad.store.engine`), and a child
 reads its parent's weights while it runs, so the weights worth keeping are
 those of (:func:`keepers`):
 
@@ -13,11 +13,11 @@ those of (:func:`keepers`):
   re-evaluation).
 
 Anything else that reported is pruned through
-:func:`ga_squad.search.checkpoint_store.prune`: its weights go, its manifest
+:func:`ga_squad.store.checkpoint_store.prune`: its weights go, its manifest
 (metrics), predictions and lineage stay; each deletion is journaled
 (``pruned``). Pruning first removes the folder's leftovers of killed
-publishes (:func:`~ga_squad.search.checkpoint_store.cleanup`); the other
-temporary files of a search are swept by :mod:`ga_squad.search.leftovers`. Failed individuals are left alone: a late result may still
+publishes (:func:`~ga_squad.store.checkpoint_store.cleanup`); the other
+temporary files of a search are swept by :mod:`ga_squad.store.leftovers`. Failed individuals are left alone: a late result may still
 bring them into the population. Deferred requests are bound to a parent only
 when emitted, so they never pin one.
 """
@@ -30,9 +30,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ga_squad.search.checkpoint_store import prune
+from ga_squad.store.checkpoint_store import prune
 from ga_squad.search.evolution import Individual, OptimizeMode
-from ga_squad.search.paths import SearchLayout
+from ga_squad.store.paths import SearchLayout
 
 _logger = logging.getLogger(__name__)
 
