@@ -1,17 +1,22 @@
 """How good are the readers the search space can express? Presets, baselines and a search's best.
 
 On the shared data (the 11,877 training questions of
-``../shared/data/squad/train.json``, the first 2,000 questions of ``dev.json``,
-the 50-d GloVe subset, ``--size small``) it:
+``../shared/data/squad/train.json``, of which a validation split of whole
+articles is held out; dev questions 2,001 to 6,000 of ``dev.json``, which no
+decision has looked at (``docs/protocol.md``); the 50-d GloVe subset,
+``--size small``) it:
 
 1. scores two non-neural baselines with the official metric
    (``benchmarks/reader_baselines.py``: the sliding window of Rajpurkar et al.
    2016 and the best-overlap sentence);
 2. trains each preset graph (``base``, ``drqa``, ``bidaf``;
    :mod:`ga_squad.search.presets`) from scratch for ``--epochs`` epochs and
-   records dev F1/EM after every epoch, training examples/s (the first
-   epoch includes tracing the TensorFlow graph) and the parameter count
-   (all, and trained: the fixed GloVe table is most of the former);
+   records validation loss/F1/EM after every epoch, training examples/s (the
+   first epoch includes tracing the TensorFlow graph) and the parameter count
+   (all, and trained: the fixed GloVe table is most of the former); the
+   epoch kept is the best by ``--select`` on validation (validation loss by
+   default, as ``config.yml``'s search ranks), and dev is scored once, on
+   the kept weights: dev never chooses anything;
 3. with ``--journal PATH``, takes the best reported graph of a recorded
    search (its ``lineage.jsonl``) and retrains it from scratch the same way;
 4. with ``--graph NAME=FILE`` (repeatable), retrains any graph written in
@@ -19,11 +24,13 @@ the 50-d GloVe subset, ``--size small``) it:
    edit of a preset, say, to see what that edit is worth over 8 epochs.
 
 Every reader's record is written to ``<out>/readers/<name>.json`` as soon as
-each epoch ends, and a reader whose record already holds the requested
-epochs is not trained again: re-running with ``--presets drqa`` (or after an
-interruption) only trains what is missing. ``<out>/reader_quality.json``
-gathers everything; ``reader_quality.png`` plots dev F1 per epoch, one line
-per reader, the baselines as horizontal lines.
+each epoch ends, and a reader whose record is complete (its epochs and its
+one dev score) is not trained again: re-running with ``--presets drqa`` only
+trains what is missing (an interrupted reader starts again: its kept weights
+were in memory). ``<out>/reader_quality.json`` gathers everything;
+``reader_quality.png`` plots validation F1 per epoch, one line per reader,
+the kept epoch's dev F1 as a marker, the baselines (scored on the same dev
+questions) as horizontal lines.
 
 Usage::
 
@@ -60,7 +67,10 @@ class BenchConfig:
 
     Attributes:
         train, dev, glove: Data files.
-        dev_limit: First N dev questions scored.
+        dev_skip: Dev questions left out first (2,000 on the shared data).
+        dev_limit: Dev questions scored after those (4,000: questions 2,001-6,000).
+        select: The validation metric the kept epoch is best by (``val_loss`` or ``val_f1``).
+        results_dir: Where the results JSON goes (None: the repository's ``results/``).
         train_limit: First N training questions (None: all).
         size: Model size preset.
         epochs: Epochs per reader.
@@ -96,6 +106,9 @@ class BenchConfig:
     seed: int = 0
     force: bool = False
     quick: bool = False
+    dev_skip: int = 0
+    select: str = "val_loss"
+    results_dir: str | None = None
 
 
 def parse_args(argv: list[str] | None = None) -> BenchConfig:
@@ -111,7 +124,10 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     p.add_argument("--train", help="SQuAD training file")
     p.add_argument("--dev", help="SQuAD dev file")
     p.add_argument("--glove", help="GloVe file ('' for none)")
-    p.add_argument("--dev-limit", type=int, help="first N dev questions (default 2000; all with --quick)")
+    p.add_argument("--dev-skip", type=int, help="dev questions left out first (default 2000; 0 with --quick)")
+    p.add_argument("--dev-limit", type=int, help="dev questions scored after those (default 4000; all with --quick)")
+    p.add_argument("--select", choices=("val_loss", "val_f1"), default="val_loss",
+                   help="the validation metric the kept epoch is best by (dev is scored once, on it)")
     p.add_argument("--train-limit", type=int)
     p.add_argument("--no-baselines", action="store_true")
     p.add_argument("--out", help="output folder (default results/reader_quality[_quick])")
@@ -123,11 +139,12 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     data = REPO_ROOT / "data"
     if a.quick:
         defaults = (str(data / "squad_train_sample.json"), str(data / "squad_dev_sample.json"),
-                    str(data / "glove.sample.50d.txt"), None, "tiny", 2, "results/reader_quality_quick")
+                    str(data / "glove.sample.50d.txt"), 0, None, "tiny", 2, "results/reader_quality_quick")
     else:
         defaults = (str(SHARED / "squad" / "train.json"), str(SHARED / "squad" / "dev.json"),
-                    str(SHARED / "glove" / "glove.6B.50d.subset.txt"), 2000, "small", 8, "results/reader_quality")
-    train, dev, glove, dev_limit, size, epochs, out = defaults
+                    str(SHARED / "glove" / "glove.6B.50d.subset.txt"), 2000, 4000, "small", 8,
+                    "results/reader_quality")
+    train, dev, glove, dev_skip, dev_limit, size, epochs, out = defaults
     glove = a.glove if a.glove is not None else glove
     return BenchConfig(
         train=a.train or train, dev=a.dev or dev, glove=glove or None,
@@ -136,7 +153,8 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         presets=tuple(n for n in a.presets.split(",") if n.strip()), journal=a.journal,
         journal_name=a.journal_name, graphs=tuple(_named_graph(p, spec) for spec in a.graph),
         out=str(REPO_ROOT / (a.out or out)), baselines=not a.no_baselines, batch_size=a.batch_size,
-        threads=a.threads, seed=a.seed, force=a.force, quick=a.quick)
+        threads=a.threads, seed=a.seed, force=a.force, quick=a.quick,
+        dev_skip=a.dev_skip if a.dev_skip is not None else dev_skip, select=a.select)
 
 
 def _named_graph(parser: argparse.ArgumentParser, spec: str) -> tuple[str, str]:
@@ -188,8 +206,24 @@ def _record_path(cfg: BenchConfig, name: str) -> Path:
     return Path(cfg.out) / "readers" / f"{name}.json"
 
 
+#: Records of an earlier protocol (dev F1 per epoch, the best picked on dev) are not read.
+PROTOCOL = 2
+
+
+def _complete(record: Mapping[str, Any], cfg: BenchConfig) -> bool:
+    return (record.get("protocol") == PROTOCOL and record.get("size") == cfg.size and record.get("dev") is not None
+            and len(record.get("epochs", [])) >= cfg.epochs and record.get("select") == cfg.select)
+
+
+def kept_epoch(epochs: list[Mapping[str, Any]], select: str) -> Mapping[str, Any]:
+    """The epoch best by ``select`` on validation (the earliest among ties), as a trial keeps it."""
+    if select == "val_loss":
+        return min(epochs, key=lambda e: (e["val_loss"], e["epoch"]))
+    return min(epochs, key=lambda e: (-e["val_f1"], e["epoch"]))
+
+
 def train_reader(cfg: BenchConfig, name: str, graph, data, extra: dict[str, Any]) -> dict[str, Any]:
-    """Train ``graph`` from scratch for ``cfg.epochs``, writing its record after every epoch."""
+    """Train ``graph`` from scratch for ``cfg.epochs``; keep the epoch best on validation; score dev once."""
     import keras
 
     from ga_squad.files import write_json_atomic
@@ -200,9 +234,11 @@ def train_reader(cfg: BenchConfig, name: str, graph, data, extra: dict[str, Any]
     path = _record_path(cfg, name)
     if path.exists() and not cfg.force:
         done = json.loads(path.read_text(encoding="utf-8"))
-        if len(done.get("epochs", [])) >= cfg.epochs and done.get("size") == cfg.size:
-            logger.info("%s: already recorded (%d epochs), skipped", name, len(done["epochs"]))
+        if _complete(done, cfg):
+            logger.info("%s: already recorded (%d epochs, dev scored), skipped", name, len(done["epochs"]))
             return done
+    if len(data.val) == 0:
+        raise SystemExit("error: no validation split (val_fraction 0): the kept epoch must be chosen on validation")
     model_cfg = ModelConfig.preset(cfg.size)
     if data.embeddings is not None:
         model_cfg = replace(model_cfg, word_dim=int(data.embeddings.shape[1]))
@@ -212,37 +248,49 @@ def train_reader(cfg: BenchConfig, name: str, graph, data, extra: dict[str, Any]
                         embeddings=data.embeddings, data_features=data.train.feature_names)
     steps = make_steps(model, train_cfg)
     record: dict[str, Any] = {
-        "name": name, "graph": graph.to_dict(), "size": cfg.size,
+        "protocol": PROTOCOL, "name": name, "graph": graph.to_dict(), "size": cfg.size, "select": cfg.select,
         "params": count_params(weights_by_hash(model)),
         "trainable_params": int(sum(int(v.numpy().size) for v in model.trainable_variables)),
-        "epochs": [], "command": command_line("reader_quality.py"), **extra,
+        "epochs": [], "dev": None, "command": command_line("reader_quality.py"), **extra,
     }
+    kept_weights = None
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         loss, seen = train_epoch(steps, data.train, cfg.batch_size, seed=cfg.seed * 1000 + epoch)
         train_s = time.perf_counter() - t0
-        result = evaluate_split(steps, data.dev, train_cfg.eval_batch_size, train_cfg.max_answer_len)
-        record["epochs"].append({"epoch": epoch, "f1": result.f1, "em": result.em, "dev_loss": result.loss,
+        val = evaluate_split(steps, data.val, train_cfg.eval_batch_size, train_cfg.max_answer_len)
+        record["epochs"].append({"epoch": epoch, "val_f1": val.f1, "val_em": val.em, "val_loss": val.loss,
                                  "train_loss": loss, "train_seconds": train_s,
                                  "examples_per_s": seen / max(train_s, 1e-9)})
-        print(f"{name:>12} epoch {epoch}: dev F1 {result.f1:6.2f}  EM {result.em:6.2f}  "
+        if kept_epoch(record["epochs"], cfg.select)["epoch"] == epoch:
+            kept_weights = model.get_weights()
+        print(f"{name:>12} epoch {epoch}: validation loss {val.loss:.3f}  F1 {val.f1:6.2f}  EM {val.em:6.2f}  "
               f"train loss {loss:.3f}  {seen / train_s:7.1f} ex/s", flush=True)
         write_json_atomic(path, record)
+    kept = kept_epoch(record["epochs"], cfg.select)
+    model.set_weights(kept_weights)
+    dev = evaluate_split(steps, data.dev, train_cfg.eval_batch_size, train_cfg.max_answer_len)
+    record["dev"] = {"epoch": kept["epoch"], "f1": dev.f1, "em": dev.em}
+    print(f"{name:>12} kept epoch {kept['epoch']} (best {cfg.select} on validation): dev F1 {dev.f1:6.2f}  "
+          f"EM {dev.em:6.2f}", flush=True)
+    write_json_atomic(path, record)
     return record
 
 
 def table_figures(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """What the README table quotes: per reader its dev F1/EM per epoch, speed and size; the baselines."""
-    readers = {name: {"f1": [e["f1"] for e in rec["epochs"]], "em": [e["em"] for e in rec["epochs"]],
+    """What the docs' table quotes: per reader its validation curve, kept epoch, its one dev score, speed, size."""
+    readers = {name: {"val_f1": [e["val_f1"] for e in rec["epochs"]], "val_loss": [e["val_loss"] for e in rec["epochs"]],
+                      "kept_epoch": rec["dev"]["epoch"], "f1": rec["dev"]["f1"], "em": rec["dev"]["em"],
                       "examples_per_s": sum(e["examples_per_s"] for e in rec["epochs"]) / len(rec["epochs"]),
                       "params": rec["params"], "trainable_params": rec["trainable_params"]}
-               for name, rec in summary["readers"].items() if rec["epochs"]}
-    return {"readers": readers, "baselines": dict(summary["baselines"]),
-            "train_questions": summary["data"]["train_questions"], "dev_questions": summary["data"]["dev_questions"]}
+               for name, rec in summary["readers"].items() if rec.get("dev")}
+    return {"readers": readers, "baselines": dict(summary["baselines"]), "select": summary["select"],
+            "train_questions": summary["data"]["train_questions"], "dev_questions": summary["data"]["dev_questions"],
+            "dev_skip": summary["data"]["dev_skip"]}
 
 
 def seed_comparison(readers: Mapping[str, Mapping[str, Any]], reference: str = "drqa") -> dict[str, Any]:
-    """Each graph's best dev F1 per seed, its mean, and its mean paired gap to ``reference``.
+    """Each graph's dev F1 per seed (of its kept epoch), its mean, and its mean paired gap to ``reference``.
 
     Records ``<graph>_seed<N>`` are seed N of ``<graph>`` (no suffix: seed 0).
     Readers trained with one seed share its data order, so the gap is taken
@@ -255,13 +303,13 @@ def seed_comparison(readers: Mapping[str, Mapping[str, Any]], reference: str = "
         graph, _, tail = name.rpartition("_seed")
         if not (graph and tail.isdigit()):
             graph, tail = name, "0"
-        best.setdefault(graph, {})[int(tail)] = max(reader["f1"])
+        best.setdefault(graph, {})[int(tail)] = reader["f1"]
     ref = best.get(reference, {})
     out: dict[str, Any] = {}
     for graph, per_seed in sorted(best.items()):
         common = sorted(set(per_seed) & set(ref))
         out[graph] = {
-            "seeds": sorted(per_seed), "best_f1": [per_seed[k] for k in sorted(per_seed)],
+            "seeds": sorted(per_seed), "dev_f1": [per_seed[k] for k in sorted(per_seed)],
             "mean_f1": sum(per_seed.values()) / len(per_seed),
             "paired_seeds": common,
             "mean_gap": sum(per_seed[k] - ref[k] for k in common) / len(common) if common else None,
@@ -282,6 +330,8 @@ def carry_over(figures: dict[str, Any], previous: Path, size: str) -> dict[str, 
         return {}
     old = json.loads(previous.read_text(encoding="utf-8"))
     same = (old.get("config", {}).get("size") == size
+            and old["figures"].get("select") == figures["select"]
+            and old["figures"].get("dev_skip") == figures["dev_skip"]
             and old["figures"].get("dev_questions") == figures["dev_questions"]
             and old["figures"].get("train_questions") == figures["train_questions"])
     if not same:
@@ -304,16 +354,20 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, rec in summary["readers"].items():
         xs = [e["epoch"] for e in rec["epochs"]]
-        ax.plot(xs, [e["f1"] for e in rec["epochs"]], marker="o",
-                label=f"{name} ({rec['trainable_params']:,} trained params)")
+        line, = ax.plot(xs, [e["val_f1"] for e in rec["epochs"]], marker=".",
+                        label=f"{name} ({rec['trainable_params']:,} trained params)")
+        if rec.get("dev"):
+            ax.plot([rec["dev"]["epoch"]], [rec["dev"]["f1"]], marker="*", markersize=12, color=line.get_color())
     for i, (name, base) in enumerate(summary.get("baselines", {}).items()):
         ax.axhline(base["f1"], linestyle="--", color=f"C{7 + i}", label=f"{name} baseline")
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
-    ax.set_ylabel("dev F1 (official metric)")
-    ax.set_title(f"Readers on {summary['data']['dev_questions']} dev questions, size {summary['size']}")
+    ax.set_ylabel("F1 (official metric)")
+    d = summary["data"]
+    ax.set_title(f"Validation F1 per epoch; star: dev F1 of the kept epoch (dev questions {d['dev_skip'] + 1:,}-"
+                 f"{d['dev_skip'] + d['dev_questions']:,}), size {summary['size']}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -346,24 +400,28 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     summary_path = out / "reader_quality.json"
     old = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}
-    summary: dict[str, Any] = {"size": cfg.size, "epochs": cfg.epochs, "readers": {},
-                               "baselines": old.get("baselines", {}) if not cfg.force else {}}
+    same_dev = old.get("dev_range") == [cfg.dev_skip, cfg.dev_limit]
+    summary: dict[str, Any] = {"size": cfg.size, "epochs": cfg.epochs, "select": cfg.select, "readers": {},
+                               "dev_range": [cfg.dev_skip, cfg.dev_limit],
+                               "baselines": old.get("baselines", {}) if same_dev and not cfg.force else {}}
     if cfg.baselines and not summary["baselines"]:
         t0 = time.perf_counter()
-        summary["baselines"] = score_baselines(read_squad(cfg.dev, limit=cfg.dev_limit).examples)
+        examples = read_squad(cfg.dev).examples[cfg.dev_skip:]
+        summary["baselines"] = score_baselines(examples[:cfg.dev_limit] if cfg.dev_limit is not None else examples)
         for name, b in summary["baselines"].items():
             print(f"{name:>14} baseline: dev F1 {b['f1']:6.2f}  EM {b['em']:6.2f}  "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
     data = load_dataset(DataConfig(cfg.train, cfg.dev, cfg.glove, train_limit=cfg.train_limit,
-                                   dev_limit=cfg.dev_limit), REPO_ROOT / "runs" / "cache")
-    summary["data"] = {"train": cfg.train, "dev": cfg.dev, "glove": cfg.glove,
-                       "train_questions": len(data.train), "dev_questions": len(data.dev)}
+                                   dev_limit=cfg.dev_limit, dev_skip=cfg.dev_skip), REPO_ROOT / "runs" / "cache")
+    summary["data"] = {"train": cfg.train, "dev": cfg.dev, "glove": cfg.glove, "dev_skip": cfg.dev_skip,
+                       "train_questions": len(data.train), "val_questions": len(data.val),
+                       "dev_questions": len(data.dev)}
     for name, graph, extra in jobs:
         train_reader(cfg, name, graph, data, extra)
     # Gather every recorded reader (also those of earlier runs into this folder).
     for path in sorted((out / "readers").glob("*.json")):
         rec = json.loads(path.read_text(encoding="utf-8"))
-        if rec.get("size") == cfg.size:
+        if _complete(rec, cfg):
             summary["readers"][rec["name"]] = rec
     write_json_atomic(summary_path, summary)
     figures = table_figures(summary)
@@ -371,22 +429,22 @@ def main(cfg: BenchConfig) -> dict[str, Any]:
     this_run = command_line("reader_quality.py")
     earlier = {n: r["command"] for n, r in summary["readers"].items()
                if r.get("command", this_run) != this_run and n in figures["readers"]}
-    figures["readers_from_earlier_runs"] = {**earlier, **carry_over(figures, result_path(name), cfg.size)}
+    figures["readers_from_earlier_runs"] = {**earlier, **carry_over(figures, result_path(name, cfg.results_dir), cfg.size)}
     figures["by_seed"] = seed_comparison(figures["readers"])
     write_result(name, figures,
-                 {"size": cfg.size, "epochs": cfg.epochs, "presets": list(cfg.presets),
-                  "train_questions": summary["data"]["train_questions"],
-                  "dev_questions": summary["data"]["dev_questions"]})
+                 {"size": cfg.size, "epochs": cfg.epochs, "presets": list(cfg.presets), "select": cfg.select,
+                  "dev_skip": cfg.dev_skip, "train_questions": summary["data"]["train_questions"],
+                  "dev_questions": summary["data"]["dev_questions"]}, out_dir=cfg.results_dir)
     plot(summary, out / "reader_quality.png")
-    print(f"\n{'reader':>14} {'best F1':>8} {'EM':>6} {'epoch':>5} {'ex/s':>7} {'params':>10} {'trainable':>9}")
+    print(f"\n{'reader':>14} {'dev F1':>8} {'EM':>6} {'kept':>5} {'ex/s':>7} {'params':>10} {'trainable':>9}")
     for name, b in summary["baselines"].items():
         print(f"{name:>14} {b['f1']:8.2f} {b['em']:6.2f} {'-':>5} {'-':>7} {'-':>10} {'-':>9}")
     for name, rec in summary["readers"].items():
         if name not in figures["readers"]:
             continue  # no epoch recorded yet
-        best = max(rec["epochs"], key=lambda e: e["f1"])
+        dev = rec["dev"]
         speed = figures["readers"][name]["examples_per_s"]
-        print(f"{name:>14} {best['f1']:8.2f} {best['em']:6.2f} {best['epoch']:>5} {speed:7.1f} "
+        print(f"{name:>14} {dev['f1']:8.2f} {dev['em']:6.2f} {dev['epoch']:>5} {speed:7.1f} "
               f"{rec['params']:>10,} {rec['trainable_params']:>9,}")
     print(f"\n{'graph':>20} {'seeds':>7} {'mean F1':>8} {'vs drqa, paired':>16}")
     for graph, row in figures["by_seed"].items():
