@@ -13,7 +13,7 @@ GPU ?=
 REQUIREMENTS := $(if $(filter 1 yes true,$(GPU)),requirements-gpu.txt,requirements.txt)
 STAMP := $(VENV)/.$(basename $(REQUIREMENTS))-installed
 
-.PHONY: setup run run-full test test-fast bench report clean
+.PHONY: setup run run-full test test-fast bench report docs clean
 
 setup: $(STAMP)
 
@@ -48,6 +48,12 @@ bench: setup
 
 report: setup
 	$(PY) -m ga_squad report runs
+
+# The documentation site (mkdocs.yml, docs/) into site/; --strict fails on a broken link or a stale
+# API reference. Its tools (docs/requirements.txt) are installed here only: not on workers, not by setup.
+docs: setup
+	$(PY) -m pip install --quiet -r docs/requirements.txt
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) .pytest_cache ga_squad.egg-info results/*.png results/*.csv
