@@ -36,7 +36,6 @@ logger = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 TEMP_MARK = ".tmp-"
 TEMP_LEASE_S = 24 * 3600.0  # another host's writer is presumed dead only after a day
-LEGACY_TEMP_AGE_S = 24 * 3600.0  # temp names without an owner (older versions): by age alone
 _UNSAFE_HOST = re.compile(r"[^A-Za-z0-9_.]")
 OWNER_TOKEN = re.compile(r"^(?P<host>[A-Za-z0-9_.]+)-(?P<pid>\d+)-(?P<expiry>\d+)-(?P<nonce>[0-9a-f]+)$")
 
@@ -84,8 +83,7 @@ def remove_stale_temps(folder: str | os.PathLike[str], now: float | None = None)
     """Delete the temporary files of killed writers in ``folder`` (not recursive); returns their names.
 
     Ours (:func:`atomic_write`'s names) go when their owner is gone
-    (:func:`temp_owner_gone`); hidden ``*.tmp`` files without an owner (the
-    ``mkstemp`` names of older versions) when untouched for a day. Folders
+    (:func:`temp_owner_gone`); other files are never touched. Folders
     are never removed here (a checkpoint publish in progress is one:
     :func:`ga_squad.store.checkpoint_store.cleanup` owns those).
     """
@@ -102,10 +100,7 @@ def remove_stale_temps(folder: str | os.PathLike[str], now: float | None = None)
         try:
             if not entry.is_file(follow_symlinks=False):
                 continue
-            gone = temp_owner_gone(name, now)
-            if gone is None and name.endswith(".tmp"):
-                gone = entry.stat(follow_symlinks=False).st_mtime < now - LEGACY_TEMP_AGE_S
-            if gone:
+            if temp_owner_gone(name, now):
                 os.unlink(entry.path)
                 removed.append(name)
         except FileNotFoundError:

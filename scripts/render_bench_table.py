@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # `python scripts/render_bench_table.py` puts scripts/ first, not the root
-    sys.path.insert(0, str(REPO_ROOT))
 
 BENCHMARKS_PAGE = REPO_ROOT / "docs" / "benchmarks.md"
 CONFIGURATION_PAGE = REPO_ROOT / "docs" / "configuration.md"

@@ -125,15 +125,15 @@ def test_comparison_names_b_and_never_calls_a_loss_a_pay_off() -> None:
     assert len(comparison_text(records).splitlines()) == 2  # B alone, without a search
 
 
-def test_score_reads_old_and_new_result_keys() -> None:
-    """The bare keys are the dev scores: they answer the dev split, never the validation one."""
-    old = {"f1": 12.5, "initial_f1": 3.0, "em": 4.0}
+def test_score_reads_each_key_and_never_a_validation_score_from_the_bare_keys() -> None:
+    """The bare keys repeat the dev scores: never read for the validation split, nor for dev (``dev_*`` is)."""
+    bare = {"f1": 12.5, "initial_f1": 3.0, "em": 4.0}
     new = {"default": 20.0, "val_f1": 20.0, "dev_f1": 18.0, "initial_val_f1": 7.0, "f1": 99.0}
-    assert score(old, "f1", split="dev") == 12.5
+    assert score(bare, "f1", split="dev") is None
     with pytest.raises(MissingScore, match="'val_f1'"):
-        score(old, "f1", split="val")
+        score(bare, "f1", split="val")
     with pytest.raises(MissingScore, match="'initial_val_f1'"):
-        score(old, "f1", initial=True)
+        score(bare, "f1", initial=True)
     assert score(new, "f1") == 20.0 and score(new, "f1", split="dev") == 18.0
     assert score(new, "f1", initial=True) == 7.0
     assert score({"f1": None}, "f1") is None and score({}, "em") is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -102,7 +103,8 @@ def test_the_contract_carries_the_fitness_to_the_trial(tmp_path: Path) -> None:
 
 
 def test_a_validation_score_is_never_read_from_the_bare_dev_keys() -> None:
-    assert result_score({"f1": 12.5}, "f1", split="dev") == 12.5
+    assert result_score({"dev_f1": 12.5, "f1": 12.5}, "f1", split="dev") == 12.5
+    assert result_score({"f1": 12.5}, "f1", split="dev") is None  # only dev_f1 is read as the dev score
     with pytest.raises(MissingScore, match="'val_f1'"):
         result_score({"default": 12.5, "f1": 12.5}, "f1", split="val")
     assert result_score({"val_f1": 3.0, "f1": 99.0}, "f1") == 3.0
@@ -190,38 +192,23 @@ def _rewrite(journal: Path, change) -> None:  # noqa: ANN001 - event -> event or
     journal.write_text("".join(json.dumps(e) + "\n" for e in events if e is not None), encoding="utf-8")
 
 
-def test_a_journal_without_a_fitness_record_is_read_by_inference(tmp_path: Path) -> None:
-    """Journals written before the first event recorded the fitness: the values say which key it was."""
-    layout = loss_ranked_search(tmp_path)
-    _rewrite(layout.journal_path, lambda e: None if e["event"] == "search" else e)
-    assert search_fitness(read_events(layout.journal_path)) == Fitness("val_loss", "minimize")
-    assert best_individual(layout.root).indiv_id == BEST_BY_LOSS
-
-    def f1_values(event: dict) -> dict:
-        return {**event, "value": event["result"]["default"]} if event["event"] == "reported" else event
-
-    _rewrite(layout.journal_path, f1_values)  # an F1-ranked search of the same results
-    assert search_fitness(read_events(layout.journal_path)) == Fitness("default", "maximize")
-    assert best_individual(layout.root).indiv_id == BEST_BY_F1
-
-
-def test_a_journal_that_does_not_tell_its_direction_is_refused(tmp_path: Path) -> None:
+def test_a_journal_without_its_search_event_is_refused_naming_it(tmp_path: Path) -> None:
+    """A journal of another version (no ``search`` event first) is never ranked by a guess; an empty one has no best."""
     from ga_squad.analysis.search_dir import load_search
     from ga_squad.cli.report import cli as report_cli
 
+    assert search_fitness([]) == Fitness()
     layout = loss_ranked_search(tmp_path)
-
-    def unknown(event: dict) -> dict | None:
-        if event["event"] == "search":
-            return None
-        return {**event, "value": event["result"]["val_loss"] + 1.0} if event["event"] == "reported" else event
-
-    _rewrite(layout.journal_path, unknown)
-    with pytest.raises(FitnessUnknown, match="cannot tell whether a higher or a lower value is better"):
+    _rewrite(layout.journal_path, lambda e: None if e["event"] == "search" else e)
+    with pytest.raises(FitnessUnknown, match=f"^{re.escape(str(layout.journal_path))} does not start with a "
+                                             f"'search' event"):
         best_individual(layout.root)
     with pytest.raises(FitnessUnknown):
         load_search(layout.root)
     assert report_cli([str(layout.root), "--no-reevaluate"]) == 1
+    with pytest.raises(FitnessError, match="does not start with a 'search' event.*cannot be resumed"):
+        SearchEngine(EvolutionConfig(population_size=4, fitness="val_loss"), layout,
+                     Journal(layout.journal_path, fsync=False))
 
 
 # --- a copied or moved search reads its own checkpoints ---------------------------------

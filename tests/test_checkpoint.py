@@ -488,48 +488,19 @@ def test_damaged_or_missing_stored_table_means_cold_start(tmp_path, caplog) -> N
     assert not report.warm_start and "cold start" in caplog.text
 
 
-def test_old_format_checkpoint_with_the_table_inside_still_loads(tmp_path) -> None:
-    import h5py
+def test_a_checkpoint_of_another_format_is_refused_naming_its_manifest(tmp_path, caplog) -> None:
     graph = base_reader()
-    parent = frozen(graph, 1)
-    publish_to(parent, tmp_path / "old", graph, None)
-    # Rewrite it exactly as format 1 wrote it: version 1 everywhere, no "external" list.
-    where = checkpoint_dir(tmp_path / "old")
-    with h5py.File(where / "weights.h5", "r+") as f:
-        f.attrs["format_version"] = 1
+    publish_to(frozen(graph, 1), tmp_path / "old", graph, None)
+    where = checkpoint_store.resolve(tmp_path / "old")
     manifest = json.loads((where / "manifest.json").read_text(encoding="utf-8"))
-    del manifest["external"]
     manifest["format_version"] = 1
-    manifest["weights"] = {"file": "weights.h5", "bytes": (where / "weights.h5").stat().st_size,
-                           "sha256": file_digest(where / "weights.h5")}
     (where / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    child = frozen(graph, 5)
-    report = load_shared(child, tmp_path / "old", graph.weight_ids(), data_fingerprint=DATA_FP)
-    assert report.warm_start and report.fresh_params == 0
-    assert all(same(values(child)[h], values(parent)[h]) for h in values(parent))
-
-
-def test_old_checkpoint_keyed_by_hash_ids_warm_starts_a_rewired_child(parent, tmp_path) -> None:
-    """A graph-2 parent's checkpoint (groups keyed by hash id, no uids in its manifest):
-    the child of an insertion inherits every group, also of the layers whose hash id changed."""
-    graph, model, _ = parent
-    save_dir = tmp_path / "old"
-    publish(model, save_dir, graph)
-    manifest_path = checkpoint_store.resolve(save_dir) / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["graph"]["version"] = 2
-    for layer in manifest["graph"]["layers"]:
-        del layer["uid"]
-    del manifest["layer_ids"]
-    manifest_path.write_text(json.dumps(manifest))
-    old = Graph.from_dict(manifest["graph"])
-    assert set(read_checkpoint(save_dir)[1]) == set(old.hash_ids.values()) | {EMBEDDING_HASH}
-    child_graph = InsertLayer(LayerType.RNN).apply(old, random.Random(0)).graph
-    moved = [i for i in old.topological_order if child_graph.hash_id(i) != old.hash_id(i)]
-    assert moved  # layers downstream of the insertion: new hash ids, same identity
-    report = load_shared(make(child_graph, seed=8), save_dir, child_graph.shared_ids(old), graph=child_graph)
-    assert set(report.loaded_ids) == set(old.hash_ids.values()) | {EMBEDDING_HASH}
-    assert report.inherited_params == model.count_params()
+    with pytest.raises(CheckpointCorrupt, match=r"manifest\.json: not a version-2 checkpoint manifest$") as err:
+        read_checkpoint(tmp_path / "old")
+    assert str(where) in str(err.value) and "\n" not in str(err.value)
+    with caplog.at_level(logging.WARNING):  # a child of it cold-starts, as of any unusable parent
+        report = load_shared(frozen(graph, 5), tmp_path / "old", graph.weight_ids(), data_fingerprint=DATA_FP)
+    assert not report.warm_start and "not a version-2 checkpoint manifest" in caplog.text
 
 
 def test_input_projection_rows_follow_the_features(tmp_path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ga_squad.store.contract import TrialParams
+from ga_squad.store.contract import ContractError, TrialParams
 from ga_squad.store.engine import SearchEngine
 from ga_squad.search.evolution import EvolutionConfig, Status
 from ga_squad.store.journal import Journal, read_events
@@ -337,25 +337,17 @@ def test_two_threads_hammering_report_and_end(tmp_path: Path) -> None:
     assert all(count > 0 for count in totals.values()), totals
 
 
-def test_version_1_contract_with_hash_ids_names_the_same_weights(tmp_path: Path) -> None:
-    """A contract-1 / graph-2 document (what older tuners and journals hold) still parses,
-    and its hash-id ``shared_ids`` are the weight ids its graph's layers take as uids."""
+def test_parameters_of_another_contract_version_are_refused_naming_it(tmp_path: Path) -> None:
     from ga_squad.search.graph import base_reader
 
     graph = base_reader()
-    doc = graph.to_dict()
-    doc["version"] = 2
-    for layer in doc["layers"]:
-        del layer["uid"]
-    old = {"contract": 1, "indiv_id": 3, "parent_id": 1, "graph": doc, "restore_dir": str(tmp_path / "a"),
-           "save_dir": str(tmp_path / "b"), "shared_ids": sorted(set(graph.hash_ids.values())), "seed": 2}
-    params = TrialParams.from_dict(old)
-    assert params.graph == graph
-    assert params.shared_ids <= params.graph.weight_ids()
+    doc = {"contract": 2, "indiv_id": 3, "parent_id": 1, "graph": graph.to_dict(), "restore_dir": str(tmp_path / "a"),
+           "save_dir": str(tmp_path / "b"), "shared_ids": sorted(graph.weight_ids()), "seed": 2}
+    params = TrialParams.from_dict(doc)
     assert TrialParams.from_dict(params.to_dict()) == params
-    assert params.to_dict()["contract"] == 2
-    with pytest.raises(Exception, match="contract version 3 not supported"):
-        TrialParams.from_dict({**old, "contract": 3})
+    for version in (1, 3):
+        with pytest.raises(ContractError, match=f"^contract version {version} not supported \\(expected 2\\)$"):
+            TrialParams.from_dict({**doc, "contract": version})
 
 
 def test_siblings_one_trial_at_a_time_form_broods(tmp_path: Path) -> None:

@@ -47,13 +47,13 @@ def test_republish_is_never_invisible_and_every_intermediate_state_resolves(tmp_
     assert store.read_manifest_json(save)["metrics"]["default"] == 2.0
     store.cleanup(save)  # repairs the pointer to the newest complete version
     assert (save / "checkpoint").resolve() == newer.resolve()
-    # a legacy plain directory is replaced without a gap a reader cannot recover from
-    legacy = tmp_path / "legacy"
-    (legacy / "checkpoint").mkdir(parents=True)
-    (legacy / "checkpoint" / "manifest.json").write_text(json.dumps({"indiv_id": 3, "metrics": {"default": 0.1}}))
-    assert store.published_metrics(legacy, 3) == {"default": 0.1}
-    publish_fake(legacy, 3, {"default": 0.2}, 10)
-    assert store.published_metrics(legacy, 3) == {"default": 0.2}
+    # a plain directory (a copy of the search that followed the symlink) is replaced without a gap
+    plain = tmp_path / "plain"
+    (plain / "checkpoint").mkdir(parents=True)
+    (plain / "checkpoint" / "manifest.json").write_text(json.dumps({"indiv_id": 3, "metrics": {"default": 0.1}}))
+    assert store.published_metrics(plain, 3) == {"default": 0.1}
+    publish_fake(plain, 3, {"default": 0.2}, 10)
+    assert store.published_metrics(plain, 3) == {"default": 0.2}
 
 
 def test_leftovers_are_removed_by_ownership_not_age(tmp_path: Path) -> None:

@@ -561,8 +561,9 @@ def _edited_layer_with_stale_hashes() -> dict:
 BAD_DOCUMENTS = {
     "not_an_object": ([], "graph must be a JSON object, got list"),
     "wrong_format": (_with(format="keras-model"), "not a ga-squad graph: format 'keras-model'"),
-    "unsupported_version": (_with(version=5), "graph format version 5 is not supported (this reads versions 1, 2, 3, 4)"),
-    "no_layers": ({"format": GRAPH_FORMAT, "version": 1}, "graph lacks a 'layers' list"),
+    "unsupported_version": (_with(version=5), "graph format version 5 is not supported (this reads version 4)"),
+    "old_version": (_with(version=3), "graph format version 3 is not supported (this reads version 4)"),
+    "no_layers": ({"format": GRAPH_FORMAT, "version": GRAPH_VERSION}, "graph lacks a 'layers' list"),
     "layers_not_a_list": (_with(layers={"h0": {}}), "graph lacks a 'layers' list"),
     "layer_not_an_object": (_with(layers=["h0"]), "layer must be a JSON object, got str"),
     "layer_lacks_stream": (

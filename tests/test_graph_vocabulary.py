@@ -1,8 +1,8 @@
-"""Graph format version 2: attributes, new layer types, presets, version-1 documents.
+"""The graph vocabulary: attributes, layer types beyond the base reader's, presets; documents of another version.
 
 Literal tiny graphs, one per rule, with the error message matched; the
 version-1 document is a file written by the version-1 code (not regenerated
-by this one), so loading it checks real backward compatibility.
+by this one): it is refused, and its layers pin the base reader's hash ids.
 """
 
 from __future__ import annotations
@@ -34,15 +34,17 @@ def reader(*, passage_features=(), cell=None, begin=None, end=None, pool_on=Q) -
     ]
 
 
-def test_v1_document_loads_with_its_hash_ids_unchanged() -> None:
+def test_a_document_of_another_version_is_refused_and_the_base_reader_keeps_its_hash_ids() -> None:
     doc = json.loads((FIXTURES / "graph_v1_base.json").read_text(encoding="utf-8"))
     assert doc["version"] == 1
-    graph = Graph.from_dict(doc)  # also checks the stored hash_ids against the recomputed ones
+    with pytest.raises(GraphError, match=r"^graph format version 1 is not supported \(this reads version 4\)$"):
+        Graph.from_dict(doc)
+    graph = Graph.from_dict({**doc, "version": GRAPH_VERSION})  # also checks the stored hash_ids
     assert graph == base_reader()
     assert graph.hash_ids == doc["hash_ids"]
+    assert graph.uids == graph.hash_ids  # a layer built without a uid: its identity is its hash id
     again = graph.to_dict()
     assert again["version"] == GRAPH_VERSION == 4
-    assert graph.uids == graph.hash_ids  # a version-1 layer's identity is its hash id
     assert Graph.from_dict(again) == graph
 
 

@@ -201,6 +201,7 @@ def test_the_retrained_best_of_a_loss_ranked_search_is_its_best_validation_f1(tm
 
     path = tmp_path / "lineage.jsonl"
     with Journal(path) as journal:
+        journal.append("search", fitness={"key": "val_loss", "mode": "minimize"})
         for indiv_id, loss, f1 in ((0, 7.9, 12.0), (1, 5.1, 44.6), (2, 9.4, 3.0)):
             journal.append("generated", **{k: v for k, v in _generated(indiv_id).items() if k not in ("event", "time")})
             journal.append("reported", indiv_id=indiv_id, value=loss, result={"default": f1, "val_loss": loss})

@@ -72,7 +72,7 @@ def replay(header: Mapping[str, Any], calls: list[dict[str, Any]], root: Path) -
             if tuners:
                 tuners[-1]._on_exit()  # nnictl stop
             tuners.append(RecordingTuner(record_path=str(record), save_dir_root=str(root / "store"),
-                                         experiment_id="recorded", fsync=False, **header["class_args"]))
+                                         experiment_id="recorded", **header["class_args"]))
         elif kind == "generate":
             served = tuners[-1].generate_multiple_parameters(call["ids"], st_callback=sent)
             for pid, params in zip(call["ids"], served):
@@ -252,7 +252,7 @@ def driver_kinds(tmp_path: Path) -> set[str]:
     for n, mode in enumerate(("sim", "sim_end_first", "threaded")):
         record = tmp_path / f"{mode}.jsonl"
         tuner = RecordingTuner(record_path=str(record), save_dir_root=str(tmp_path / mode),
-                               experiment_id=mode, fsync=False, **header["class_args"])
+                               experiment_id=mode, **header["class_args"])
         if mode == "threaded":
             run_threaded(tuner, real_trial, concurrency=header["trial_concurrency"],
                          max_trials=header["max_trial_number"], timeout=60)

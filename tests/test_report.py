@@ -27,7 +27,10 @@ from ga_squad.analysis.report import FIGURES, write_report
 from ga_squad.analysis.search_dir import Search, default_cache_dir, find_search_dir, load_search
 from ga_squad.analysis.warm_cold import paired_children, warm_vs_cold
 from ga_squad.cli.report import cli as report_cli
+from ga_squad.search.evolution import EvolutionConfig
 from ga_squad.store.contract import MissingScore
+from ga_squad.store.engine import search_header
+from ga_squad.store.retention import RetentionConfig
 from ga_squad.search.graph import base_reader
 from ga_squad.store.journal import Journal, read_events
 from ga_squad.store.paths import SearchLayout
@@ -59,10 +62,11 @@ def write_journal(root: Path, experiment_id: str, trials: list[tuple[int, int | 
     Results arrive in ``report_sequence`` order (default: id order).
     """
     layout = SearchLayout.for_experiment(root, experiment_id)
-    clock = iter(start + k for k in range(1000))
+    clock = iter([start - 1.0, *(start + k for k in range(1000))])  # the search event just before the trials
     graph = base_reader().to_dict()
     by_id = {t[0]: t for t in trials}
     with Journal(layout.journal_path, fsync=False, clock=lambda: next(clock)) as journal:
+        journal.append("search", **search_header(EvolutionConfig(), RetentionConfig()))  # ranked by default F1
         for indiv_id, parent_id, _, _ in trials:
             journal.append("generated", indiv_id=indiv_id, parent_id=parent_id, graph=graph,
                            shared_ids=None if parent_id is None else ["a", "b"], mutation=f"m{indiv_id}",
@@ -247,7 +251,7 @@ def test_architecture_drawing_of_every_layer_type() -> None:
     from ga_squad.analysis.plots import architecture_layout, plot_architecture, png_bytes
 
     graph = Graph.from_dict({
-        "format": "ga-squad-graph", "version": 2, "layers": [
+        "format": "ga-squad-graph", "version": 4, "layers": [
             {"id": "question", "type": "input", "stream": "question"},
             {"id": "passage", "type": "input", "stream": "passage", "features": ["exact_match", "aligned"]},
             {"id": "q1", "type": "rnn", "stream": "question", "inputs": ["question"], "cell": "lstm"},
@@ -412,9 +416,7 @@ def test_cli_writes_figures_and_summary(tiny: TinySearch, tmp_path: Path) -> Non
     from ga_squad.reader.checkpoint import read_manifest
     from ga_squad.analysis.reevaluate import DATA_CONFIG_KEY
 
-    recorded = DATA_CONFIG_KEY in read_manifest(tiny.search_dir / "individuals" / "000000")
-    if not recorded:
-        argv += ["--data-config", str(tiny.data_config_path)]
+    assert DATA_CONFIG_KEY in read_manifest(tiny.search_dir / "individuals" / "000000")  # no --data-config needed
     assert report_cli(argv) == 0
     figures = [name for key, name in FIGURES.items() if key != "paired"]  # paired: needs a replay
     for name in figures:
@@ -435,10 +437,6 @@ def test_cli_writes_figures_and_summary(tiny: TinySearch, tmp_path: Path) -> Non
     assert reeval["matches"] and reeval["indiv_id"] == best["indiv_id"]
     # the re-evaluation scores the dev set again: it must give the dev F1 the trial reported
     assert math.isclose(reeval["f1"], best["dev_f1"], abs_tol=1e-6) and "**Match**" in summary
-    if not recorded:  # without the data settings: the report still comes out, and says what is missing
-        assert report_cli([str(tiny.save_dir_root), "--out", str(tmp_path / "bare")]) == 0
-        bare = json.loads((tmp_path / "bare" / "report.json").read_text())
-        assert bare["reevaluation"] is None and "--data-config" in bare["reevaluation_note"]
 
 
 @pytest.mark.slow

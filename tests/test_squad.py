@@ -13,7 +13,6 @@ import pytest
 from ga_squad.reader.squad import (
     RawQuestion,
     SquadFormatError,
-    load_squad,
     read_squad,
     split_by_article,
     text_to_example,
@@ -55,7 +54,7 @@ def test_fixture_reads_all_questions_and_keeps_the_misplaced_answer_for_scoring_
 
 
 def test_examples_are_frozen_and_keep_unicode():
-    ex = load_squad(FIXTURE)[2]
+    ex = read_squad(FIXTURE).examples[2]
     assert ex.title == "São_Paulo"
     assert ex.answers == ("Zoë",)
     with pytest.raises(AttributeError):
@@ -83,7 +82,7 @@ def test_question_without_located_answer_is_kept_and_one_without_answers_skipped
 
 
 def test_limit_keeps_first_examples():
-    assert [e.qid for e in load_squad(FIXTURE, limit=2)] == ["q1-quotes", "q2-budget"]
+    assert [e.qid for e in read_squad(FIXTURE, limit=2).examples] == ["q1-quotes", "q2-budget"]
 
 
 def test_text_to_example_is_pure():

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ga_squad.reader.squad import load_squad
+from ga_squad.reader.squad import read_squad
 from ga_squad.reader.tokenize import Tokens, answer_token_span, tokenize
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny_squad.json"
@@ -77,7 +77,7 @@ def test_spans_round_trip_on_random_text(text):
 
 
 def test_fixture_answers_map_to_exact_token_spans():
-    for ex in load_squad(FIXTURE):
+    for ex in read_squad(FIXTURE).examples:
         tokens = tokenize(ex.context)
         assert_round_trip(tokens)
         for text, start in zip(ex.answers, ex.answer_starts):
@@ -109,7 +109,7 @@ def test_unmappable_answers_are_reported_as_none():
 def test_bundled_sample_answers_almost_always_align_exactly():
     exact = total = 0
     cache: dict[str, Tokens] = {}
-    for ex in load_squad(REPO / "data" / "squad_dev_sample.json"):
+    for ex in read_squad(REPO / "data" / "squad_dev_sample.json").examples:
         if ex.context not in cache:
             cache[ex.context] = tokenize(ex.context)
         tokens = cache[ex.context]

@@ -40,12 +40,17 @@ trial = load_trial_module()
 
 def test_flags_become_frozen_configs() -> None:
     args = trial.parse_args([
-        "--size", "tiny", "--epochs", "4", "--lr", "0.01", "--inherited-lr-scale", "0.5", "--batch-size", "8",
+        "--size", "tiny", "--epochs", "4", "--lr", "0.01", "--batch-size", "8",
         "--train-limit", "10", "--dev-limit", "5", "--threads", "2", "--cache-dir", "", "--seed", "7",
         "--restore-dir", "p", "--shared-ids", "aaaa,bbbb", "--save-dir", "s"])
     cfg = trial.config_from_args(args, env={})
     assert cfg.model.hidden == 16 and cfg.train.epochs == 4 and cfg.train.learning_rate == 0.01
-    assert cfg.train.inherited_lr_scale == 0.5 and cfg.train.batch_size == 8 and cfg.train.seed == 7
+    assert cfg.train.batch_size == 8 and cfg.train.seed == 7
+    # the benchmarks' knobs (TrainConfig fields) stay at their defaults: a trial has no flag for them
+    assert (cfg.train.inherited_lr_scale, cfg.train.start_competes, cfg.train.resume_optimizer) == (1.0, False, True)
+    for knob in ("--inherited-lr-scale=0.5", "--start-competes", "--fresh-optimizer"):
+        with pytest.raises(SystemExit):
+            trial.parse_args([knob])
     assert cfg.data.train_limit == 10 and cfg.data.dev_limit == 5 and cfg.data.glove_path is None
     assert cfg.data.train_path.endswith("squad_train_sample.json")
     assert cfg.cache_dir is None and cfg.intra_threads == 2

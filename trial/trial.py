@@ -41,6 +41,7 @@ sys.path.insert(0, str(REPO_ROOT))  # NNI starts this file by path; workers have
 
 from ga_squad.reader.baseline import train_presets  # noqa: E402
 from ga_squad.reader.config import MODEL_SIZES, ModelConfig, TrainConfig  # noqa: E402
+from ga_squad.reader.data_cache import load_dataset  # noqa: E402
 from ga_squad.store.baselines import baseline_presets, write_baselines  # noqa: E402
 from ga_squad.store.claims import claim  # noqa: E402
 from ga_squad.store.contract import TrialParams  # noqa: E402
@@ -158,13 +159,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     m.add_argument("--patience", type=int)
     m.add_argument("--batch-size", type=int)
     m.add_argument("--lr", type=float, help="learning rate")
-    m.add_argument("--inherited-lr-scale", type=float)
-    m.add_argument("--fresh-optimizer", action="store_true",
-                   help="every trial starts a fresh Adam (default: a child resumes its parent's Adam state "
-                        "for the variables it inherits unchanged)")
-    m.add_argument("--start-competes", action="store_true",
-                   help="a child whose trained epochs all score below its start on validation publishes "
-                        "its start unchanged (off: it publishes its best trained epoch)")
     m.add_argument("--fitness", choices=list(EPOCH_METRICS), default="default",
                    help="the search's fitness: the epoch kept is the best by it (val_loss: the lowest validation "
                         "loss; default: the highest validation F1). For standalone trials and "
@@ -199,11 +193,10 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
     """Turn parsed arguments into the frozen trial configuration."""
     train = TrainConfig()
     overrides = {"epochs": args.epochs, "patience": args.patience, "batch_size": args.batch_size,
-                 "learning_rate": args.lr, "inherited_lr_scale": args.inherited_lr_scale}
+                 "learning_rate": args.lr}
     train = train.override(**{k: v for k, v in overrides.items() if v is not None},
                            fix_embeddings=not args.train_embeddings, seed=args.seed,
-                           mixed_precision=args.mixed_precision, start_competes=args.start_competes,
-                           resume_optimizer=not args.fresh_optimizer)
+                           mixed_precision=args.mixed_precision)
     under_nni = bool(env.get("NNI_PLATFORM")) and not args.standalone
     standalone = None
     if not under_nni:
@@ -242,7 +235,7 @@ def standalone_params(spec: StandaloneSpec) -> TrialParams:
         graph = preset(spec.preset) if spec.preset else base_reader()
     restore_dir = shared = parent_id = None
     if spec.restore_dir is not None:
-        from ga_squad.reader.checkpoint import CheckpointCorrupt, read_manifest
+        from ga_squad.reader.checkpoint import CheckpointCorrupt, read_manifest  # why here: loads Keras
 
         restore_dir = spec.restore_dir
         shared = graph.weight_ids() if spec.shared_ids == ("all",) else frozenset(spec.shared_ids)
@@ -266,13 +259,11 @@ def _json_ready(result: Mapping[str, Any]) -> dict[str, Any]:
 
 def main(cfg: TrialConfig) -> dict[str, Any]:
     """Run the trial described by ``cfg`` and report to NNI (or print, standalone)."""
-    from ga_squad.reader.training import configure_tensorflow
+    # why here: TensorFlow loads after __main__ set its log level; parsing the arguments needs neither it nor NNI.
+    from ga_squad.reader.training import configure_tensorflow, run_trial
 
     configure_tensorflow(cfg.intra_threads, cfg.inter_threads, cfg.deterministic)
-    import nni
-
-    from ga_squad.reader.data_cache import load_dataset
-    from ga_squad.reader.training import run_trial
+    import nni  # why here: as above
 
     if cfg.standalone is None:
         params = TrialParams.from_dict(nni.get_next_parameter(), cfg.storage_root)
@@ -318,11 +309,9 @@ def baseline_main(cfg: TrialConfig, presets: Sequence[str], trials: int, out: st
     seconds; ``done``: the preset's record, ``cached`` when it was read
     from the cache), which :func:`ga_squad.launch.baseline.run_baseline` shows.
     """
-    from ga_squad.reader.training import configure_tensorflow
+    from ga_squad.reader.training import configure_tensorflow  # why here: as in main
 
     configure_tensorflow(cfg.intra_threads, cfg.inter_threads, cfg.deterministic)
-    from ga_squad.reader.data_cache import load_dataset
-
     if trials < 1:
         raise SystemExit(f"error: --equal-compute-baseline needs at least 1 trial, got {trials}")
     if cfg.storage_root is None:

@@ -174,8 +174,6 @@ def plot_lineage(search: Search) -> Figure:
 
 def _lineage_legend(fig: Figure, node_color: tuple[float, ...]) -> None:
     """Name exactly what :func:`plot_lineage` draws (a root node is a cold start: it has no parent edge)."""
-    from matplotlib.lines import Line2D
-
     handles = [
         Line2D([], [], color="0.4", lw=1.2, label="child of parent, weights inherited"),
         Line2D([], [], color="0.4", lw=1.2, linestyle="--", label="child of parent, nothing inherited (yet)"),

@@ -7,9 +7,9 @@ functions the trial used (:func:`ga_squad.reader.training.evaluate_split` with t
 manifest's ``train_config`` batch size and answer length). EM and F1 must then
 equal what the trial reported.
 
-The data settings: a manifest written by a trial that records its
-``DataConfig`` under ``data_config`` is self-sufficient; otherwise the caller
-passes the :class:`~ga_squad.reader.dataset.DataConfig` explicitly. The vocabulary
+The data settings are the manifest's ``data_config`` (every trial records
+its ``DataConfig`` there, with absolute paths); where the files have moved,
+the caller passes a :class:`~ga_squad.reader.dataset.DataConfig` explicitly. The vocabulary
 (from the training file, ``train_limit``, ...) is checked against the
 manifest's ``data_fingerprint``; the dev-side settings (``dev_limit``,
 ``max_passage_len``) are not covered by that fingerprint, so a wrong override
@@ -22,14 +22,13 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 # This module is where TensorFlow enters the analysis (checkpoint, model, training); importers that
 # must stay TensorFlow-free import it inside the function that re-evaluates.
-from ga_squad.reader.assets import resolve_data_paths
 from ga_squad.reader.bundle import restore_model
 from ga_squad.reader.checkpoint import read_manifest
 from ga_squad.reader.config import TrainConfig
@@ -155,28 +154,21 @@ def _cell(text: str) -> str:
     return text.replace("|", "/").replace("\n", " ")
 
 
-def data_config_for(manifest: Mapping[str, Any], override: DataConfig | None = None,
-                    bases: Sequence[str | os.PathLike[str]] = ()) -> DataConfig:
+def data_config_for(manifest: Mapping[str, Any], override: DataConfig | None = None) -> DataConfig:
     """The data settings to re-evaluate a checkpoint with.
 
-    Recorded relative paths (checkpoints written before paths were recorded
-    absolute) are found again from any working directory
-    (:func:`ga_squad.reader.assets.resolve_data_paths`).
-
     Args:
-        manifest: The checkpoint manifest.
+        manifest: The checkpoint manifest (its ``data_config`` holds absolute data paths).
         override: Explicit settings; they win over the manifest's.
-        bases: More folders to resolve relative data paths against (the
-            search folder and its parents).
 
     Raises:
         DataConfigMissing: if neither is available.
     """
     if override is not None:
         return override
-    recorded = manifest.get(DATA_CONFIG_KEY) or (manifest.get("metrics") or {}).get(DATA_CONFIG_KEY)
+    recorded = manifest.get(DATA_CONFIG_KEY)
     if recorded:
-        return DataConfig.from_dict(resolve_data_paths(recorded, bases))
+        return DataConfig.from_dict(recorded)
     raise DataConfigMissing(
         f"the checkpoint of individual {manifest.get('indiv_id')} does not record its data settings "
         f"(manifest field {DATA_CONFIG_KEY!r}); pass them explicitly (report: --train/--dev/--train-limit/"
@@ -228,8 +220,7 @@ def reevaluate(
     """
     manifest = read_manifest(save_dir)
     if data is None:
-        bases = list(Path(save_dir).resolve().parents)
-        config = data_config_for(manifest, data_config, bases)
+        config = data_config_for(manifest, data_config)
         try:
             data = load_dataset(config, cache_dir)
         except FileNotFoundError as exc:  # not a failure to reproduce: the data is elsewhere

@@ -104,9 +104,8 @@ def write_report(
     elif not reevaluate:
         note = "Re-evaluation skipped (--no-reevaluate)."
     else:
-        # why: both import TensorFlow, which a report without re-evaluation must not load.
-        from ga_squad.analysis import reevaluate as reeval
-        from ga_squad.reader.checkpoint import CheckpointError
+        from ga_squad.analysis import reevaluate as reeval  # why here: loads TensorFlow; --no-reevaluate never does
+        from ga_squad.reader.checkpoint import CheckpointError  # why here: loads Keras, as above
 
         try:
             reevaluation = reeval.reevaluate(search.save_dir(best.indiv_id), data_config=data_override,

@@ -71,7 +71,7 @@ def quiet_tensorflow(debug: bool = False) -> None:
     for name in ("tensorflow", "absl", "h5py"):
         logging.getLogger(name).setLevel(logging.ERROR)
     with contextlib.suppress(ImportError):
-        from absl import logging as absl_logging
+        from absl import logging as absl_logging  # why here: absl comes with TensorFlow; --help must not load it
 
         absl_logging.set_verbosity(absl_logging.ERROR)
 
@@ -99,14 +99,14 @@ def import_tensorflow(debug: bool = False) -> Any:
     """
     quiet_tensorflow(debug)
     if debug or "tensorflow" in sys.modules:
-        import keras  # noqa: F401
-        import tensorflow as tf
+        import keras  # noqa: F401  # why here: this function is where a command loads TensorFlow, quietly
+        import tensorflow as tf  # why here: as above
 
         return tf
     with _stderr_fd_captured() as sink:
         try:
-            import keras  # noqa: F401
-            import tensorflow as tf
+            import keras  # noqa: F401  # why here: as above, with its start-up noise captured
+            import tensorflow as tf  # why here: as above
         except BaseException:
             failed = True
         else:
@@ -115,7 +115,7 @@ def import_tensorflow(debug: bool = False) -> Any:
         caught = sink.read()
     if failed:
         sys.stderr.write(caught)
-        import tensorflow as tf  # raises the same error, now with its messages visible
+        import tensorflow as tf  # why here: as above; raises the same error, now with its messages visible
     return tf
 
 

@@ -35,9 +35,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder to write reader.keras, vocab.json, reader.json, README.md")
     p.add_argument("--experiment", help="experiment id under a storage root (default: the latest search)")
     p.add_argument("--force", action="store_true", help="replace an export already in --out")
-    p.add_argument("--data-config",
-                   help="DataConfig JSON, only for old checkpoints that neither store their vocabulary "
-                        "nor record their data")
     add_log_level(p)
     return p
 
@@ -45,9 +42,9 @@ def _parser() -> argparse.ArgumentParser:
 def _expected_errors(level: str) -> tuple[type[BaseException], ...]:
     """Errors that mean a bad input or a missing/damaged reader (named lazily: they import TensorFlow)."""
     import_tensorflow(is_debug(level))
-    from ga_squad.reader.assets import AssetsError
-    from ga_squad.reader.bundle import ReaderNotFound
-    from ga_squad.reader.checkpoint import CheckpointError
+    from ga_squad.reader.assets import AssetsError  # why here: only once something failed (see the docstring)
+    from ga_squad.reader.bundle import ReaderNotFound  # why here: loads TensorFlow, as above
+    from ga_squad.reader.checkpoint import CheckpointError  # why here: loads Keras, as above
 
     return ReaderNotFound, AssetsError, CheckpointError, FileExistsError
 
@@ -75,15 +72,11 @@ def cli(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(raw)
         setup_logging(args.log_level)
         check_out(args.out)
-        from ga_squad.cli.predict import read_data_config
-
-        data_config = read_data_config(args.data_config)
         tf = import_tensorflow(is_debug(args.log_level))
         tf.config.experimental.enable_op_determinism()  # as in the trials and predict
-        from ga_squad.reader.export import export_reader
+        from ga_squad.reader.export import export_reader  # why here: loads TensorFlow, after --out is checked
 
-        result = export_reader(args.path, args.out, experiment=args.experiment, data_config=data_config,
-                               overwrite=args.force)
+        result = export_reader(args.path, args.out, experiment=args.experiment, overwrite=args.force)
         who = f"individual {result.indiv_id}" if result.indiv_id is not None else "reader"
         print(f"exported {who} to {result.out_dir} (checked against its checkpoint: largest logit "
               f"difference {result.max_abs_diff:.2g})")

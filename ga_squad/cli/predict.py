@@ -18,7 +18,6 @@ Relative paths are taken from the working directory, wherever that is.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ from pathlib import Path
 from ga_squad.cli.common import (UserError, add_log_level, import_tensorflow, is_debug, log_level_of, run_command,
                                  setup_logging)
 
-__all__ = ["PredictConfig", "cli", "main", "read_data_config"]
+__all__ = ["PredictConfig", "cli", "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +43,6 @@ class PredictConfig:
         output_path: Where to write the predictions (file mode).
         question: The question (single-question mode).
         passage: The passage text (single-question mode).
-        data_config: DataConfig JSON for old checkpoints that do not record it.
         progress: Show the progress bar.
         log_level: ``--log-level``.
     """
@@ -55,7 +53,6 @@ class PredictConfig:
     output_path: str
     question: str | None
     passage: str | None
-    data_config: str | None
     progress: bool
     log_level: str
 
@@ -76,9 +73,6 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--question", help="the question")
     q.add_argument("--passage", help="the passage to answer from")
     q.add_argument("--passage-file", help="read the passage from this UTF-8 text file")
-    p.add_argument("--data-config",
-                   help="DataConfig JSON, only for old checkpoints that neither store their vocabulary "
-                        "nor record their data")
     add_log_level(p)
     return p
 
@@ -113,33 +107,19 @@ def config_from_args(argv: Sequence[str] | None) -> PredictConfig:
         raise UserError(f"the passage{' in ' + args.passage_file if args.passage_file else ''} is empty; "
                         f"pass --passage TEXT or --passage-file FILE with text")
     return PredictConfig(args.path, args.experiment, args.input, args.output, args.question, passage,
-                         args.data_config, not args.no_progress, args.log_level)
-
-
-def read_data_config(path: str | None):  # noqa: ANN202 - DataConfig, imported lazily
-    """The DataConfig of ``--data-config FILE`` (None without one); a bad file is a UserError."""
-    if path is None:
-        return None
-    from ga_squad.reader.dataset import DataConfig
-
-    try:
-        return DataConfig.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise UserError(f"--data-config {path} does not exist") from None
-    except (ValueError, TypeError) as exc:
-        raise UserError(f"--data-config {path} is not a DataConfig JSON object: {exc}") from None
+                         not args.no_progress, args.log_level)
 
 
 def main(cfg: PredictConfig) -> int:
     """Load the reader and answer; returns the exit status."""
-    from ga_squad.reader.inference import answer, predict_file, read_questions
+    from ga_squad.reader.inference import answer, predict_file, read_questions  # why here: nltk; --help needs none
 
     # A bad input fails now, before TensorFlow loads (seconds).
     questions = read_questions(cfg.input_path) if cfg.input_path is not None else None
     tf = import_tensorflow(is_debug(cfg.log_level))
     tf.config.experimental.enable_op_determinism()  # as in the trials; threads: TensorFlow's choice (all cores)
-    from ga_squad.reader.loader import load_reader
-    reader = load_reader(cfg.reader_path, experiment=cfg.experiment, data_config=read_data_config(cfg.data_config))
+    from ga_squad.reader.loader import load_reader  # why here: loads TensorFlow, after the input is checked
+    reader = load_reader(cfg.reader_path, experiment=cfg.experiment)
     who = f"individual {reader.indiv_id}" if reader.indiv_id is not None else str(reader.source.path)
     f1 = (reader.metrics or {}).get("f1")
     print(f"reader: {who} ({reader.source.path})" + (f", dev F1 {f1:.2f}" if isinstance(f1, float) else ""),
@@ -160,10 +140,10 @@ def main(cfg: PredictConfig) -> int:
 def _expected_errors(level: str) -> tuple[type[BaseException], ...]:
     """Errors that mean a bad input or a missing/damaged reader (named lazily: they import TensorFlow)."""
     import_tensorflow(is_debug(level))
-    from ga_squad.reader.assets import AssetsError
-    from ga_squad.reader.bundle import ReaderNotFound
-    from ga_squad.reader.checkpoint import CheckpointError
-    from ga_squad.reader.inference import PredictInputError
+    from ga_squad.reader.assets import AssetsError  # why here: only once something failed (see the docstring)
+    from ga_squad.reader.bundle import ReaderNotFound  # why here: loads TensorFlow, as above
+    from ga_squad.reader.checkpoint import CheckpointError  # why here: loads Keras, as above
+    from ga_squad.reader.inference import PredictInputError  # why here: as above
 
     return ReaderNotFound, PredictInputError, AssetsError, CheckpointError
 

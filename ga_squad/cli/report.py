@@ -110,7 +110,7 @@ def _cli(argv: Sequence[str]) -> int:
             return 1
     if not args.no_reevaluate:
         import_tensorflow(is_debug(args.log_level))  # quietly: TensorFlow's start-up chatter stays hidden
-        from ga_squad.reader.training import configure_tensorflow  # why: loads TensorFlow; only to re-evaluate
+        from ga_squad.reader.training import configure_tensorflow  # why here: loads TensorFlow; only to re-evaluate
 
         configure_tensorflow()
     out = Path(args.out) if args.out else search.root / "report"

@@ -19,8 +19,8 @@ be used from environments where importing NNI is unwanted.
 Example::
 
     spec = ExperimentSpec(
-        trial_command=f"{sys.executable} trial/main.py",
-        trial_code_directory=repo / "trial",
+        trial_command=f"{sys.executable} trial/trial.py --size tiny --storage-root /shared/ga",
+        trial_code_directory=repo,
         tuner_code_directory=repo,
         tuner_class_args={"save_dir_root": "/shared/ga", "population_size": 8},
         working_directory=Path("runs/nni"),
@@ -64,7 +64,6 @@ __all__ = [
     "experiment_processes",
     "free_port",
     "nnictl_command",
-    "run_experiment",
 ]
 
 TERMINAL_STATUSES = frozenset({"DONE", "ERROR", "STOPPED", "NO_MORE_TRIAL_ERROR"})
@@ -343,22 +342,6 @@ class Experiment:
             if timeout is not None and time.monotonic() - start > timeout:
                 raise ExperimentTimeout(f"experiment {self.id} still {status} after {timeout:.0f} s")
             time.sleep(poll)
-
-
-def run_experiment(
-    spec: Launchable,
-    timeout: float | None,
-    poll: float = 2.0,
-    on_progress: Callable[[Progress], None] | None = None,
-) -> tuple[str, list[dict[str, Any]]]:
-    """Create, wait for DONE, collect the trial records, always stop.
-
-    Returns:
-        (final status, NNI's trial records).
-    """
-    with Experiment.create(spec) as experiment:
-        status = experiment.wait(timeout, poll=poll, on_progress=on_progress)
-        return status, experiment.trials()
 
 
 def _nnictl(spec: Launchable, args: list[str], timeout: float) -> str:

@@ -16,9 +16,7 @@ trial saw. So every trial also publishes its :class:`ReaderAssets`:
   whole storage root may move;
 * the manifest's ``data_config`` records absolute data paths
   (:func:`portable_data_config`), so ``report`` re-scores a checkpoint from
-  any working directory. Checkpoints written before that recorded the paths as
-  the trial saw them (relative to NNI's code directory, the repository root);
-  :func:`resolve_data_paths` finds such files again.
+  any working directory.
 
 This module imports no TensorFlow.
 """
@@ -30,7 +28,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,8 +36,10 @@ from typing import Any
 import nltk
 
 from ga_squad.files import write_content_addressed
+from ga_squad.reader.dataset import DataConfig
 from ga_squad.reader.vocab import Vocab
 from ga_squad.search.graph import canonical_hash
+from ga_squad.store.checkpoint_store import pointer
 from ga_squad.store.paths import shared_dir_for
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
     "load_assets",
     "manifest_fields",
     "portable_data_config",
-    "resolve_data_paths",
     "store_assets",
     "vocab_bytes",
     "vocab_fingerprint",
@@ -63,7 +62,6 @@ ASSETS_KEY = "reader_assets"  # manifest field referencing the stored vocabulari
 ASSETS_FORMAT = 1
 TOKENIZER = "nltk-treebank+glued-split"  # ga_squad.reader.tokenize; bump if tokenisation changes
 _PATH_FIELDS = ("train_path", "dev_path", "glove_path")
-REPO_ROOT = Path(__file__).resolve().parents[2]  # where NNI ran the trials of config.yml
 
 
 class AssetsError(RuntimeError):
@@ -125,10 +123,8 @@ class ReaderAssets:
     char_vocab: Vocab
     tokenizer: TokenizerSettings
 
-    def data_config(self) -> Any:
+    def data_config(self) -> DataConfig:
         """A :class:`~ga_squad.reader.dataset.DataConfig` carrying these settings (paths unused)."""
-        from ga_squad.reader.dataset import DataConfig
-
         t = self.tokenizer
         return DataConfig("<none>", "<none>", max_passage_len=t.max_passage_len,
                           max_question_len=t.max_question_len, max_word_len=t.max_word_len)
@@ -176,15 +172,13 @@ def manifest_fields(data: Any, save_dir: str | os.PathLike[str]) -> dict[str, An
         ``{"data_config": ..., ASSETS_KEY: ...}`` for ``publish_checkpoint(extra=...)``;
         without :data:`ASSETS_KEY` (and a warning) if the store cannot be written.
     """
-    from ga_squad.reader.checkpoint import checkpoint_dir
-
     fields: dict[str, Any] = {"data_config": portable_data_config(data.config)}
     try:
         path, sha = store_assets(shared_dir_for(save_dir), data.word_vocab, data.char_vocab)
     except OSError as exc:  # the trial's result matters more; the checkpoint still loads from its data
         logger.warning("vocabularies not stored (%s); the checkpoint will need its training data to load", exc)
         return fields
-    where = checkpoint_dir(Path(save_dir).resolve())
+    where = pointer(Path(save_dir).resolve())  # the checkpoint directory (checkpoint.checkpoint_dir)
     return {
         **fields,
         ASSETS_KEY: {
@@ -197,7 +191,7 @@ def manifest_fields(data: Any, save_dir: str | os.PathLike[str]) -> dict[str, An
 
 
 def load_assets(checkpoint: str | os.PathLike[str], manifest: Mapping[str, Any]) -> ReaderAssets | None:
-    """The reader assets a manifest references, or None for a checkpoint older than them.
+    """The reader assets a manifest references, or None when its trial could not store them.
 
     Args:
         checkpoint: The checkpoint directory (``<save_dir>/checkpoint``);
@@ -227,28 +221,3 @@ def load_assets(checkpoint: str | os.PathLike[str], manifest: Mapping[str, Any])
                        "answers may differ slightly", checkpoint, assets.tokenizer.tokenizer,
                        assets.tokenizer.nltk_version, TOKENIZER, nltk.__version__)
     return assets
-
-
-def _candidates(value: str, bases: Iterable[Path]) -> list[Path]:
-    p = Path(value)
-    return [p] if p.is_absolute() else [Path.cwd() / p, *(b / p for b in bases)]
-
-
-def resolve_data_paths(recorded: Mapping[str, Any], bases: Iterable[str | os.PathLike[str]] = ()) -> dict[str, Any]:
-    """A recorded ``DataConfig`` dict with relative data paths made absolute where the files are.
-
-    A relative path is tried against the working directory, then ``bases``
-    (e.g. the search folder and its parents), then the repository root
-    (NNI ran the trials of ``config.yml`` from there). A path found nowhere
-    is left as recorded, so the error that follows names it.
-    """
-    roots = [Path(b) for b in bases] + [REPO_ROOT]
-    out = dict(recorded)
-    for key in _PATH_FIELDS:
-        value = out.get(key)
-        if not value:
-            continue
-        found = next((c for c in _candidates(value, roots) if c.is_file()), None)
-        if found is not None:
-            out[key] = str(found.resolve())
-    return out

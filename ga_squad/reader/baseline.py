@@ -28,18 +28,17 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ga_squad.files import write_json_atomic
 from ga_squad.reader.config import ModelConfig, TrainConfig
+from ga_squad.reader.data_cache import cache_key, load_dataset
+from ga_squad.reader.dataset import DataConfig, Dataset
 from ga_squad.store.baselines import SCHEMA, PresetBaseline, baseline_path, read_cached
 from ga_squad.store.contract import TrialParams
 from ga_squad.search.fitness import Fitness
 from ga_squad.search.graph import canonical_hash
 from ga_squad.search.presets import preset as preset_graph
-
-if TYPE_CHECKING:  # annotations only: the dataset module loads the tokenizer
-    from ga_squad.reader.dataset import DataConfig, Dataset
 
 __all__ = [
     "ProgressCallback",
@@ -80,9 +79,6 @@ def baseline_key(name: str, data_cfg: DataConfig, model_cfg: ModelConfig, train_
     One budget per key: a record answers exactly the run it is. Computable
     without loading the data (the key hashes the files and the settings).
     """
-    # why here: the data cache module loads the tokenizer (nltk), which report and launch never need.
-    from ga_squad.reader.data_cache import cache_key
-
     train = whole_budget(train_cfg, budget).to_dict()
     train.pop("seed")  # the trial seed below replaces it (run_trial does the same)
     return canonical_hash({
@@ -169,11 +165,9 @@ def _train(name: str, key: str, data_cfg: DataConfig, model_cfg: ModelConfig, tr
            fitness: Fitness, seed: int, data: Dataset | None, cache_dir: str | None, trainer: Trainer | None,
            on_progress: ProgressCallback | None) -> PresetBaseline:
     if trainer is None:
-        # why here: training imports TensorFlow, which reading a record never needs.
+        # why here: loads TensorFlow; trial/trial.py imports this module before it sets TensorFlow's log level.
         from ga_squad.reader.training import run_trial as trainer
     if data is None:
-        from ga_squad.reader.data_cache import load_dataset  # why here: the tokenizer, as in baseline_key
-
         data = load_dataset(data_cfg, cache_dir)
     curves: dict[str, list[float]] = {"val_f1": [], "val_em": [], "val_loss": []}
     t0 = time.perf_counter()
@@ -233,8 +227,6 @@ def train_presets(
         preset_graph(name)  # an unknown name fails before hours of training, naming the known ones
     if data is None and any(cached_preset(storage_root, n, data_cfg, model_cfg, train_cfg, budget, fitness=fitness,
                                           seed=seed) is None for n in names):
-        from ga_squad.reader.data_cache import load_dataset  # why here: the tokenizer, as in baseline_key
-
         data = load_dataset(data_cfg, cache_dir)
     return tuple(train_preset(n, storage_root, data_cfg, model_cfg, train_cfg, budget, fitness=fitness, seed=seed,
                               data=data, cache_dir=cache_dir, trainer=trainer, on_progress=on_progress)

@@ -21,10 +21,10 @@ so an exported standalone model (a folder holding :data:`EXPORT_MODEL`, written
 by :mod:`ga_squad.reader.export`) plugs in as one more loader that returns a
 :class:`Reader`.
 
-A checkpoint written before checkpoints referenced their vocabularies is
-still loaded: its vocabularies are rebuilt from the training data its
-manifest records (paths resolved by
-:func:`~ga_squad.reader.assets.resolve_data_paths`), as ``report`` does.
+A checkpoint whose trial could not store its vocabularies (an unwritable
+``shared/``, :func:`~ga_squad.reader.assets.manifest_fields`) is loaded by
+rebuilding them from the training data its manifest records, as ``report``
+does.
 """
 
 from __future__ import annotations
@@ -38,9 +38,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
-from ga_squad.reader.assets import ReaderAssets, TokenizerSettings, load_assets, resolve_data_paths
+from ga_squad.reader.assets import ReaderAssets, TokenizerSettings, load_assets, vocab_fingerprint
 from ga_squad.reader.checkpoint import CHECKPOINT_NAME, MANIFEST_NAME, CheckpointError, checkpoint_dir, read_manifest
+from ga_squad.reader.config import ModelConfig, TrainConfig
+from ga_squad.reader.data_cache import load_dataset
+from ga_squad.reader.dataset import DataConfig
+from ga_squad.reader.model import build_model, weights_by_hash
+from ga_squad.reader.training import data_fingerprint
+from ga_squad.reader.warm_start import load_shared
+from ga_squad.search.graph import Graph
 from ga_squad.store.best import FitnessUnknown, NoBestIndividual, best_individual
 from ga_squad.store.paths import JOURNAL_NAME
 
@@ -191,11 +199,6 @@ def restore_model(
         ga_squad.reader.checkpoint.CheckpointError: if the checkpoint does not
             fit the vocabularies (fingerprint) or misses layers.
     """
-    from ga_squad.reader.warm_start import load_shared
-    from ga_squad.reader.config import ModelConfig, TrainConfig
-    from ga_squad.reader.model import build_model, weights_by_hash
-    from ga_squad.search.graph import Graph
-
     manifest = read_manifest(save_dir)
     graph = Graph.from_dict(manifest["graph"])
     model_cfg = ModelConfig.from_dict(manifest["model_config"])
@@ -213,8 +216,6 @@ def restore_model(
 
 def logits_fn(model: Any, input_keys: tuple[str, ...]) -> LogitsFn:
     """``inputs -> (begin, end)`` numpy logits of a model returning ``{"begin", "end"}`` (one traced graph)."""
-    import tensorflow as tf
-
     @tf.function(reduce_retracing=True, autograph=False)
     def forward(inputs):
         out = model(inputs, training=False)
@@ -227,22 +228,13 @@ def logits_fn(model: Any, input_keys: tuple[str, ...]) -> LogitsFn:
     return logits
 
 
-def _rebuilt_assets(manifest: Mapping[str, Any], source: Source, data_config: Any,
-                    cache_dir: str | os.PathLike[str] | None) -> tuple[ReaderAssets, str, np.ndarray | None]:
-    """Vocabularies of an older checkpoint, rebuilt from the data it trained on."""
-    from ga_squad.reader.data_cache import load_dataset
-    from ga_squad.reader.dataset import DataConfig
-    from ga_squad.reader.training import data_fingerprint
-
-    if data_config is None:
-        recorded = manifest.get("data_config") or (manifest.get("metrics") or {}).get("data_config")
-        if not recorded:
-            raise ReaderNotFound(
-                f"checkpoint {source.path} predates self-contained checkpoints and does not record its "
-                f"data settings; pass them with --data-config FILE (a DataConfig JSON)")
-        bases = [] if source.search_dir is None else [source.search_dir, *source.search_dir.parents]
-        data_config = DataConfig.from_dict(resolve_data_paths(recorded, bases or source.path.parents))
-    data = load_dataset(data_config, cache_dir)
+def _rebuilt_assets(manifest: Mapping[str, Any], source: Source) -> tuple[ReaderAssets, str, np.ndarray | None]:
+    """Vocabularies of a checkpoint published without them, rebuilt from the data its manifest records."""
+    recorded = manifest.get("data_config")
+    if not recorded:
+        raise ReaderNotFound(f"checkpoint {source.path} records neither its vocabularies nor its data settings; "
+                             f"it is not a checkpoint of this version of ga-squad")
+    data = load_dataset(DataConfig.from_dict(recorded), None)
     assets = ReaderAssets(data.word_vocab, data.char_vocab, TokenizerSettings.of(data.config))
     return assets, data_fingerprint(data), data.embeddings
 
@@ -264,22 +256,18 @@ class LoadedCheckpoint:
     source: Source
 
 
-def load_checkpoint(source: Source, data_config: Any = None,
-                    cache_dir: str | os.PathLike[str] | None = None) -> LoadedCheckpoint:
+def load_checkpoint(source: Source) -> LoadedCheckpoint:
     """Rebuild the checkpoint of a search or individual ``source`` with its vocabularies.
 
     Raises:
         ReaderNotFound, AssetsError, CheckpointError: as :func:`ga_squad.reader.loader.load_reader`.
     """
-    from ga_squad.reader.assets import vocab_fingerprint
-    from ga_squad.reader.config import ModelConfig
-
     manifest = read_manifest(source.path)
     assets = load_assets(checkpoint_dir(source.path), manifest)
     embeddings = None
     if assets is None:
         logger.info("checkpoint %s has no stored vocabularies; rebuilding them from its data", source.path)
-        assets, fingerprint, embeddings = _rebuilt_assets(manifest, source, data_config, cache_dir)
+        assets, fingerprint, embeddings = _rebuilt_assets(manifest, source)
     else:
         recorded = manifest.get("data_config") or {}
         glove_dim = ModelConfig.from_dict(manifest["model_config"]).word_dim if recorded.get("glove_path") else None

@@ -20,8 +20,8 @@ variables (the fixed GloVe table) are not written into ``weights.h5`` but
 stored once per content in :mod:`ga_squad.reader.embedding_store`; the
 manifest's ``external`` list names each one (hash id, variable path, file
 relative to the checkpoint directory, sha256, shape). Readers load them as if
-they were in ``weights.h5``. Version-1 checkpoints (everything inside
-``weights.h5``, no ``external``) still load.
+they were in ``weights.h5``. A manifest of another ``format_version`` is
+refused (:class:`CheckpointCorrupt`, naming the file).
 
 **Atomic publish.** Everything is written into a private temporary sibling
 directory, each file fsynced, then published through
@@ -40,11 +40,9 @@ training instead of restarting its optimizer. :func:`read_checkpoint_state`
 reads them in the same consistent read as the weights; a checkpoint without
 them, or with a damaged file, gives fresh optimizer state, never an error.
 
-**Weight ids.** Groups are keyed by *weight id*: a layer's persistent uid
-(graph version 3), a gated skip's gate id, or the embeddings' fixed id.
-Checkpoints of graph versions 1/2 are keyed by hash id, which is exactly
-the uid such a graph's layers get when loaded, so they load unchanged. The
-manifest records, per layer, both its uid and its hash id (``layer_ids``).
+**Weight ids.** Groups are keyed by *weight id*: a layer's persistent uid,
+a gated skip's gate id, or the embeddings' fixed id. The manifest records,
+per layer, both its uid and its hash id (``layer_ids``).
 
 **Warm start** (:mod:`ga_squad.reader.warm_start`). :func:`~ga_squad.reader.warm_start.load_shared` loads exactly the shared weight ids and leaves
 every other layer at its fresh initialisation. A parent checkpoint that is
@@ -90,8 +88,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: frozen arrays may live in the embedding store ("external")
-_READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 2
 CHECKPOINT_NAME = checkpoint_store.CHECKPOINT_NAME
 MANIFEST_NAME = checkpoint_store.MANIFEST_NAME
 WEIGHTS_NAME = "weights.h5"
@@ -211,7 +208,7 @@ def publish_checkpoint(
             "parent_id": parent_id,
             "graph": graph.to_dict(),
             "graph_fingerprint": graph.fingerprint(),
-            "hash_ids": sorted(groups),  # the weight ids (named so since version 1)
+            "hash_ids": sorted(groups),  # the weight ids
             "layer_ids": {i: {"uid": graph.uid(i), "hash_id": graph.hash_id(i)} for i in graph.topological_order},
             "param_counts": counts,
             "total_params": sum(counts.values()),
@@ -239,9 +236,8 @@ def _parse_manifest(text: str, where: Path) -> dict[str, Any]:
         manifest = json.loads(text)
     except ValueError as exc:
         raise CheckpointCorrupt(f"unreadable manifest {where}: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("format_version") not in _READABLE_VERSIONS:
-        raise CheckpointCorrupt(f"{where}: not a version-{'/'.join(map(str, _READABLE_VERSIONS))} "
-                                "checkpoint manifest")
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        raise CheckpointCorrupt(f"{where}: not a version-{FORMAT_VERSION} checkpoint manifest")
     return manifest
 
 

@@ -122,6 +122,10 @@ MODEL_SIZES = ("tiny", "small", "default")
 class TrainConfig:
     """Optimiser options; a child may take different ones from its parent.
 
+    ``inherited_lr_scale``, ``start_competes`` and ``resume_optimizer`` are
+    experiment knobs: the trial has no flag for them (it runs the defaults);
+    the benchmarks that compare the alternatives set them here.
+
     Attributes:
         learning_rate: Adam learning rate of freshly initialised layers.
         inherited_lr_scale: Learning-rate multiplier for layers warm-started
@@ -130,7 +134,9 @@ class TrainConfig:
         batch_size: Training questions per step.
         eval_batch_size: Dev questions per evaluation step.
         epochs: Maximum training epochs (0 only evaluates and publishes).
-        patience: Stop after this many epochs without a better dev F1.
+        patience: Stop after this many epochs in a row without an epoch
+            better than the kept one by the search's fitness on the
+            validation split.
         max_answer_len: Longest decoded answer span, in tokens.
         seed: Seed for initialisation and data order. A trial run through
             :func:`ga_squad.reader.training.run_trial` uses the contract's seed.
@@ -151,7 +157,7 @@ class TrainConfig:
             and step count) for every variable it inherits unchanged, so its
             first steps continue the parent's training instead of restarting
             the optimizer (:mod:`ga_squad.reader.optimizer_state`). Off gives
-            every trial a fresh Adam (the rule before).
+            every trial a fresh Adam.
     """
 
     learning_rate: float = 1e-3

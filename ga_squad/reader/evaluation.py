@@ -1,9 +1,10 @@
 """Official SQuAD v1.1 scoring and span decoding, as pure functions.
 
-The fitness of every architecture in the search is its dev score, so the
-score must be exactly the one papers report: the official v1.1 script's
-answer normalisation, exact match and token F1, maximised over the reference
-answers and averaged on a 0-100 scale. Decoding the model's begin/end scores
+Every F1 and EM of the project comes from here: the validation scores the
+search selects on (its default fitness is the validation F1) and the dev
+scores it reports, which must be exactly the ones papers report: the
+official v1.1 script's answer normalisation, exact match and token F1,
+maximised over the reference answers and averaged on a 0-100 scale. Decoding the model's begin/end scores
 into the best legal span, and that span back into text through the passage's
 character offsets, lives here too: they are the other half of "what answer
 did the model give".

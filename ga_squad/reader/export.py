@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -40,13 +41,18 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
+from keras.src.backend.common import global_state  # keras is pinned; the scope's state has no public API
 
 import ga_squad
 from ga_squad.files import atomic_write, file_digest, replace_durably, write_json_atomic
 from ga_squad.reader.assets import ASSETS_FORMAT, ASSETS_KEY, AssetsError, ReaderAssets, load_assets, vocab_bytes
 from ga_squad.reader.bundle import (EXPORT_META, EXPORT_MODEL, LoadedCheckpoint, Reader, Source, SourceKind,
-                                    load_checkpoint,
-                                    locate, logits_fn)
+                                    load_checkpoint, locate, logits_fn)
+from ga_squad.reader.config import ModelConfig, TrainConfig
+from ga_squad.reader.model import INPUT_KEYS, build_model
+from ga_squad.search.graph import Graph
+from ga_squad.search.vocabulary import FEATURE_COLUMNS
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -119,8 +125,6 @@ def _outside_object_sharing() -> Iterator[None]:
     graphs hit it depends on memory layout. The spec holds no Keras objects to share, so
     building without the scope loses nothing and builds exactly what training built.
     """
-    from keras.src.backend.common import global_state  # keras is pinned; the scope's state has no public API
-
     saved = [global_state.get_global_attribute(key) for key in _SHARING_MAPS]
     for key in _SHARING_MAPS:
         global_state.set_global_attribute(key, None)
@@ -132,10 +136,6 @@ def _outside_object_sharing() -> Iterator[None]:
 
 
 def _build_inner(spec: Mapping[str, Any]) -> keras.Model:
-    from ga_squad.reader.config import ModelConfig
-    from ga_squad.reader.model import build_model
-    from ga_squad.search.graph import Graph
-
     with _outside_object_sharing():  # called from load_model's from_config (see above)
         return build_model(Graph.from_dict(spec["graph"]), ModelConfig.from_dict(spec["model_config"]),
                            int(spec["word_vocab_size"]), int(spec["char_vocab_size"]), embeddings=None,
@@ -145,9 +145,6 @@ def _build_inner(spec: Mapping[str, Any]) -> keras.Model:
 
 def _spec(manifest: Mapping[str, Any], assets: ReaderAssets) -> dict[str, Any]:
     """The arguments :func:`~ga_squad.reader.bundle.restore_model` built the checkpoint's model with."""
-    from ga_squad.reader.config import TrainConfig
-    from ga_squad.search.vocabulary import FEATURE_COLUMNS
-
     return {"graph": dict(manifest["graph"]), "model_config": dict(manifest["model_config"]),
             "word_vocab_size": len(assets.word_vocab), "char_vocab_size": len(assets.char_vocab),
             "fix_embeddings": TrainConfig.from_dict(manifest.get("train_config") or {}).fix_embeddings,
@@ -156,9 +153,6 @@ def _spec(manifest: Mapping[str, Any], assets: ReaderAssets) -> dict[str, Any]:
 
 def probe_batch(assets: ReaderAssets, batch_size: int = 4, seed: int = 0) -> dict[str, np.ndarray]:
     """A deterministic batch of random in-vocabulary inputs (with padding) to compare two models on."""
-    from ga_squad.reader.model import INPUT_KEYS
-    from ga_squad.search.vocabulary import FEATURE_COLUMNS
-
     rng = np.random.default_rng(seed)
     t = assets.tokenizer
     out: dict[str, np.ndarray] = {}
@@ -249,7 +243,6 @@ def export_reader(
     out_dir: str | os.PathLike[str],
     *,
     experiment: str | None = None,
-    data_config: Any = None,
     overwrite: bool = False,
 ) -> ExportResult:
     """Export the reader at ``path`` (search folder, storage root or individual folder) into ``out_dir``.
@@ -258,7 +251,6 @@ def export_reader(
         path: Where the checkpoint is (as :func:`~ga_squad.reader.loader.load_reader`).
         out_dir: The export folder (created).
         experiment: Experiment id under a storage root.
-        data_config: Data settings for an old checkpoint without stored vocabularies.
         overwrite: Replace an existing export in ``out_dir``.
 
     Raises:
@@ -266,12 +258,6 @@ def export_reader(
         ExportError: if the written model does not reproduce the checkpoint.
         ReaderNotFound, AssetsError, CheckpointError: as ``load_reader``.
     """
-    import tensorflow as tf
-
-    from ga_squad.reader.config import TrainConfig
-    from ga_squad.reader.model import INPUT_KEYS
-    from ga_squad.search.graph import Graph
-
     out = Path(out_dir).expanduser().resolve()
     if not overwrite and any((out / name).exists() for name in (EXPORT_MODEL, EXPORT_META)):
         raise FileExistsError(f"{out} already holds an exported reader; pass --force to replace it, "
@@ -279,7 +265,7 @@ def export_reader(
     source = locate(path, experiment)
     if source.kind is SourceKind.EXPORT:
         raise ExportError(f"{path} is already an export; copy the folder instead")
-    loaded: LoadedCheckpoint = load_checkpoint(source, data_config)
+    loaded: LoadedCheckpoint = load_checkpoint(source)
     wrapped = ExportedReader(_spec(loaded.manifest, loaded.assets), inner=loaded.model, name="exported_reader")
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as staging:
@@ -328,8 +314,6 @@ def export_reader(
 
 
 def _read_meta(folder: Path) -> dict[str, Any]:
-    import json
-
     path = folder / EXPORT_META
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))

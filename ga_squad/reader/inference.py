@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from tqdm import tqdm
 
 from ga_squad.reader.arrays import SquadArrays, iterate_batches
 from ga_squad.reader.dataset import encode_examples
@@ -282,8 +283,6 @@ def predict_file(
     Raises:
         PredictInputError: if the input is not SQuAD JSON.
     """
-    from tqdm import tqdm
-
     if questions is None:
         questions = read_questions(input_path)
     started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Keras blocks for the graph vocabulary of version 2: features, BiDAF, pooling, pointers.
+"""Keras blocks shared by the model compiler: input features, gates, BiDAF, pooling, pointers.
 
 Same conventions as :mod:`ga_squad.reader.model`: masks travel as explicit
 boolean arguments, padded keys never receive attention weight, padded

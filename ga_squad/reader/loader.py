@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
 from ga_squad.reader.bundle import Reader, SourceKind, load_checkpoint, locate, logits_fn
 from ga_squad.reader.config import TrainConfig
@@ -21,22 +20,13 @@ __all__ = ["load_reader"]
 logger = logging.getLogger(__name__)
 
 
-def load_reader(
-    path: str | os.PathLike[str],
-    *,
-    experiment: str | None = None,
-    data_config: Any = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-) -> Reader:
+def load_reader(path: str | os.PathLike[str], *, experiment: str | None = None) -> Reader:
     """Load the reader at ``path`` (see the module docstring for what ``path`` may be).
 
     Args:
         path: A search folder, a storage root, an individual folder, or an
             export folder (``python -m ga_squad export``) or its ``.keras`` file.
         experiment: Pick this experiment under a storage root.
-        data_config: Data settings for a checkpoint older than its stored
-            vocabularies that does not record them.
-        cache_dir: Dataset cache for such a checkpoint.
 
     Raises:
         ReaderNotFound: if there is no reader at ``path``.
@@ -47,7 +37,7 @@ def load_reader(
     source = locate(path, experiment)
     if source.kind is SourceKind.EXPORT:
         return load_exported(source)
-    loaded = load_checkpoint(source, data_config, cache_dir)
+    loaded = load_checkpoint(source)
     manifest = loaded.manifest
     train_cfg = TrainConfig.from_dict(manifest.get("train_config") or {})
     indiv_id = manifest.get("indiv_id")

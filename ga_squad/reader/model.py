@@ -57,7 +57,6 @@ __all__ = [
     "AttentionBlock",
     "Embedder",
     "InputBlock",
-    "OutputBlock",
     "RnnBlock",
     "SelfAttentionBlock",
     "build_model",
@@ -76,12 +75,10 @@ _HASH_PREFIX = re.compile(rf"^([0-9a-f]{{{HASH_LENGTH}}})_")
 
 
 # --- layers -------------------------------------------------------------------
-_Block = Block
 InputBlock = FeatureInputBlock  # an input without features is a projection of its embedding
-OutputBlock = PointerBlock      # a linear pointer unless told otherwise
 
 
-class Embedder(_Block):
+class Embedder(Block):
     """Word embedding plus max-pooled char-CNN features, shared by both streams.
 
     Args:
@@ -118,7 +115,7 @@ class Embedder(_Block):
         return out
 
 
-class RnnBlock(_Block):
+class RnnBlock(Block):
     """``rnn`` node: bidirectional GRU/LSTM over the unpadded steps (``cell`` None: the config's).
 
     A ``width`` above 1 multiplies the units and adds a linear projection
@@ -150,7 +147,7 @@ class RnnBlock(_Block):
         return self.dropout(h, training=training)
 
 
-class SelfAttentionBlock(_Block):
+class SelfAttentionBlock(Block):
     """``self_attention`` node: residual multi-head self-attention."""
 
     def __init__(self, cfg: ModelConfig, **kwargs: object) -> None:
@@ -165,7 +162,7 @@ class SelfAttentionBlock(_Block):
         return self.norm(x + self.dropout(attended, training=training))
 
 
-class AttentionBlock(_Block):
+class AttentionBlock(Block):
     """``attention`` node: ``x`` attends to ``memory``; output on ``x``'s stream."""
 
     def __init__(self, cfg: ModelConfig, **kwargs: object) -> None:

@@ -23,7 +23,7 @@ File: ``optimizer.h5`` in the checkpoint, ``/<hash_id>/m/<variable path>``
 and ``/<hash_id>/v/<variable path>`` datasets, the step count as the ``t``
 attribute of each ``m`` dataset. The manifest's ``optimizer`` entry carries
 its size and sha256 (:mod:`ga_squad.reader.checkpoint`). Checkpoints without
-it (older ones, or other optimizers) load with fresh optimizer state.
+it (published with ``optimizer=None``) load with fresh optimizer state.
 """
 
 from __future__ import annotations

@@ -40,7 +40,6 @@ __all__ = [
     "SquadFormatError",
     "SquadReadResult",
     "iter_raw_questions",
-    "load_squad",
     "read_squad",
     "read_squad_json",
     "split_by_article",
@@ -367,13 +366,6 @@ def split_by_article(
     val = [ex for ex in read.examples if ex.title in held]
     return (_part(read, train, read.questions_seen - len(val), read.skipped_questions),
             _part(read, val, len(val), 0))
-
-
-def load_squad(
-    path: str | os.PathLike[str], *, strict: bool = False, limit: int | None = None
-) -> tuple[SquadExample, ...]:
-    """Read a SQuAD v1.1 file and return only the examples (see :func:`read_squad`)."""
-    return read_squad(path, strict=strict, limit=limit).examples
 
 
 def write_squad_subset(

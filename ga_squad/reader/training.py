@@ -1,9 +1,12 @@
-"""Train one individual: build, warm-start, train with early stopping, score, publish.
+"""Train one individual: build, warm-start, train keeping its best epoch, score dev once, publish.
 
-Three splits, three jobs: the model trains on ``train``, early stopping and
-the search's fitness use ``val`` (articles held out of the training file),
-and the dev set is scored exactly once, on the published weights, so the dev
-score the leaderboard shows is never one the search selected on.
+Three splits, three jobs: the model trains on ``train``; on ``val``
+(articles held out of the training file) every epoch is scored by the
+search's fitness, the best one is kept (training stops after
+:attr:`~ga_squad.reader.config.TrainConfig.patience` epochs without a better
+one) and its score is the trial's fitness; the dev set is scored exactly
+once, on the published weights, so the dev score the leaderboard shows is
+never one the search selected on.
 
 :func:`run_trial` is the whole trial on the TensorFlow side; the NNI adapter
 (``trial/trial.py``) only parses the contract and reports what comes back.
@@ -295,9 +298,9 @@ def run_trial(
     stopping after ``patience`` epochs without improvement) and publishes
     it, even when the start scored higher: a child's fitness is what *its*
     training reached. Republishing the start would copy the parent's
-    validation luck into every descendant and freeze the lineage (see
-    :attr:`~ga_squad.reader.config.TrainConfig.start_competes`, which
-    restores that rule, and with 0 epochs the start is published). A child
+    validation luck into every descendant and freeze the lineage
+    (:attr:`~ga_squad.reader.config.TrainConfig.start_competes`, a benchmark
+    knob, lets the start compete; with 0 epochs the start is published). A child
     that continues this individual starts from exactly the published
     ``val_loss``. The dev set is scored once, on the published weights.
 
@@ -423,7 +426,7 @@ def run_trial(
     save_dir = Path(params.save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
     write_predictions(save_dir / PREDICTIONS_NAME, dev.predictions)
-    result_dict["trial_seconds"] = time.perf_counter() - started
+    result_dict["trial_seconds"] = time.perf_counter() - started  # the manifest's figure: up to the publish
     publish_checkpoint(
         model, save_dir, indiv_id=params.indiv_id, parent_id=params.parent_id, graph=params.graph,
         model_config=model_cfg.to_dict(), model_fingerprint=model_cfg.fingerprint(),
@@ -434,7 +437,7 @@ def run_trial(
                "warm_start": {"loaded_ids": list(report.loaded_ids),
                               "missing_ids": list(report.missing_ids), "reason": report.reason}},
     )
-    result_dict["trial_seconds"] = time.perf_counter() - started
+    result_dict["trial_seconds"] = time.perf_counter() - started  # the result's: the publish included
     logger.info("individual %d done: val F1 %.2f, dev F1 %.2f EM %.2f (%d epochs, best %d, %.1f s, "
                 "warm start %s)", params.indiv_id, best.f1, dev.f1, dev.em, epochs_run, best_epoch,
                 result_dict["trial_seconds"], report.warm_start)

@@ -37,27 +37,21 @@ Layer semantics (the model builder implements them):
   added to the layer's first input before the layer is applied (residual
   shortcuts across several layers).
 
-Format versions: version 2 added the attributes and the ``bidaf`` and
-``pool`` types. A version-1 document still loads, and its hash ids are
-unchanged (an attribute at its default is left out of the hash), so version-1
-checkpoints and journals stay valid.
+Identity: every layer has a ``uid`` that mutations keep when they rewire it
+(the hash id changes, the uid does not) and that is new when a mutation
+creates a layer. Weights are stored and inherited by uid
+(:meth:`Graph.weight_ids`), so a child inherits every layer it shares with
+its parent whose weight shapes match (:meth:`Graph.shared_ids`), not only
+the layers whose whole upstream is unchanged. A layer built without a uid
+(the base reader, the presets, hand-built graphs) gets its hash id as uid.
+The gated residual (``residual``) and gated skips (``gated_skips``) make
+growing mutations function-preserving (:mod:`ga_squad.search.mutations`). A
+change of an ``rnn`` layer's ``width`` keeps its uid: its weights are mapped
+by a Net2Wider warm start, not restarted.
 
-Version 3 separates a layer's **identity** from its structure: every layer
-has a ``uid`` that mutations keep when they rewire it (the hash id changes,
-the uid does not) and that is new when a mutation creates a layer. Weights
-are stored and inherited by uid (:meth:`Graph.weight_ids`), so a child
-inherits every layer it shares with its parent whose weight shapes match
-(:meth:`Graph.shared_ids`), not only the layers whose whole upstream is
-unchanged. A version-1/2 layer (or one built without a uid) gets its hash id
-as uid, so the checkpoints of those versions, grouped by hash id, are
-grouped by uid as they stand. Version 3 also adds the gated residual
-(``residual``) and gated skips (``gated_skips``) that make growing
-mutations function-preserving (:mod:`ga_squad.search.mutations`).
-
-Version 4 adds an ``rnn`` layer's ``width`` (a multiple of the stream
-width; 1, its default, is left out of the document and the hash, so every
-version-1-3 graph keeps its hash ids). A width change keeps the layer's uid:
-its weights are mapped by a Net2Wider warm start, not restarted.
+The document (:meth:`Graph.to_dict`) carries ``format`` and ``version``
+(:data:`GRAPH_VERSION`); a document of another format or version is refused
+with a :class:`GraphError` naming it.
 """
 
 from __future__ import annotations
@@ -98,13 +92,12 @@ from ga_squad.search.vocabulary import CONDITIONED, LINEAR
 
 __all__ = [
     "ARITY", "EMBEDDING_HASH", "GRAPH_FORMAT", "GRAPH_VERSION", "HASH_LENGTH", "HIDDEN_TYPES", "INPUT_IDS",
-    "OUTPUT_IDS", "POINTER_ARITY", "READABLE_VERSIONS", "SEQUENCE_STREAMS", "Graph", "GraphError", "Layer",
+    "OUTPUT_IDS", "POINTER_ARITY", "SEQUENCE_STREAMS", "Graph", "GraphError", "Layer",
     "LayerType", "Stream", "base_reader", "canonical_hash", "layer_label",
 ]
 
 GRAPH_FORMAT = "ga-squad-graph"
 GRAPH_VERSION = 4
-READABLE_VERSIONS = (1, 2, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -138,7 +131,7 @@ class Graph:
         hashes = _compute_hashes(by_id, order)
         check_unique_hashes(hashes)
         object.__setattr__(self, "_hashes", hashes)
-        # Identity: a layer without a uid gets its hash id (versions 1/2).
+        # Identity: a layer built without a uid (base reader, presets) gets its hash id.
         layers = tuple(l if l.uid is not None else l.replace(uid=hashes[l.id]) for l in layers)
         object.__setattr__(self, "layers", layers)
         object.__setattr__(self, "_by_id", {l.id: l for l in layers})
@@ -282,11 +275,8 @@ class Graph:
         if data.get("format", GRAPH_FORMAT) != GRAPH_FORMAT:
             raise GraphError(f"not a ga-squad graph: format {data.get('format')!r}")
         version = data.get("version", GRAPH_VERSION)
-        if version not in READABLE_VERSIONS:
-            raise GraphError(
-                f"graph format version {version!r} is not supported "
-                f"(this reads versions {', '.join(map(str, READABLE_VERSIONS))})"
-            )
+        if version != GRAPH_VERSION:
+            raise GraphError(f"graph format version {version!r} is not supported (this reads version {GRAPH_VERSION})")
         raw_layers = data.get("layers")
         if not isinstance(raw_layers, list):
             raise GraphError("graph lacks a 'layers' list")
@@ -325,8 +315,8 @@ def _compute_hashes(by_id: Mapping[str, Layer], order: tuple[str, ...]) -> dict[
             }
             if layer.type is LayerType.OUTPUT:
                 payload["name"] = layer.id  # begin and end pointers are different layers.
-        # Attributes at their defaults stay out of the payload, so version-1
-        # graphs keep their hash ids (and their checkpoints stay shareable).
+        # Attributes at their defaults stay out of the payload: a layer's hash
+        # id depends only on the attributes it sets.
         if layer.features:
             payload["features"] = list(layer.features)
         if layer.cell is not None:

@@ -2,7 +2,7 @@
 
 Each check raises :class:`~ga_squad.search.layer.GraphError` naming the
 offending layer, so a bad graph (hand-written, from a mutation, or loaded from
-an old journal) fails at construction, never inside the model compiler. Kept
+an edited journal) fails at construction, never inside the model compiler. Kept
 apart from :mod:`ga_squad.search.graph` (the graph's queries, identity and
 JSON form) because these are pure functions of the layers, read in order.
 """

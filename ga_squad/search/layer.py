@@ -99,16 +99,16 @@ class Layer:
             that rewires the layer, new when a mutation creates a layer. Not
             part of the hash id; weights are stored and inherited under it.
             None lets :class:`~ga_squad.search.graph.Graph` derive it from the
-            hash id (version-1/2 graphs, hand-built graphs).
+            hash id (the base reader, presets, hand-built graphs).
         residual: The layer joins through a gated residual branch,
             ``y = x + g * f(x)`` with ``x`` its first input (plus skips) and
             the scalar gate ``g`` zero at birth: an inserted layer starts as
             the identity, so its child computes its parent's function.
         gated_skips: The skips (a subset of ``skips``) added through a scalar
             gate that starts at zero (skip edges added by a mutation);
-            other skips are plain sums (version-1/2 graphs).
+            other skips are plain sums.
         width: Width multiple of an ``rnn`` layer (one of
-            :data:`~ga_squad.search.vocabulary.WIDTHS`; version 4): ``width *
+            :data:`~ga_squad.search.vocabulary.WIDTHS`): ``width *
             hidden // 2`` units per direction, projected back to ``hidden``
             when above 1.
     """

@@ -28,7 +28,7 @@ from ga_squad.search.mutations import (
 )
 from ga_squad.search.vocabulary import FEATURES, POINTERS
 
-__all__ = ["DEFAULT_WEIGHTS", "Mutator", "default_operators", "operator_names"]
+__all__ = ["DEFAULT_WEIGHTS", "Mutator", "default_operators"]
 
 
 DEFAULT_WEIGHTS: dict[str, float] = {
@@ -51,11 +51,6 @@ finds the same). Pointer kinds are a quarter as likely: three options, one per h
 Widening and narrowing a recurrent layer weigh like inserting and removing one: they change
 capacity as much (NASH and LEMONADE draw deepen, widen and skip alike).
 """
-
-
-def operator_names() -> tuple[str, ...]:
-    """Every operator name :func:`default_operators` knows (the keys a ``weights`` mapping may use)."""
-    return tuple(DEFAULT_WEIGHTS)
 
 
 def default_operators(

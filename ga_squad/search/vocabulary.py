@@ -11,16 +11,15 @@ compiler all read the same names:
   :data:`FEATURE_COLUMNS`); ``aligned`` is computed by the model (DrQA's
   aligned question embedding) and exists on the passage only.
 * **recurrent cell** (``Layer.cell`` of an ``rnn`` layer): ``gru`` or
-  ``lstm``; None means :attr:`ga_squad.reader.config.ModelConfig.rnn_cell`
-  (version-1 graphs, whose RNNs all used that cell).
+  ``lstm``; None means :attr:`ga_squad.reader.config.ModelConfig.rnn_cell`.
 * **recurrent width** (``Layer.width`` of an ``rnn`` layer): a multiple of
   the stream width, one of :data:`WIDTHS`. A width-``k`` layer runs
   ``k * hidden // 2`` units per direction and projects its ``k * hidden``
-  outputs back to ``hidden`` (width 1, version 1-3: no projection), so the
+  outputs back to ``hidden`` (width 1: no projection), so the
   streams stay ``hidden`` wide and the wider layer fits anywhere. Widening is
   a Net2Wider morphism (exact); narrowing keeps the first units (approximate).
 * **pointer kind** (``Layer.pointer`` of an ``output`` layer):
-  ``linear`` (a score per passage position, version 1), ``bilinear``
+  ``linear`` (a score per passage position), ``bilinear``
   (DrQA: ``p_i W q`` against a question summary, the output's second
   input) or ``conditioned`` (``end`` only: the end pointer reads the begin
   distribution through an extra recurrent layer, like BiDAF's ``M2``).

@@ -40,12 +40,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ga_squad.reader.config import ModelConfig, TrainConfig
+from ga_squad.reader.data_cache import load_dataset
+from ga_squad.reader.dataset import DataConfig, Dataset
+from ga_squad.reader.training import run_trial
 from ga_squad.store.best import NoBestIndividual, best_individual
 from ga_squad.store.contract import TrialParams
-from ga_squad.reader.dataset import DataConfig
 from ga_squad.search.evolution import EvolutionConfig
 from ga_squad.store.journal import read_events
 from ga_squad.store.journal import replay as fold_events
@@ -55,9 +57,6 @@ from ga_squad.search.space import SearchSpace
 from ga_squad.sim.driver import run_sequential
 from ga_squad.sim.replay import Proposal, ScriptedEvolution
 from ga_squad.sim.threaded import run_threaded
-
-if TYPE_CHECKING:  # TensorFlow is imported lazily (only when trials run)
-    from ga_squad.reader.dataset import Dataset
 
 _logger = logging.getLogger(__name__)
 
@@ -294,9 +293,6 @@ def run_local_search(
         FileExistsError: if the search folder already holds a journal.
         RuntimeError: if a replay diverges or the search times out.
     """
-    from ga_squad.reader.data_cache import load_dataset
-    from ga_squad.reader.training import run_trial
-
     layout = config.layout
     if layout.journal_path.exists() and not config.resume:
         raise FileExistsError(f"{layout.journal_path} exists: pick a new experiment_id, or resume it")

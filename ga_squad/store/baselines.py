@@ -48,7 +48,7 @@ ALWAYS_PRESETS = ("drqa", "bidaf", "base")
 
 
 class BaselineFileError(ValueError):
-    """A baseline file that cannot be used (damaged, or an older schema); the message names it."""
+    """A baseline file that cannot be used (damaged, or of another schema); the message names it."""
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ class PresetBaseline:
             BaselineFileError: for another schema or missing fields (named).
         """
         if data.get("schema") != SCHEMA:
-            raise BaselineFileError(_old_schema(data.get("schema")))
+            raise BaselineFileError(_other_schema(data.get("schema")))
         try:
             dev = data["dev_f1"]
             return cls(preset=str(data["preset"]), budget=int(data["budget"]),
@@ -186,9 +186,8 @@ class PresetBaseline:
             raise BaselineFileError(f"not a preset baseline record ({type(exc).__name__}: {exc})") from exc
 
 
-def _old_schema(schema: Any) -> str:
-    return (f"baseline schema {schema!r}, expected {SCHEMA}: it was written before the baseline became the "
-            f"best preset (schema 1 trained one reader); delete it, or recompute it: `python -m ga_squad run` "
+def _other_schema(schema: Any) -> str:
+    return (f"baseline schema {schema!r}, expected {SCHEMA}; delete it, or recompute it: `python -m ga_squad run` "
             f"writes a new one after a search, or run the search's trial command with "
             f"`--equal-compute-baseline TRIALS --baseline-out FILE`")
 
@@ -248,7 +247,7 @@ def load_baselines(search_root: str | os.PathLike[str]) -> tuple[PresetBaseline,
 
     Raises:
         BaselineFileError: if the file is damaged or of another schema; the
-            message names the file and, for an old one, says to recompute or delete it.
+            message names the file and, for another schema, says to recompute or delete it.
     """
     path = Path(search_root) / BASELINE_FILE
     try:
@@ -258,7 +257,7 @@ def load_baselines(search_root: str | os.PathLike[str]) -> tuple[PresetBaseline,
     except (OSError, ValueError) as exc:
         raise BaselineFileError(f"{path}: not an equal-compute baseline file ({exc})") from exc
     if not isinstance(data, Mapping) or data.get("schema") != SCHEMA:
-        raise BaselineFileError(f"{path}: {_old_schema(data.get('schema') if isinstance(data, Mapping) else None)}")
+        raise BaselineFileError(f"{path}: {_other_schema(data.get('schema') if isinstance(data, Mapping) else None)}")
     try:
         records = tuple(PresetBaseline.from_dict(d) for d in data["baselines"])
         best_preset(records)

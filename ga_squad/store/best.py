@@ -14,12 +14,8 @@ checkpoint is still published (an individual whose weights are gone is
 passed over with a warning). :func:`rank` is the order behind it, which the
 leaderboard shows.
 
-Journals written before the first event recorded the fitness are read by
-inferring it from their results (:func:`search_fitness`): the ``value`` of
-every reported event equals one result key, whose meaning gives the
-direction (``val_loss``: lower is better; ``default``/``val_f1``: higher).
-A journal whose values match no such key is refused with a message naming
-the problem, never ranked by a guess.
+A journal that does not start with that record is refused
+(:func:`search_fitness`) with a message naming it, never ranked by a guess.
 
 Checkpoints are looked for in the search folder given (its
 ``individuals/<id>`` layout), not at the absolute paths the journal
@@ -39,7 +35,7 @@ from typing import Any
 
 from ga_squad.store import checkpoint_store
 from ga_squad.search.evolution import Status
-from ga_squad.search.fitness import DEFAULT_KEY, Fitness, FitnessError, OptimizeMode
+from ga_squad.search.fitness import Fitness, FitnessError
 from ga_squad.store.journal import IndividualRecord, header, read_events, replay
 from ga_squad.store.paths import JOURNAL_NAME, SearchLayout
 
@@ -55,18 +51,8 @@ __all__ = [
     "search_fitness",
 ]
 
-#: Result keys a journal without a fitness record may have ranked by, in the order tried,
-#: with their direction (what the trials of this project report under them).
-_INFERABLE: tuple[tuple[str, OptimizeMode], ...] = (
-    ("val_loss", OptimizeMode.MINIMIZE),
-    (DEFAULT_KEY, OptimizeMode.MAXIMIZE),
-    ("val_f1", OptimizeMode.MAXIMIZE),
-    ("val_em", OptimizeMode.MAXIMIZE),
-)
-
-
 class FitnessUnknown(ValueError):
-    """The journal does not say what its search ranked by, and its results do not tell either."""
+    """The journal does not say what its search ranked by."""
 
 
 class NoBestIndividual(LookupError):
@@ -96,38 +82,26 @@ class BestIndividual:
 
 
 def search_fitness(events: Sequence[Mapping[str, Any]], where: str | os.PathLike[str] = "the journal") -> Fitness:
-    """What a search ranks by: its journal's first event, else inferred from its results.
+    """What a search ranks by: its journal's first (``search``) event.
 
     Args:
         events: The journal's events, in file order.
         where: The journal, for messages.
 
     Raises:
-        FitnessUnknown: if the first event's record is unreadable, or a journal
-            without one has values that match no known result key.
+        FitnessUnknown: if the journal has events but no ``search`` event
+            first, or that event's record is unreadable.
     """
+    if not events:
+        return Fitness()  # an empty journal: no individual to rank either way
     first = header(events)
-    if first is not None:
-        try:
-            return Fitness.from_dict(first.get("fitness") or {})
-        except FitnessError as exc:
-            raise FitnessUnknown(f"{where}: the first event does not say what the search ranks by ({exc})") from None
-    reported = [e for e in events if e.get("event") == "reported" and isinstance(e.get("value"), (int, float))]
-    if not reported:
-        return Fitness()  # nothing reported: no individual to rank either way
-    for key, mode in _INFERABLE:
-        if all(_same((e.get("result") or {DEFAULT_KEY: e["value"]}).get(key), e["value"]) for e in reported):
-            _logger.info("%s predates fitness records; its values are the results' %r: ranked %s",
-                         where, key, mode.value)
-            return Fitness(key, mode)
-    raise FitnessUnknown(
-        f"{where} does not record what its search ranked by (it predates fitness records) and its reported "
-        f"values match none of the result keys {', '.join(k for k, _ in _INFERABLE)}: cannot tell whether a "
-        f"higher or a lower value is better")
-
-
-def _same(a: Any, b: float) -> bool:
-    return isinstance(a, (int, float)) and not isinstance(a, bool) and float(a) == float(b)
+    if first is None:
+        raise FitnessUnknown(f"{where} does not start with a 'search' event saying what its search ranks by; "
+                             f"it is not a journal of this version of ga-squad")
+    try:
+        return Fitness.from_dict(first.get("fitness") or {})
+    except FitnessError as exc:
+        raise FitnessUnknown(f"{where}: the first event does not say what the search ranks by ({exc})") from None
 
 
 def rank(records: Iterable[IndividualRecord], fitness: Fitness) -> list[IndividualRecord]:

@@ -25,8 +25,8 @@ instant ``checkpoint`` is either absent (before the first publish), or points
 at a complete version: a re-publish never opens a gap.
 
 **Recovery** (:func:`resolve`): a reader follows the pointer; if it is
-missing or dangling (a kill between the steps, or an old-format directory
-being moved aside) the newest complete version is used, and the next
+missing or dangling (a kill between the steps, or a plain ``checkpoint``
+directory being moved aside) the newest complete version is used, and the next
 :func:`cleanup` repairs the pointer. A version the reader may not read (no
 permission) is missing to it, with a WARNING, never an exception: the child
 cold-starts, the tuner counts the individual as unpublished, and cleanup
@@ -130,7 +130,7 @@ def _named(save_dir: Path) -> Path | None:
     try:
         if link.is_symlink():
             return save_dir / os.readlink(link)
-        if link.is_dir():  # a checkpoint written before versioning: a plain directory
+        if link.is_dir():  # a plain directory: a copy of the search that followed the symlink
             return link
     except OSError:
         return None
@@ -239,10 +239,10 @@ def _point_to(save_dir: Path, version: Path, owner: Owner) -> None:
     try:
         os.replace(link, pointer(save_dir))
     except IsADirectoryError:
-        # An old-format checkpoint (a real directory): keep it as version 0, then swap.
+        # A plain directory (a copy that followed the symlink): keep it as version 0, then swap.
         # Readers in between find the newest complete version (see resolve()).
-        legacy = save_dir / f"{_VERSION}000000-{Owner(owner.host, 0, 0, '0').token()}"
-        os.rename(pointer(save_dir), legacy)
+        plain = save_dir / f"{_VERSION}000000-{Owner(owner.host, 0, 0, '0').token()}"
+        os.rename(pointer(save_dir), plain)
         os.replace(link, pointer(save_dir))
     except BaseException:
         with contextlib.suppress(OSError):

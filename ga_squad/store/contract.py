@@ -21,12 +21,11 @@ A trial loads exactly the layers in ``shared_ids`` from ``restore_dir`` and
 initialises every other layer fresh. ``restore_dir`` and ``shared_ids`` are
 both null or both set.
 
-Version 2 (graph format 3): ``shared_ids`` are *weight ids*, the persistent
-uids of the layers the child kept with unchanged weight shapes
+``shared_ids`` are *weight ids*, the persistent uids of the layers the
+child kept with unchanged weight shapes
 (:meth:`~ga_squad.search.graph.Graph.shared_ids`), not only those whose whole
-upstream is unchanged. Version 1 (hash ids of graph format 1/2) still
-parses: such a graph's layers take their hash id as uid, so its
-``shared_ids`` name the same weights.
+upstream is unchanged. Parameters of another ``contract`` version are
+refused with a :class:`ContractError` naming it.
 
 ``fitness`` (optional; absent means ``default``, maximised: the validation
 F1) is the search's :class:`~ga_squad.search.fitness.Fitness`: the trial keeps
@@ -56,7 +55,6 @@ from ga_squad.search.graph import Graph
 from ga_squad.store.paths import ensure_inside
 
 CONTRACT_VERSION = 2
-READABLE_CONTRACTS = (1, 2)
 
 
 def result_indiv_id(value: Any) -> int | None:
@@ -75,16 +73,15 @@ RESULT_SPLITS = ("val", "dev")
 
 def result_score(result: Mapping[str, Any], metric: str = "f1", *, split: str = "val",
                  initial: bool = False) -> float | None:
-    """One score of a trial's result, whichever generation of result keys it uses.
+    """One score of a trial's result: the value of its key ``[initial_]<split>_<metric>``.
 
     Trials hold out a validation split: ``val_f1``/``val_em``/``val_loss``
     (``default`` is ``val_f1``) are what the search selects on,
     ``dev_f1``/``dev_em`` the official dev set scored once for reporting,
     ``initial_val_f1``... the start before training. The bare keys (``f1``,
-    ``em``) are the *dev* scores: they answer ``split="dev"`` when ``dev_*``
-    is absent, and a validation score is never read from them.
-    Every reader of results (the analysis, the simulations, the benchmarks)
-    goes through here.
+    ``em``) repeat the *dev* scores: a validation score is never read from
+    them. Every reader of results (the analysis, the simulations, the
+    benchmarks) goes through here.
 
     Args:
         result: A trial result, per-epoch metrics or trial summary dict.
@@ -98,19 +95,16 @@ def result_score(result: Mapping[str, Any], metric: str = "f1", *, split: str = 
 
     Raises:
         MissingScore: for a validation score asked of a result that has only
-            the bare key (``f1`` without ``val_f1``: a dev score, or a result
-            from before the validation split); the message names the key.
+            the bare key (``f1`` without ``val_f1``: the bare key is a dev
+            score); the message names the key.
     """
     if split not in RESULT_SPLITS:
         raise ValueError(f"split must be one of {RESULT_SPLITS}, got {split!r}")
     prefix = "initial_" if initial else ""
     key, bare = f"{prefix}{split}_{metric}", f"{prefix}{metric}"
-    if key in result or _number(result.get(bare)) is None:
-        return _number(result.get(key))
-    if split == "dev":
-        return _number(result.get(bare))  # the bare keys are the dev scores
-    raise MissingScore(f"the result has no {key!r} (its {bare!r} is the dev set's, never a validation score; "
-                       f"results from before the validation split cannot be ranked)")
+    if split == "val" and key not in result and _number(result.get(bare)) is not None:
+        raise MissingScore(f"the result has no {key!r} (its {bare!r} is the dev set's, never a validation score)")
+    return _number(result.get(key))
 
 
 def _number(value: Any) -> float | None:
@@ -185,8 +179,8 @@ class TrialParams:
         if not isinstance(data, Mapping):
             raise ContractError(f"trial parameters must be a JSON object, got {type(data).__name__}")
         version = data.get("contract", CONTRACT_VERSION)
-        if version not in READABLE_CONTRACTS:
-            raise ContractError(f"contract version {version!r} not supported (expected one of {READABLE_CONTRACTS})")
+        if version != CONTRACT_VERSION:
+            raise ContractError(f"contract version {version!r} not supported (expected {CONTRACT_VERSION})")
         for key in ("indiv_id", "graph", "save_dir"):
             if key not in data:
                 raise ContractError(f"trial parameters lack {key!r}")
@@ -215,7 +209,7 @@ class TrialParams:
 
 
 def _fitness_field(data: Mapping[str, Any]) -> Fitness:
-    """The contract's ``fitness`` (absent: ``default`` maximised, how trials always selected)."""
+    """The contract's ``fitness`` (absent: ``default``, maximised)."""
     if data.get("fitness") is None:
         return Fitness()
     try:

@@ -442,13 +442,13 @@ def _check_fitness(history: Sequence[Mapping[str, Any]], fitness: Fitness, layou
     """Refuse to resume a search with another fitness than the one its journal records.
 
     Raises:
-        FitnessError: naming both (a search ranked two ways has no single best).
+        FitnessError: naming both (a search ranked two ways has no single best), or naming the
+            journal when it does not start with the ``search`` event that records the fitness.
     """
     first = header(history)
     if first is None:
-        _logger.warning("journal %s predates fitness records: resuming it ranked by %s",
-                        layout.journal_path, fitness.describe())
-        return
+        raise FitnessError(f"journal {layout.journal_path} does not start with a 'search' event saying what its "
+                           f"search ranks by; it is not a journal of this version of ga-squad and cannot be resumed")
     recorded = Fitness.from_dict(first.get("fitness") or {})
     if recorded != fitness:
         raise FitnessError(f"search {layout.root.name} ranks by {recorded.describe()} (the first event of "

@@ -22,8 +22,8 @@ experiment, +1 for each resume). Per kind:
     ``max_layers``, ``initial_mutations``, ``seed``, ``aging``, ``fitness``,
     ``siblings``, ``control``, ``optimize_mode``) and ``retention``
     (``keep``). Readers of a search rank with ``fitness``
-    (:mod:`ga_squad.store.best`); a journal written before this event
-    existed has its direction inferred from its results there.
+    (:mod:`ga_squad.store.best`); a journal without this event first is
+    refused.
 ``generated``
     An individual was created. ``indiv_id``, ``parent_id`` (null for a cold
     start), ``graph`` (``Graph.to_dict()``), ``shared_ids`` (sorted list, or
@@ -247,7 +247,7 @@ def read_events(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 def header(events: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The journal's ``search`` event (its first), or None for a journal written before it existed."""
+    """The journal's ``search`` event (its first), or None when the first event is another one."""
     for event in events:
         return event if event.get("event") == HEADER_EVENT else None
     return None
