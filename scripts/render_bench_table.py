@@ -127,7 +127,9 @@ def _reader_quality(f: Mapping[str, Any]) -> str:
     earlier = f.get("readers_from_earlier_runs") or {}
     if earlier:
         items += ["- measured by earlier runs:", *(f"  - `{name}` by `{cmd}`" for name, cmd in sorted(earlier.items()))]
-    return (f"Dev F1/EM after each epoch on the first {f['dev_questions']:,} dev questions "
+    return (f"Measured before the [protocol](protocol.md) (the best epoch was picked on the dev questions "
+            f"it reports; not evidence under the protocol). "
+            f"Dev F1/EM after each epoch on the first {f['dev_questions']:,} dev questions "
             f"({f['train_questions']:,} training questions):\n\n" + "\n".join(items))
 
 
@@ -141,7 +143,7 @@ def _reader_quality_headline(f: Mapping[str, Any]) -> str:
         return f"`{name}` {r['f1'][i]:.1f}/{r['em'][i]:.1f}"
 
     presets = [best(name) for name in ("drqa", "bidaf", "base") if name in readers]
-    text = f"best dev F1/EM of {max(len(r['f1']) for r in readers.values())} epochs: " + ", ".join(presets)
+    text = f"before the protocol, epochs picked on dev: best dev F1/EM of {max(len(r['f1']) for r in readers.values())} epochs: " + ", ".join(presets)
     means = [(graph, row) for graph, row in (f.get("by_seed") or {}).items() if len(row["seeds"]) > 1]
     if means:
         graph, row = max(means, key=lambda gr: gr[1]["mean_f1"])
