@@ -91,7 +91,7 @@ def test_main_job_warm_starts_children_through_nnictl(tmp_path: Path) -> None:
     assert "DONE" in output and "rank" in output and "best checkpoint:" in output, output
     # the user is told whether the search beat the best preset trained alone for the same budget (B, by name)
     assert re.search(r"equal-compute baseline B = (base|drqa|bidaf): the best by val_loss \(minimize\) on validation "
-                     r"of 3 presets \(base, drqa, bidaf\), each trained alone from scratch for 6 trial-epochs", output), output
+                     r"of 3 presets \(drqa, bidaf, base\), each trained alone from scratch for 6 trial-epochs", output), output
     assert re.search(r"search best \(individual \d+\): validation F1 [\d.]+, dev F1 [\d.]+, \d+ s, \d+ trial-epochs; "
                      r"against B: [+-][\d.]+ validation F1, [+-][\d.]+ dev F1: the search (did not )?beat the best preset",
                      output), output
