@@ -10,6 +10,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 GPU ?=
+# make test's worker processes (pytest-xdist): 2 fills the 2 cores CI has; each file runs on one
+# worker (--dist loadfile), so a module's fixture (a tiny search, a trained model) is built once.
+TEST_WORKERS ?= 2
 REQUIREMENTS := $(if $(filter 1 yes true,$(GPU)),requirements-gpu.txt,requirements.txt)
 STAMP := $(VENV)/.$(basename $(REQUIREMENTS))-installed
 
@@ -36,7 +39,7 @@ run-full: setup
 	$(PY) -m ga_squad run --download --config config_full.yml
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not nni and not slow"

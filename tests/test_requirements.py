@@ -40,7 +40,7 @@ def test_gpu_requirements_are_the_cpu_ones_with_cuda_tensorflow() -> None:
     assert "[and-cuda]" in (REPO / "requirements-gpu.txt").read_text(encoding="utf-8")
 
 
-TEST_TOOLS = {"pytest", "hypothesis", "nbclient", "nbformat", "ipykernel"}
+TEST_TOOLS = {"pytest", "pytest-xdist", "hypothesis", "nbclient", "nbformat", "ipykernel"}
 
 
 def pyproject_pins(requirements: list[str]) -> dict[str, str]:
