@@ -209,6 +209,25 @@ def test_widened_rnn_computes_its_parents_logits_from_parent_weights_only(cell: 
         graph = mutation.graph
 
 
+def test_widening_an_inserted_residual_rnn_keeps_its_trained_gate_and_logits(parent, trained,
+                                                                            data: Dataset) -> None:
+    """The RNN an ``insert_rnn`` child grew (``x + g * rnn(x)``), once trained, widens exactly (gate included)."""
+    grown = InsertLayer(LayerType.RNN).apply(parent[0], random.Random(0))
+    new_id = next(l.id for l in grown.graph.layers if l.uid not in set(parent[0].uids.values()))
+    grown_dir, grown_model = trained(grown.graph)
+    gate = next(v for v in weights_by_hash(grown_model)[grown.graph.uid(new_id)] if v.path.endswith("/gate"))
+    assert float(gate.numpy()) != 0.0  # trained: the residual branch contributes
+    mutation = next(m for seed in range(50) for m in (SetWidth(widen=True).apply(grown.graph, random.Random(seed)),)
+                    if m.detail.startswith(f"{new_id}:"))
+    child, report = warm_child(mutation.graph, (grown.graph, str(grown_dir), None), data, seed=7)
+    inputs = batch(data)
+    want, got = grown_model(inputs), child(inputs)
+    for key in ("begin", "end"):
+        np.testing.assert_allclose(np.asarray(got[key]), np.asarray(want[key]), rtol=1e-4, atol=1e-5,
+                                   err_msg=f"{mutation.detail}: {key} logits differ")
+    assert report.fresh_params == 0
+
+
 def _first_units(value: np.ndarray, units: int, recurrent: bool) -> np.ndarray:
     """The first ``units`` of every gate block (and, for a recurrent kernel, of its rows)."""
     blocks = value.reshape(*value.shape[:-1], -1, 2 * units)[..., :units]

@@ -53,3 +53,14 @@ def test_a_target_the_parent_cannot_fill_is_refused_naming_the_variable() -> Non
         resize_birnn(parent, shapes(gru_arrays(4)), seed=0)
     with pytest.raises(ValueError, match="no forward recurrent kernel to resize"):
         resize_birnn({}, shapes(gru_arrays(4)), seed=0)
+
+
+def test_an_inserted_rnns_residual_gate_carries_over_when_it_is_widened() -> None:
+    """An inserted RNN is ``x + g * rnn(x)``: widening keeps ``rnn(x)``, so its gate ``g`` is copied."""
+    parent = {**gru_arrays(2), "l_residual/gate": np.float32(0.37) * np.ones((), np.float32)}
+    target = {**shapes(gru_arrays(4)), "l_rnn/proj/kernel": (8, 4), "l_rnn/proj/bias": (4,), "l_residual/gate": ()}
+    child = resize_birnn(parent, target, seed=1)
+    assert child["l_residual/gate"].shape == () and float(child["l_residual/gate"]) == pytest.approx(0.37)
+    del parent["l_residual/gate"]
+    with pytest.raises(ValueError, match=r"cannot map l_residual/gate: got None, want \(\)"):
+        resize_birnn(parent, target, seed=1)

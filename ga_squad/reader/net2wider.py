@@ -12,7 +12,9 @@ unit (the shares of one old unit's copies sum to 1):
 * recurrent kernel ``[n, G*n]``: columns as above, row ``j`` is the old row
   ``g(j)`` times ``s_j`` (the copies together feed back what the old unit did);
 * output projection: row ``j`` is the old row ``g(j)`` times ``s_j``; a
-  width-1 layer has no projection, which is the identity.
+  width-1 layer has no projection, which is the identity;
+* anything else in the layer's group that does not depend on the width (the
+  residual gate of an inserted RNN) is copied.
 
 By induction over time steps every copy's state equals its old unit's, so
 the outputs are unchanged up to float rounding. Unequal random shares (not
@@ -63,8 +65,9 @@ def resize_birnn(
     """The arrays of a resized BiRNN layer (an :class:`~ga_squad.reader.model.RnnBlock`).
 
     Args:
-        stored: The parent layer's arrays by variable path (its cells and,
-            above width 1, ``.../proj/kernel`` and ``.../proj/bias``).
+        stored: The parent layer's arrays by variable path (its cells,
+            above width 1 ``.../proj/kernel`` and ``.../proj/bias``, and an
+            inserted layer's residual gate).
         target: The child layer's variable paths and shapes (same paths
             for the cells; a projection the parent may lack, whose output
             width is the stream width).
@@ -107,6 +110,11 @@ def resize_birnn(
                 for d, name in enumerate(_DIRECTIONS)]
         out[proj_kernel] = np.concatenate(rows, axis=0)
         out[proj_kernel.removesuffix("kernel") + "bias"] = old_bias
+    # Width-free variables of the layer's group (the scalar gate of an inserted, residual RNN,
+    # ``x + g * rnn(x)``): the projection keeps ``rnn(x)`` unchanged, so the gate carries over as is.
+    for path, shape in target.items():
+        if path not in out and path in stored and tuple(stored[path].shape) == tuple(shape):
+            out[path] = stored[path]
     for path, shape in target.items():
         if path not in out or tuple(out[path].shape) != tuple(shape):
             got = None if path not in out else tuple(out[path].shape)
