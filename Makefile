@@ -11,7 +11,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 GPU ?=
 # make test's worker processes (pytest-xdist): 2 fills the 2 cores CI has; each file runs on one
-# worker (--dist loadfile), so a module's fixture (a tiny search, a trained model) is built once.
+# worker (--dist loadfile), so a module's fixture (a tiny search, a trained model) is built once;
+# files go out in collection order, the nnictl and slow ones first (tests/conftest.py).
 TEST_WORKERS ?= 2
 REQUIREMENTS := $(if $(filter 1 yes true,$(GPU)),requirements-gpu.txt,requirements.txt)
 STAMP := $(VENV)/.$(basename $(REQUIREMENTS))-installed
@@ -39,7 +40,7 @@ run-full: setup
 	$(PY) -m ga_squad run --download --config config_full.yml
 
 test: setup
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not nni and not slow"

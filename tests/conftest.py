@@ -8,6 +8,12 @@
   sets ``HYPOTHESIS_PROFILE=ci`` (``.ci/run``) so a landing never depends on
   the luck of the draw: the same examples every run, and a failure prints the
   blob that reproduces it.
+* ``make test`` runs on pytest-xdist workers, one file at a time each, files
+  handed out in collection order (``--no-loadscope-reorder``);
+  :func:`pytest_collection_modifyitems` puts the files with nnictl
+  experiments first, then those with slow tests, so the long ones start
+  early and the many short files fill in at the end instead of one
+  experiment running alone on one core while the other waits.
 """
 
 from __future__ import annotations
@@ -27,6 +33,21 @@ SEED = 1234
 settings.register_profile("dev", deadline=None)
 settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def _module_rank(items: list[pytest.Item]) -> int:
+    """0: the file starts an NNI experiment; 1: it has a slow test; 2: the rest."""
+    marks = {m.name for item in items for m in item.iter_markers()}
+    return 0 if "nni" in marks else 1 if "slow" in marks else 2
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest files first (by their markers), the order within a file and among equals kept."""
+    by_file: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        by_file.setdefault(item.nodeid.split("::")[0], []).append(item)
+    ranked = sorted(by_file.values(), key=_module_rank)  # stable: collection order among equals
+    items[:] = [item for group in ranked for item in group]
 
 
 @pytest.fixture(autouse=True, scope="session")
