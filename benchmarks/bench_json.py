@@ -1,11 +1,11 @@
 """Where a benchmark's figures go: one small JSON file per benchmark under ``results/``.
 
-The README's benchmark table is rendered from these files
+The benchmark table (docs/benchmarks.md) is rendered from these files
 (``scripts/render_bench_table.py``), and ``tests/test_bench_table.py`` fails
 when the table and the files disagree, so every quoted figure traces back to
 the run (command and date) that measured it. ``results/*.json`` is tracked by
-git (the rest of ``results/`` is not): commit the file of a run the README
-quotes, together with the re-rendered table.
+git (the rest of ``results/`` is not): commit the file of a run the docs
+quote, together with the re-rendered table.
 """
 
 from __future__ import annotations

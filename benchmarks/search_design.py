@@ -21,7 +21,7 @@ Each run writes ``results/search_design/<name>.json`` (``--name``, default
 ``search_design``), so runs split over processes (one per seed) keep one file
 each; ``--merge`` then collects every ``results/search_design/*.json`` into
 ``results/search_design.json`` (each cell keeps the command and date that
-measured it) for the README table.
+measured it) for the benchmark table (docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ Usage::
     .venv/bin/python benchmarks/weight_sharing.py --quick       # a few minutes
     .venv/bin/python benchmarks/weight_sharing.py --report results/weight_sharing/weight_sharing.json
 
-Writes ``results/weight_sharing[_quick].json`` (the summary the README table
+Writes ``results/weight_sharing[_quick].json`` (the summary the benchmark table
 quotes, see ``benchmarks/bench_json.py``), and under
 ``results/weight_sharing[_quick]/`` ``weight_sharing.json`` (every trial of
 every search) and ``weight_sharing.png``.
@@ -97,7 +97,7 @@ class BenchConfig:
             ``default`` = validation F1). The figures are validation F1
             either way. With tournament 2, ranking the sharing search by F1
             reached 15.39 and 16.77 on seeds 5 and 6, by loss 22.18 and
-            16.37 (``benchmarks/search_design.py``; README).
+            16.37 (``benchmarks/search_design.py``; docs/results.md).
         resume_optimizer: A child resumes its parent's Adam state
             (:attr:`ga_squad.reader.config.TrainConfig.resume_optimizer`).
         learning_rate: Adam learning rate.
@@ -304,7 +304,7 @@ def seed_figures(entry: dict[str, Any], budget: int) -> dict[str, Any]:
 
 
 def summary(per_seed: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The small per-seed summary the README table quotes (null = not reached)."""
+    """The small per-seed summary the benchmark table quotes (null = not reached)."""
     figs = [e["figures"] for e in per_seed]
     ctt = [f["compute_to_target"] for f in figs]
     cold_keys = sorted({k for c in ctt for k in c["cold"]}, key=int)

@@ -317,8 +317,8 @@ def run_trial(
 
     Returns:
         The result dict (``default`` = validation F1 of the kept epoch;
-        ``selected_by`` = the metric it was kept by; keys in the README's
-        contract section).
+        ``selected_by`` = the metric it was kept by; keys in docs/design.md,
+        "The parameter contract").
 
     Raises:
         ValueError: if ``data`` has no validation split.
