@@ -2,9 +2,9 @@
 
 The docs promise (docs/usage.md, "Using nnictl directly") that ``config.yml``
 is an ordinary NNI file, so ``python -m ga_squad run`` submits that file:
-every key as written, checked by NNI 3.0's ``ExperimentConfig`` (the classes ``nnictl create`` loads it with). Only what
-depends on where the file and this environment are is rewritten, each change
-reported as an :class:`Override`:
+every key as written, checked by NNI 3.0's ``ExperimentConfig`` (the classes
+``nnictl create`` loads it with). Only what depends on where the file and this
+environment are is rewritten, each change reported as an :class:`Override`:
 
 * relative paths NNI resolves against the config file's folder
   (``trialCodeDirectory``, ``tuner.codeDirectory``, ...) become absolute,
