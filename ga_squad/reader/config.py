@@ -152,7 +152,8 @@ class TrainConfig:
             small validation split a child's start is often its parent's
             luckiest evaluation, and republishing it hands the same lucky
             score to every descendant, so a lineage stops training (measured
-            in docs/results.md, "What weight sharing buys": the search design table).
+            in docs/results.md, "What weight sharing buys", the search design
+            table).
         resume_optimizer: A child resumes its parent's Adam state (moments
             and step count) for every variable it inherits unchanged, so its
             first steps continue the parent's training instead of restarting

@@ -36,10 +36,10 @@ The trial's final result is a dict with ``default`` (F1 on the validation
 articles held out of the training file, what NNI displays; the search ranks by
 its ``fitness`` key), ``val_f1``/``val_em``/``val_loss`` (of the kept epoch),
 ``dev_f1``/``dev_em`` (the dev set, scored once on the published weights and
-never selected on; ``f1``/``em`` repeat them) and more (docs/design.md, "The parameter contract",
-lists every key). It also names the individual it ran (``indiv_id``,
-read back by :func:`result_indiv_id`), because NNI 3.0's local service may
-hand a trial another trial's parameters.
+never selected on; ``f1``/``em`` repeat them) and more (docs/design.md, "The
+parameter contract", lists every key). It also names the individual it ran
+(``indiv_id``, read back by :func:`result_indiv_id`), because NNI 3.0's local
+service may hand a trial another trial's parameters.
 """
 
 from __future__ import annotations
