@@ -54,6 +54,7 @@ from ga_squad.search.vocabulary import (
     CELLS,
     CONDITIONED,
     FEATURES,
+    LINEAR,
     PASSAGE_ONLY_FEATURES,
     POINTERS,
     WIDTHS,
@@ -84,10 +85,16 @@ class Mutation:
 
 
 class MutationOperator:
-    """Base class: ``name`` for logs, ``delta`` = change in hidden-layer count."""
+    """Base class: ``name`` for logs, ``delta`` = change in hidden-layer count.
+
+    ``exact`` says that every child the operator returns computes its parent's
+    function at birth (see the module docstring); ``search_space.exact_only``
+    keeps only such operators.
+    """
 
     name = "operator"
     delta = 0
+    exact = False
 
     def apply(self, graph: Graph, rng: random.Random) -> Mutation | None:
         raise NotImplementedError
@@ -97,6 +104,7 @@ class Identity(MutationOperator):
     """Keep the architecture; the child continues training the parent's weights."""
 
     name = "identity"
+    exact = True
 
     def apply(self, graph: Graph, rng: random.Random) -> Mutation | None:
         return Mutation(graph, self.name, "")
@@ -127,6 +135,7 @@ class InsertLayer(MutationOperator):
     """
 
     delta = 1
+    exact = True
 
     def __init__(self, kind: LayerType) -> None:
         if kind not in HIDDEN_TYPES:
@@ -221,6 +230,7 @@ class AddSkip(MutationOperator):
     """Add a skip edge ``s -> v`` from an upstream layer of the same stream."""
 
     name = "add_skip"
+    exact = True
 
     def apply(self, graph: Graph, rng: random.Random) -> Mutation | None:
         pairs = []
@@ -273,13 +283,19 @@ def _first_valid_edge_edit(
 
 
 class ToggleFeature(MutationOperator):
-    """Add ``feature`` to an input layer that lacks it, or remove it from one that has it."""
+    """Add ``feature`` to an input layer that lacks it, or remove it from one that has it.
 
-    def __init__(self, feature: str) -> None:
+    With ``add_only`` it only adds (an exact morphism: the new feature's
+    projection rows start at zero) and finds nothing to do where every input
+    already has the feature.
+    """
+
+    def __init__(self, feature: str, add_only: bool = False) -> None:
         if feature not in FEATURES:
             raise ValueError(f"unknown feature {feature!r}; expected one of {list(FEATURES)}")
         self.feature = feature
         self.name = f"feature_{feature}"
+        self.exact = add_only
 
     def apply(self, graph: Graph, rng: random.Random) -> Mutation | None:
         streams = (Stream.PASSAGE,) if self.feature in PASSAGE_ONLY_FEATURES else (Stream.PASSAGE, Stream.QUESTION)
@@ -288,6 +304,8 @@ class ToggleFeature(MutationOperator):
         for target_id in targets:
             target = graph[target_id]
             has = self.feature in target.features
+            if has and self.exact:
+                continue
             features = tuple(f for f in target.features if f != self.feature) if has \
                 else (*target.features, self.feature)
             updated = target.replace(features=features)
@@ -325,6 +343,7 @@ class SetWidth(MutationOperator):
     def __init__(self, widen: bool) -> None:
         self.widen = widen
         self.name = "widen_rnn" if widen else "narrow_rnn"
+        self.exact = widen
 
     def apply(self, graph: Graph, rng: random.Random) -> Mutation | None:
         rnns = [l.id for l in graph.hidden_layers if l.type is LayerType.RNN]
@@ -347,16 +366,22 @@ class SetPointer(MutationOperator):
     A bilinear pointer reads a question summary: an existing ``pool`` layer
     or, if there is none, a new one over a random question-stream layer. A
     pool that no pointer reads any more is removed with the last one.
+
+    With ``exact_only`` only the exact edit is left: a linear end pointer
+    becomes a conditioned one (every other kind then finds nothing to do).
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, exact_only: bool = False) -> None:
         if kind not in POINTERS:
             raise ValueError(f"unknown pointer kind {kind!r}; expected one of {list(POINTERS)}")
         self.kind = kind
         self.name = f"pointer_{kind}"
+        self.exact = exact_only and kind == CONDITIONED
+        self._sources = (LINEAR,) if exact_only else POINTERS
 
     def apply(self, graph: Graph, rng: random.Random) -> Mutation | None:
         targets = [o for o in ("begin", "end") if graph[o].pointer != self.kind
+                   and graph[o].pointer in self._sources
                    and (self.kind != CONDITIONED or o == "end")]
         rng.shuffle(targets)
         for target_id in targets:

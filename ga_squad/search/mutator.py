@@ -58,6 +58,7 @@ def default_operators(
     layer_types: Sequence[str] | None = None,
     features: Sequence[str] | None = None,
     pointers: Sequence[str] | None = None,
+    exact_only: bool = False,
 ) -> dict[MutationOperator, float]:
     """Every operator with its selection weight.
 
@@ -68,6 +69,10 @@ def default_operators(
             (default: all of them).
         features: Input features the toggles may use (default: all).
         pointers: Pointer kinds the pointer operators may set (default: all).
+        exact_only: Keep only function-preserving operators (``exact``):
+            inserts, skips, widening, feature additions, linear -> conditioned
+            end pointer and identity. Every child then starts at its parent's
+            function, so a lineage never loses what it has trained.
 
     Raises:
         ValueError: for an unknown operator name, layer type, feature or
@@ -94,10 +99,10 @@ def default_operators(
         ops[SetWidth(widen=True)] = table["widen_rnn"]
         ops[SetWidth(widen=False)] = table["narrow_rnn"]
     for feature in chosen_features:
-        ops[ToggleFeature(feature)] = table[f"feature_{feature}"]
+        ops[ToggleFeature(feature, add_only=exact_only)] = table[f"feature_{feature}"]
     for kind in chosen_pointers:
-        ops[SetPointer(kind)] = table[f"pointer_{kind}"]
-    return ops
+        ops[SetPointer(kind, exact_only=exact_only)] = table[f"pointer_{kind}"]
+    return {op: w for op, w in ops.items() if op.exact} if exact_only else ops
 
 
 def _subset(what: str, chosen: Sequence[str] | None, known: Sequence[str]) -> tuple[str, ...]:

@@ -11,6 +11,8 @@ optional)::
       features: [exact_match, term_freq, aligned, ...]       # input features toggles may use
       pointers: [linear, bilinear, conditioned]               # pointer kinds mutations may set
       mutations: {identity: 0.5, insert_bidaf: 2.0, switch_cell: 0}  # weights by operator name
+      exact_only: false               # only function-preserving edits (no removals, narrowing,
+                                      # cell switches or non-exact pointer changes)
 
 The engine takes the result as its strategy factory
 (:meth:`SearchSpace.strategy`), so neither the engine nor the evolution code
@@ -31,7 +33,7 @@ from ga_squad.search.presets import preset
 
 __all__ = ["SEARCH_SPACE_KEYS", "SearchSpace", "SeededEvolution"]
 
-SEARCH_SPACE_KEYS = ("presets", "mutate_presets", "layer_types", "features", "pointers", "mutations")
+SEARCH_SPACE_KEYS = ("presets", "mutate_presets", "layer_types", "features", "pointers", "mutations", "exact_only")
 
 
 def _names(key: str, value: Any) -> tuple[str, ...] | None:
@@ -53,6 +55,8 @@ class SearchSpace:
         features: Input features (None: all).
         pointers: Pointer kinds (None: all).
         mutations: Operator weights overriding the defaults.
+        exact_only: Draw only function-preserving edits
+            (:func:`~ga_squad.search.mutator.default_operators`).
     """
 
     presets: tuple[str, ...] = ("base",)
@@ -61,6 +65,7 @@ class SearchSpace:
     features: tuple[str, ...] | None = None
     pointers: tuple[str, ...] | None = None
     mutations: Mapping[str, float] = field(default_factory=dict)
+    exact_only: bool = False
 
     def __post_init__(self) -> None:
         if not self.presets:
@@ -79,20 +84,23 @@ class SearchSpace:
         mutations = data.get("mutations") or {}
         if not isinstance(mutations, Mapping):
             raise ValueError(f"search_space.mutations must map operator names to weights, got {mutations!r}")
-        mutate = data.get("mutate_presets", True)
-        if not isinstance(mutate, bool):
-            raise ValueError(f"search_space.mutate_presets must be true or false, got {mutate!r}")
+        flags = {key: data.get(key, default) for key, default in (("mutate_presets", True), ("exact_only", False))}
+        for key, value in flags.items():
+            if not isinstance(value, bool):
+                raise ValueError(f"search_space.{key} must be true or false, got {value!r}")
         return cls(
             presets=_names("presets", data.get("presets")) or ("base",),
-            mutate_presets=mutate,
+            mutate_presets=flags["mutate_presets"],
             layer_types=_names("layer_types", data.get("layer_types")),
             features=_names("features", data.get("features")),
             pointers=_names("pointers", data.get("pointers")),
             mutations=dict(mutations),
+            exact_only=flags["exact_only"],
         )
 
     def operators(self) -> dict:
-        return default_operators(self.mutations, self.layer_types, self.features, self.pointers)
+        return default_operators(self.mutations, self.layer_types, self.features, self.pointers,
+                                 exact_only=self.exact_only)
 
     def mutator(self, config: EvolutionConfig) -> Mutator:
         return Mutator(config.min_layers, config.max_layers, operators=self.operators())
