@@ -15,6 +15,7 @@ from ga_squad.search.mutator import default_operators
 from ga_squad.store.paths import SearchLayout
 from ga_squad.search.presets import preset
 from ga_squad.search.space import SearchSpace
+from ga_squad.search.vocabulary import FEATURES
 
 
 def test_bilinear_pointer_brings_a_pool_and_the_last_one_takes_it_away() -> None:
@@ -76,6 +77,7 @@ def test_bad_operator_options_are_rejected(kwargs: dict, message: str) -> None:
     ({"presets": "drqa"}, "search_space.presets must be a list of names, got 'drqa'"),
     ({"mutations": [1]}, "search_space.mutations must map operator names to weights, got [1]"),
     ({"mutate_presets": "yes"}, "search_space.mutate_presets must be true or false, got 'yes'"),
+    ({"exact_only": 1}, "search_space.exact_only must be true or false, got 1"),
 ])
 def test_bad_search_space_is_rejected(data: dict, message: str) -> None:
     with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
@@ -108,3 +110,38 @@ def test_restricted_space_never_leaves_it(tmp_path) -> None:
         assert {l.type for l in graph.hidden_layers} <= {LayerType.RNN, LayerType.ATTENTION}
         assert not graph["passage"].features and graph["end"].pointer == "linear"
         assert all(l.cell is None for l in graph.layers)
+
+
+def test_exact_only_keeps_the_growing_operators_and_their_growing_direction() -> None:
+    ops = {op.name: op for op in default_operators(exact_only=True)}
+    assert set(ops) == {"identity", "add_skip", "widen_rnn", "pointer_conditioned",
+                        *(f"insert_{k.value}" for k in (LayerType.RNN, LayerType.ATTENTION,
+                                                        LayerType.SELF_ATTENTION, LayerType.BIDAF)),
+                        *(f"feature_{f}" for f in FEATURES)}
+    assert all(op.exact for op in ops.values())
+    assert not any(op.exact for op in default_operators() if op.name.startswith(("remove_", "narrow", "switch")))
+    # A feature every input has cannot be added; a bilinear pointer cannot become an exact conditioned one.
+    drqa = preset("drqa")
+    assert ops["feature_aligned"].apply(drqa, random.Random(0)) is None  # passage-only, DrQA's passage has it
+    assert ops["pointer_conditioned"].apply(drqa, random.Random(0)) is None  # DrQA's pointers are bilinear
+    assert ToggleFeature("aligned").apply(drqa, random.Random(0)).detail == "-aligned@passage"
+
+
+@pytest.mark.parametrize("start", ["base", "drqa", "bidaf"])
+def test_exact_only_lineages_only_grow(start: str) -> None:
+    """Along 40 edits no layer, feature, skip or width is ever lost and no cell or pointer changes."""
+    mutator = SearchSpace.from_dict({"presets": [start], "exact_only": True}).mutator(EvolutionConfig(max_layers=8))
+    rng, graph = random.Random(1), preset(start)
+    drawn = set()
+    for _ in range(40):
+        mutation = mutator.mutate(graph, rng)
+        child = mutation.graph
+        drawn.add(mutation.operator)
+        for layer in graph.layers:
+            kept = child[layer.id]
+            assert kept.uid == layer.uid and kept.cell == layer.cell, mutation
+            assert set(layer.features) <= set(kept.features) and set(layer.skips) <= set(kept.skips), mutation
+            assert (kept.width or 1) >= (layer.width or 1), mutation
+            assert kept.pointer == layer.pointer or (layer.pointer, kept.pointer) == ("linear", "conditioned")
+        graph = child
+    assert len(drawn) >= 4  # more than one kind of growth was drawn
