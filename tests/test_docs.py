@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts import mkdocs_sphinx_roles as roles
 from scripts import render_bench_table as render
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,4 +77,18 @@ def test_site_builds_strict(tmp_path: Path) -> None:
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert (tmp_path / "site" / "index.html").is_file()
-    assert (tmp_path / "site" / "api" / "index.html").is_file()
+    api = (tmp_path / "site" / "api" / "index.html").read_text(encoding="utf-8")
+    assert "ga_squad.search.evolution" in api
+    raw = roles.ROLE.findall(api)
+    assert not raw, f"Sphinx roles left raw on the API page: {raw[:5]}"
+
+
+def test_sphinx_roles_become_optional_cross_references() -> None:
+    html = ('see :func:<code>ga_squad.reader.warm_start.load_shared</code>, :class:<code>~ga_squad.x.Graph</code>'
+            ' and :py:meth:<code>evolve()</code>; 10:30 and a:<code>b</code> stay')
+    out = roles.on_page_content(html)
+    assert out == ('see <autoref optional identifier="ga_squad.reader.warm_start.load_shared">'
+                   '<code>ga_squad.reader.warm_start.load_shared</code></autoref>, '
+                   '<autoref optional identifier="ga_squad.x.Graph"><code>Graph</code></autoref>'
+                   ' and <autoref optional identifier="evolve"><code>evolve</code></autoref>;'
+                   ' 10:30 and a:<code>b</code> stay')
