@@ -354,10 +354,14 @@ class Row(NamedTuple):
 
 # in table order
 ROWS: tuple[Row, ...] = (
-    Row("search_vs_baselines_sample", "issue 26: the search (A) against the best preset alone (B), random search "
-        "with inheritance (C) and successive halving (D), equal trial-epochs, `make run`'s configuration "
-        "([protocol](protocol.md))", _search_vs_baselines_headline, _search_vs_baselines,
-        "benchmarks/search_vs_baselines.py"),
+    Row("search_vs_baselines_sample_r2", "issue 26, second round (shipped `design_grow_drqa`, report seeds "
+        "205-209): the search (A) against the best preset alone (B) and random search with inheritance (C), "
+        "equal trial-epochs, `make run`'s configuration ([protocol](protocol.md))", _search_vs_baselines_headline,
+        _search_vs_baselines, "benchmarks/search_vs_baselines.py"),
+    Row("search_vs_baselines_sample", "issue 26, first round (`design_hill_drqa`, report seeds 200-204): the "
+        "search (A) against the best preset alone (B), random search with inheritance (C) and successive halving "
+        "(D), equal trial-epochs, `make run`'s configuration ([protocol](protocol.md))",
+        _search_vs_baselines_headline, _search_vs_baselines, "benchmarks/search_vs_baselines.py"),
     Row("search_vs_baselines_design_hill_drqa", "issue 26 tuning candidate: hill climbing from DrQA "
         "(`benchmarks/configs/design_hill_drqa.yml`)", _search_vs_baselines_headline, _search_vs_baselines,
         "benchmarks/search_vs_baselines.py"),
