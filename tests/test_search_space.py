@@ -78,6 +78,9 @@ def test_bad_operator_options_are_rejected(kwargs: dict, message: str) -> None:
     ({"mutations": [1]}, "search_space.mutations must map operator names to weights, got [1]"),
     ({"mutate_presets": "yes"}, "search_space.mutate_presets must be true or false, got 'yes'"),
     ({"exact_only": 1}, "search_space.exact_only must be true or false, got 1"),
+    ({"exact_only": True, "mutations": {"remove_rnn": 1, "narrow_rnn": 0.5, "widen_rnn": 2}},
+     "search_space.exact_only draws only function-preserving edits, but mutations gives a weight to "
+     "['narrow_rnn', 'remove_rnn'], which it never draws"),
 ])
 def test_bad_search_space_is_rejected(data: dict, message: str) -> None:
     with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
@@ -110,6 +113,14 @@ def test_restricted_space_never_leaves_it(tmp_path) -> None:
         assert {l.type for l in graph.hidden_layers} <= {LayerType.RNN, LayerType.ATTENTION}
         assert not graph["passage"].features and graph["end"].pointer == "linear"
         assert all(l.cell is None for l in graph.layers)
+
+
+def test_exact_only_accepts_weights_for_what_it_draws_and_zero_for_the_rest() -> None:
+    space = SearchSpace.from_dict({"exact_only": True, "mutations": {"widen_rnn": 2, "remove_rnn": 0,
+                                                                    "feature_term_freq": 1}})
+    weights = {op.name: w for op, w in space.operators().items()}
+    assert weights["widen_rnn"] == 2 and weights["feature_term_freq"] == 1
+    assert "remove_rnn" not in weights
 
 
 def test_exact_only_keeps_the_growing_operators_and_their_growing_direction() -> None:

@@ -76,7 +76,10 @@ def default_operators(
 
     Raises:
         ValueError: for an unknown operator name, layer type, feature or
-            pointer kind, or a negative weight.
+            pointer kind, or a negative weight; with ``exact_only``, for a
+            positive weight given to an operator it never draws (a config
+            that asks for removals and forbids them is a mistake to name,
+            not to ignore).
     """
     table = dict(DEFAULT_WEIGHTS)
     for name, weight in (weights or {}).items():
@@ -102,7 +105,13 @@ def default_operators(
         ops[ToggleFeature(feature, add_only=exact_only)] = table[f"feature_{feature}"]
     for kind in chosen_pointers:
         ops[SetPointer(kind, exact_only=exact_only)] = table[f"pointer_{kind}"]
-    return {op: w for op, w in ops.items() if op.exact} if exact_only else ops
+    if not exact_only:
+        return ops
+    dropped = sorted(op.name for op in ops if not op.exact and (weights or {}).get(op.name, 0) > 0)
+    if dropped:
+        raise ValueError(f"search_space.exact_only draws only function-preserving edits, but mutations gives "
+                         f"a weight to {dropped}, which it never draws; set them to 0 or drop exact_only")
+    return {op: w for op, w in ops.items() if op.exact}
 
 
 def _subset(what: str, chosen: Sequence[str] | None, known: Sequence[str]) -> tuple[str, ...]:
