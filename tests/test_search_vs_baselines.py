@@ -69,8 +69,8 @@ def _record(arm: str, seed: int, dev: float, val: float) -> dict:
 def test_summary_pairs_report_seeds_and_keeps_tuning_seeds_apart(tmp_path: Path) -> None:
     folder = tmp_path / "sample_r2"
     folder.mkdir()
-    a = {205: 30.0, 206: 28.0, 207: 31.0, 100: 50.0}
-    b = {205: 29.0, 206: 29.5, 207: 30.0, 100: 20.0}
+    a = {205: 30.0, 206: 28.0, 207: 31.0, 100: 50.0, 210: 25.0}
+    b = {205: 29.0, 206: 29.5, 207: 30.0, 100: 20.0, 210: 27.0}
     for arm, by_seed in (("A", a), ("B", b)):
         for seed, dev in by_seed.items():
             (folder / f"{arm}-seed{seed}.json").write_text(json.dumps(_record(arm, seed, dev, dev - 1)))
@@ -81,6 +81,10 @@ def test_summary_pairs_report_seeds_and_keeps_tuning_seeds_apart(tmp_path: Path)
     assert report == expected
     assert report["mean"] == pytest.approx((1.0 - 1.5 + 1.0) / 3, abs=1e-4)  # rounded to 4 places
     assert summary["gaps"]["tuning: A-B dev_f1"]["mean"] == pytest.approx(30.0)
+    # extra report seeds (fixed later, for the same design) are summarised apart and with the report seeds
+    assert summary["gaps"]["extra report: A-B dev_f1"]["mean"] == pytest.approx(-2.0)
+    both = summary["gaps"]["report + extra: A-B dev_f1"]
+    assert sorted(both["seeds"]) == [205, 206, 207, 210] and both["mean"] == pytest.approx((1.0 - 1.5 + 1.0 - 2.0) / 4, abs=1e-4)
     assert "report: A-C dev_f1" not in summary["gaps"]
 
 
