@@ -359,8 +359,11 @@ def arm_d(ctx: Context) -> dict[str, Any]:
         scored = []
         for k in sorted(alive):
             graph, restore, parent, label = alive[k]
+            # Every epoch of the rung is trained (no early stop, as for B): the survivor's long last rung
+            # must spend the budget, not hand it back after two epochs without a better validation loss.
             record, saved = _run(ctx, graph, indiv_id=next_id, epochs=epochs - done_epochs,
-                                 seed=ctx.seed * 1000 + k, label=f"c{k}:{label}", restore=restore, parent=parent)
+                                 seed=ctx.seed * 1000 + k, label=f"c{k}:{label}", restore=restore, parent=parent,
+                                 patience=ctx.budget)
             record["rung"] = rung
             trials.append(record)
             scored.append((k, record, saved, next_id))
