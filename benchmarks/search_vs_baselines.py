@@ -458,6 +458,8 @@ def summarize(out: Path, setting: str) -> dict[str, Any]:
             for metric in ("dev_f1", "val_f1"):
                 a = {s: r["best"][metric] for s, r in records["A"].items() if s in seeds}
                 b = {s: r["best"][metric] for s, r in records[other].items() if s in seeds}
+                if "extra" in kind and not set(b) & set(extra):
+                    continue  # this arm has no extra seed: its gap is the report seeds' figure, once
                 if set(a) & set(b):
                     summary["gaps"][f"{kind}: A-{other} {metric}"] = paired_gap(a, b).to_dict()
     return summary

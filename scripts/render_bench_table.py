@@ -240,11 +240,18 @@ def _search_design(f: Mapping[str, Any]) -> str:
             f"equal-compute baseline {base} (each cell's command is in the file)")
 
 
+def _seed_tag(f: Mapping[str, Any], seed: str, paren: bool) -> str:
+    """'' for a report seed, else ' tuning' or ' extra' (seeds added after a report), in brackets if asked."""
+    if int(seed) in set(f.get("report_seeds", ())):
+        return ""
+    tag = "extra" if int(seed) in set(f.get("extra_report_seeds", ())) else "tuning"
+    return f" ({tag})" if paren else f" {tag}"
+
+
 def _search_vs_baselines(f: Mapping[str, Any]) -> str:
-    """Per arm: dev F1 by seed (tuning seeds only so far are marked), then the paired gaps of A."""
-    report = set(f.get("report_seeds", ()))
+    """Per arm: dev F1 by seed (tuning and extra seeds are marked), then the paired gaps of A."""
     arms = "; ".join(
-        f"{arm}: " + ", ".join(f"seed {s}{'' if int(s) in report else ' (tuning)'} {v['dev_f1']:.2f} dev F1 "
+        f"{arm}: " + ", ".join(f"seed {s}{_seed_tag(f, s, paren=True)} {v['dev_f1']:.2f} dev F1 "
                                 f"({v['label']}, {v['wall_seconds']:.0f} s)" for s, v in by_seed.items())
         for arm, by_seed in f["arms"].items())
     gaps = "; ".join(f"{name} {g['mean']:+.2f} [{g['ci95'][0]:+.2f}, {g['ci95'][1]:+.2f}]"
@@ -254,11 +261,10 @@ def _search_vs_baselines(f: Mapping[str, Any]) -> str:
 
 def _search_vs_baselines_headline(f: Mapping[str, Any]) -> str:
     """Per arm its dev F1 by seed (without labels and seconds), then the paired dev-F1 gaps' means."""
-    report = set(f.get("report_seeds", ()))
     arms = "; ".join(
         f"{arm}: " + ", ".join(f"{v['dev_f1']:.2f}" for v in by_seed.values()) + " dev F1 (seed"
         + ("s " if len(by_seed) > 1 else " ")
-        + ", ".join(f"{s}{'' if int(s) in report else ' tuning'}" for s in by_seed) + ")"
+        + ", ".join(f"{s}{_seed_tag(f, s, paren=False)}" for s in by_seed) + ")"
         for arm, by_seed in f["arms"].items())
     gaps = "; ".join(f"{name} {g['mean']:+.2f}" for name, g in f.get("gaps", {}).items() if name.endswith("dev_f1"))
     return arms + (f"; {gaps}" if gaps else "")
@@ -355,8 +361,9 @@ class Row(NamedTuple):
 # in table order
 ROWS: tuple[Row, ...] = (
     Row("search_vs_baselines_sample_r2", "issue 26, second round (shipped `design_grow_drqa`, report seeds "
-        "205-209): the search (A) against the best preset alone (B) and random search with inheritance (C), "
-        "equal trial-epochs, `make run`'s configuration ([protocol](protocol.md))", _search_vs_baselines_headline,
+        "205-209, extra seeds 210-214 for A and B): the search (A) against the best preset alone (B), random "
+        "search with inheritance (C) and successive halving (D), equal trial-epochs, `make run`'s configuration "
+        "([protocol](protocol.md))", _search_vs_baselines_headline,
         _search_vs_baselines, "benchmarks/search_vs_baselines.py"),
     Row("search_vs_baselines_sample", "issue 26, first round (`design_hill_drqa`, report seeds 200-204): the "
         "search (A) against the best preset alone (B), random search with inheritance (C) and successive halving "

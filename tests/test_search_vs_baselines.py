@@ -74,6 +74,7 @@ def test_summary_pairs_report_seeds_and_keeps_tuning_seeds_apart(tmp_path: Path)
     for arm, by_seed in (("A", a), ("B", b)):
         for seed, dev in by_seed.items():
             (folder / f"{arm}-seed{seed}.json").write_text(json.dumps(_record(arm, seed, dev, dev - 1)))
+    (folder / "C-seed205.json").write_text(json.dumps(_record("C", 205, 20.0, 19.0)))  # report seeds only
     (folder / "B-seed205.drqa.part.json").write_text("{}")  # an unfinished arm's part file is not a record
     summary = svb.summarize(tmp_path, "sample_r2")
     report = summary["gaps"]["report: A-B dev_f1"]
@@ -85,7 +86,8 @@ def test_summary_pairs_report_seeds_and_keeps_tuning_seeds_apart(tmp_path: Path)
     assert summary["gaps"]["extra report: A-B dev_f1"]["mean"] == pytest.approx(-2.0)
     both = summary["gaps"]["report + extra: A-B dev_f1"]
     assert sorted(both["seeds"]) == [205, 206, 207, 210] and both["mean"] == pytest.approx((1.0 - 1.5 + 1.0 - 2.0) / 4, abs=1e-4)
-    assert "report: A-C dev_f1" not in summary["gaps"]
+    assert summary["gaps"]["report: A-C dev_f1"]["mean"] == pytest.approx(10.0)
+    assert not [name for name in summary["gaps"] if "extra" in name and "A-C" in name]  # C has no extra seed
 
 
 @pytest.mark.slow
