@@ -51,6 +51,16 @@ def test_setting_reads_the_shipped_config() -> None:
     assert setting.trial_config().train.epochs == 2
 
 
+def test_shared_data_setting_is_the_shipped_tuner_on_the_untouched_dev_questions() -> None:
+    shipped = svb.Setting.load("sample", REPO_ROOT / "config.yml")
+    shared = svb.Setting.load("shared", REPO_ROOT / "benchmarks" / "configs" / "shared_grow_drqa.yml")
+    assert shared.evolution == shipped.evolution and shared.space == shipped.space
+    cfg = shared.trial_config()
+    assert (cfg.data.dev_skip, cfg.data.dev_limit) == (2000, 4000)  # dev questions 2,001-6,000 (protocol)
+    assert cfg.data.train_path.endswith("shared/data/squad/train.json") and cfg.data.train_limit is None
+    assert shared.trials * cfg.train.epochs == 16 and cfg.model == cfg.model.preset("small")
+
+
 def test_best_so_far_follows_the_fitness_not_dev() -> None:
     trials = [{"label": "a", "trial_epochs": 2, "val_loss": 7.0, "val_f1": 20.0, "dev_f1": 30.0},
               {"label": "b", "trial_epochs": 2, "val_loss": 6.5, "val_f1": 19.0, "dev_f1": 10.0},
