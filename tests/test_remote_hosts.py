@@ -124,9 +124,17 @@ def test_search_runs_on_two_ssh_workers_and_warm_starts_across_them(tmp_path: Pa
     # --- the journal's view: complete, and every parent reported before its child --------------
     records = replay(read_events(layout.journal_path))
     dispatched = {i: r for i, r in records.items() if r.dispatched_at is not None}
-    assert set(dispatched) == set(results)  # every dispatched individual ran and ended
-    assert all(r.status is Status.REPORTED and r.reported_at is not None for r in dispatched.values())
-    for record in dispatched.values():
+    assert set(results) <= set(dispatched)  # nothing reported that was not dispatched
+    # Shrinking maxTrialNumber mid-run races NNI asking for the next trial's parameters: what it had
+    # asked for but may no longer start stays dispatched and unreported (at most one per free slot),
+    # never published a checkpoint and is nobody's parent. Without the shrink, every one ran and ended.
+    unstarted = set(dispatched) - set(results)
+    assert not unstarted or (shrunk and len(unstarted) <= len(names)), unstarted
+    for i in unstarted:
+        assert records[i].status is not Status.REPORTED and not any(r.parent_id == i for r in records.values())
+        assert not any(Path(records[i].save_dir).rglob("manifest.json")), records[i].save_dir
+    assert all(dispatched[i].status is Status.REPORTED and dispatched[i].reported_at is not None for i in results)
+    for record in (dispatched[i] for i in results):
         if record.parent_id is not None:
             parent = records[record.parent_id]
             assert parent.reported_at is not None and parent.reported_at <= record.dispatched_at
