@@ -81,7 +81,7 @@ TUNING_SEEDS = {"sample": (100, 101), "sample_r2": (100, 101), "shared": (300,)}
 REPORT_SEEDS = {"sample": (200, 201, 202, 203, 204), "sample_r2": (205, 206, 207, 208, 209),
                 "shared": (400, 401, 402)}
 #: More report seeds for a design already reported, fixed before any run on them (docs/protocol.md,
-#: "Five more report seeds"); summarised on their own and together with REPORT_SEEDS, never instead.
+#: "Arm D and five more report seeds"); summarised on their own and with REPORT_SEEDS, never instead.
 EXTRA_REPORT_SEEDS = {"sample_r2": (210, 211, 212, 213, 214)}
 #: ``EvolutionConfig`` fields a config's ``classArgs`` may set.
 _EVOLUTION_KEYS = tuple(f.name for f in dataclasses.fields(EvolutionConfig))
@@ -445,11 +445,12 @@ def summarize(out: Path, setting: str) -> dict[str, Any]:
                                          "trial_epochs": r["trial_epochs"], "examples_x_params": r["examples_x_params"]}
                                 for s, r in sorted(by_seed.items())}
     report, extra = REPORT_SEEDS.get(setting, ()), EXTRA_REPORT_SEEDS.get(setting, ())
-    kinds = [("tuning", TUNING_SEEDS.get(setting, ())), ("report", report)]
+    # (name, seeds, whether the kind exists only for arms that have an extra seed)
+    kinds = [("tuning", TUNING_SEEDS.get(setting, ()), False), ("report", report, False)]
     if extra:
-        kinds += [("extra report", extra), ("report + extra", (*report, *extra))]
+        kinds += [("extra report", extra, True), ("report + extra", (*report, *extra), True)]
     summary["extra_report_seeds"] = list(extra)
-    for kind, seeds in kinds:
+    for kind, seeds, needs_extra in kinds:
         if "A" not in records:
             break
         for other in ("B", "C", "D"):
@@ -458,7 +459,7 @@ def summarize(out: Path, setting: str) -> dict[str, Any]:
             for metric in ("dev_f1", "val_f1"):
                 a = {s: r["best"][metric] for s, r in records["A"].items() if s in seeds}
                 b = {s: r["best"][metric] for s, r in records[other].items() if s in seeds}
-                if "extra" in kind and not set(b) & set(extra):
+                if needs_extra and not set(b) & set(extra):
                     continue  # this arm has no extra seed: its gap is the report seeds' figure, once
                 if set(a) & set(b):
                     summary["gaps"][f"{kind}: A-{other} {metric}"] = paired_gap(a, b).to_dict()

@@ -1,5 +1,5 @@
-"""benchmarks/search_vs_baselines.py: the schedule of arm D, the record format, the paired summary,
-and one real run of all four arms on a tiny configuration (the figures issue 26 quotes come from it)."""
+"""benchmarks/search_vs_baselines.py: the schedule of arm D, the configurations it reads, the paired
+summary, and one real run of arms B and D on a tiny configuration (issue 26's figures come from this script)."""
 
 from __future__ import annotations
 
