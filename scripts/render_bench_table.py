@@ -109,49 +109,44 @@ def _full_data(f: Mapping[str, Any]) -> str:
             f"peak RSS {f['peak_rss_mb'] / 1e3:.1f} GB")
 
 
+def _dev_window(f: Mapping[str, Any]) -> str:
+    first = f["dev_skip"] + 1
+    return f"dev questions {first:,}-{first + f['dev_questions'] - 1:,}"
+
+
 def _reader_quality(f: Mapping[str, Any]) -> str:
-    """Details: one list item per reader (dev F1/EM after each epoch), then the baselines and seed means."""
+    """Details: one list item per reader (validation F1 per epoch, kept epoch, its one dev score), baselines."""
     items = [
-        f"- `{name}`: " + ", ".join(f"{f1:.1f}/{em:.1f}" for f1, em in zip(r["f1"], r["em"]))
-        + f" ({r['examples_per_s']:.0f} ex/s, {r['trainable_params']:,} trained parameters)"
-        for name, r in sorted(f["readers"].items(), key=lambda kv: -max(kv[1]["f1"]))]
+        f"- `{name}`: validation F1 " + ", ".join(f"{x:.1f}" for x in r["val_f1"])
+        + f"; kept epoch {r['kept_epoch']} (lowest validation loss, {r['val_loss'][r['kept_epoch'] - 1]:.3f}); "
+        f"dev F1/EM {r['f1']:.2f}/{r['em']:.2f} ({r['examples_per_s']:.0f} ex/s, "
+        f"{r['trainable_params']:,} trained parameters)"
+        for name, r in sorted(f["readers"].items(), key=lambda kv: kv[1]["val_loss"][kv[1]["kept_epoch"] - 1])]
     base = "; ".join(f"{name.replace('_', ' ')} {b['f1']:.1f}/{b['em']:.1f}" for name, b in f["baselines"].items())
-    items.append(f"- baselines: {base}")
+    items.append(f"- baselines (no training): {base}")
     seeds = [
         f"  - `{graph}` {row['mean_f1']:.2f} over seeds {','.join(map(str, row['seeds']))}"
         + ("" if row["mean_gap"] is None or graph == "drqa"
            else f" ({row['mean_gap']:+.2f} vs `drqa` on seeds {','.join(map(str, row['paired_seeds']))})")
         for graph, row in (f.get("by_seed") or {}).items() if len(row["seeds"]) > 1]
     if seeds:
-        items += ["- best F1 averaged over seeds, gap to `drqa` paired by seed:", *seeds]
+        items += ["- dev F1 averaged over seeds, gap to `drqa` paired by seed:", *seeds]
     earlier = f.get("readers_from_earlier_runs") or {}
     if earlier:
         items += ["- measured by earlier runs:", *(f"  - `{name}` by `{cmd}`" for name, cmd in sorted(earlier.items()))]
-    return (f"Measured before the [protocol](protocol.md) (the best epoch was picked on the dev questions "
-            f"it reports; not evidence under the protocol). "
-            f"Dev F1/EM after each epoch on the first {f['dev_questions']:,} dev questions "
-            f"({f['train_questions']:,} training questions):\n\n" + "\n".join(items))
+    return (f"Under the [protocol](protocol.md): each reader keeps its epoch of lowest validation loss and "
+            f"is scored once on {_dev_window(f)} ({f['train_questions']:,} training questions), sorted "
+            f"by that validation loss:\n\n" + "\n".join(items))
 
 
 def _reader_quality_headline(f: Mapping[str, Any]) -> str:
-    """The presets' best dev F1/EM, the best seed mean and its paired gap, the two baselines."""
-    readers = f["readers"]
-
-    def best(name: str) -> str:
-        r = readers[name]
-        i = max(range(len(r["f1"])), key=lambda k: r["f1"][k])
-        return f"`{name}` {r['f1'][i]:.1f}/{r['em'][i]:.1f}"
-
-    presets = [best(name) for name in ("drqa", "bidaf", "base") if name in readers]
-    text = f"before the protocol, epochs picked on dev: best dev F1/EM of {max(len(r['f1']) for r in readers.values())} epochs: " + ", ".join(presets)
-    means = [(graph, row) for graph, row in (f.get("by_seed") or {}).items() if len(row["seeds"]) > 1]
-    if means:
-        graph, row = max(means, key=lambda gr: gr[1]["mean_f1"])
-        text += (f"; highest seed mean `{graph}` {row['mean_f1']:.2f} over seeds "
-                 f"{','.join(map(str, row['seeds']))}"
-                 + ("" if row["mean_gap"] is None or graph == "drqa" else f" ({row['mean_gap']:+.2f} vs `drqa`)"))
+    """Each reader's dev F1/EM at its kept epoch, best by validation first, then the two baselines."""
+    readers = sorted(f["readers"].items(), key=lambda kv: kv[1]["val_loss"][kv[1]["kept_epoch"] - 1])
+    epochs = max(len(r["val_f1"]) for _, r in readers)
+    cells = ", ".join(f"`{name}` {r['f1']:.1f}/{r['em']:.1f} (epoch {r['kept_epoch']})" for name, r in readers)
     base = ", ".join(f"{name.replace('_', ' ')} {b['f1']:.1f}" for name, b in f["baselines"].items())
-    return text + f"; baselines {base} F1"
+    return (f"{epochs} epochs, epoch kept by validation loss, dev F1/EM scored once on {_dev_window(f)}: "
+            f"{cells}; baselines {base} F1")
 
 
 def _faults(f: Mapping[str, Any]) -> str:

@@ -72,6 +72,7 @@ def test_a_changed_figure_below_the_table_changes_the_block(tmp_path: Path) -> N
     shutil.copytree(bench.RESULTS, results, ignore=shutil.ignore_patterns("*/"))
     path = results / "reader_quality.json"
     record = json.loads(path.read_text(encoding="utf-8"))
-    record["figures"]["readers"]["drqa"]["examples_per_s"] += 7
+    reader = next(iter(record["figures"]["readers"].values()))
+    reader["examples_per_s"] += 7
     path.write_text(json.dumps(record), encoding="utf-8")
     assert bench.render(results) != bench.render()
