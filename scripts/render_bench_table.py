@@ -360,6 +360,10 @@ ROWS: tuple[Row, ...] = (
         "search with inheritance (C) and successive halving (D), equal trial-epochs, `make run`'s configuration "
         "([protocol](protocol.md))", _search_vs_baselines_headline,
         _search_vs_baselines, "benchmarks/search_vs_baselines.py"),
+    Row("search_vs_baselines_shared", "issue 26, shared data (shipped `design_grow_drqa`, `--size small`, "
+        "8 trials x 1 epoch, report seeds 400-404, dev questions 2,001-6,000): the search (A) against DrQA alone "
+        "(B, chosen on tuning seed 300), equal trial-epochs ([protocol](protocol.md))", _search_vs_baselines_headline,
+        _search_vs_baselines, "benchmarks/search_vs_baselines.py"),
     Row("search_vs_baselines_sample", "issue 26, first round (`design_hill_drqa`, report seeds 200-204): the "
         "search (A) against the best preset alone (B), random search with inheritance (C) and successive halving "
         "(D), equal trial-epochs, `make run`'s configuration ([protocol](protocol.md))",
