@@ -114,14 +114,25 @@ def _dev_window(f: Mapping[str, Any]) -> str:
     return f"dev questions {first:,}-{first + f['dev_questions'] - 1:,}"
 
 
+def _kept(r: Mapping[str, Any], metric: str) -> float:
+    """A reader's validation ``metric`` (``val_loss`` or ``val_f1``) at its kept epoch."""
+    return r[metric][r["kept_epoch"] - 1]
+
+
+def _readers_by_selection(f: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The readers, best first by the validation metric their epochs were kept by."""
+    sign = 1 if f["select"] == "val_loss" else -1
+    return sorted(f["readers"].items(), key=lambda kv: sign * _kept(kv[1], f["select"]))
+
+
 def _reader_quality(f: Mapping[str, Any]) -> str:
     """Details: one list item per reader (validation F1 per epoch, kept epoch, its one dev score), baselines."""
     items = [
         f"- `{name}`: validation F1 " + ", ".join(f"{x:.1f}" for x in r["val_f1"])
-        + f"; kept epoch {r['kept_epoch']} (lowest validation loss, {r['val_loss'][r['kept_epoch'] - 1]:.3f}); "
+        + f"; kept epoch {r['kept_epoch']} (validation loss {_kept(r, 'val_loss'):.3f}); "
         f"dev F1/EM {r['f1']:.2f}/{r['em']:.2f} ({r['examples_per_s']:.0f} ex/s, "
         f"{r['trainable_params']:,} trained parameters)"
-        for name, r in sorted(f["readers"].items(), key=lambda kv: kv[1]["val_loss"][kv[1]["kept_epoch"] - 1])]
+        for name, r in _readers_by_selection(f)]
     base = "; ".join(f"{name.replace('_', ' ')} {b['f1']:.1f}/{b['em']:.1f}" for name, b in f["baselines"].items())
     items.append(f"- baselines (no training): {base}")
     seeds = [
@@ -134,19 +145,20 @@ def _reader_quality(f: Mapping[str, Any]) -> str:
     earlier = f.get("readers_from_earlier_runs") or {}
     if earlier:
         items += ["- measured by earlier runs:", *(f"  - `{name}` by `{cmd}`" for name, cmd in sorted(earlier.items()))]
-    return (f"Under the [protocol](protocol.md): each reader keeps its epoch of lowest validation loss and "
-            f"is scored once on {_dev_window(f)} ({f['train_questions']:,} training questions), sorted "
-            f"by that validation loss:\n\n" + "\n".join(items))
+    return (f"Under the [protocol](protocol.md): each reader keeps its epoch best by `{f['select']}` on "
+            f"validation and is scored once on {_dev_window(f)} ({f['train_questions']:,} training questions); "
+            f"best by it first:\n\n" + "\n".join(items))
 
 
 def _reader_quality_headline(f: Mapping[str, Any]) -> str:
     """Each reader's dev F1/EM at its kept epoch, best by validation first, then the two baselines."""
-    readers = sorted(f["readers"].items(), key=lambda kv: kv[1]["val_loss"][kv[1]["kept_epoch"] - 1])
+    readers = _readers_by_selection(f)
     epochs = max(len(r["val_f1"]) for _, r in readers)
-    cells = ", ".join(f"`{name}` {r['f1']:.1f}/{r['em']:.1f} (epoch {r['kept_epoch']})" for name, r in readers)
+    cells = ", ".join(f"`{name}` {r['f1']:.1f}/{r['em']:.1f}" for name, r in readers)
+    kept = ", ".join(str(r["kept_epoch"]) for _, r in readers)
     base = ", ".join(f"{name.replace('_', ' ')} {b['f1']:.1f}" for name, b in f["baselines"].items())
-    return (f"{epochs} epochs, epoch kept by validation loss, dev F1/EM scored once on {_dev_window(f)}: "
-            f"{cells}; baselines {base} F1")
+    return (f"{epochs} epochs, kept by `{f['select']}` on validation (epochs {kept}); dev F1/EM once on "
+            f"{_dev_window(f)}: {cells}; baselines {base} F1")
 
 
 def _faults(f: Mapping[str, Any]) -> str:
