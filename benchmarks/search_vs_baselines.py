@@ -76,9 +76,11 @@ ARMS = ("A", "B", "C", "D")
 BASELINE_PRESETS = ("drqa", "bidaf", "base")
 #: Seeds fixed before the design was frozen (docs/protocol.md): decisions use only TUNING.
 # Settings are result folders. sample_r2 is the second design round on config.yml's configuration: its
-# report seeds were fixed before its tuning results were seen (docs/protocol.md, "Second round").
-TUNING_SEEDS = {"sample": (100, 101), "sample_r2": (100, 101), "shared": (300,)}
+# report seeds were fixed before its tuning results were seen (docs/protocol.md, "Second round"); sample_r3
+# the third ("Third round").
+TUNING_SEEDS = {"sample": (100, 101), "sample_r2": (100, 101), "sample_r3": (100, 101), "shared": (300,)}
 REPORT_SEEDS = {"sample": (200, 201, 202, 203, 204), "sample_r2": (205, 206, 207, 208, 209),
+                "sample_r3": (215, 216, 217, 218, 219),
                 "shared": (400, 401, 402, 403, 404)}
 #: More report seeds for a design already reported, fixed before any run on them (docs/protocol.md,
 #: "Arm D and five more report seeds"); summarised on their own and with REPORT_SEEDS, never instead.
