@@ -386,6 +386,9 @@ ROWS: tuple[Row, ...] = (
     Row("search_vs_baselines_design_grow_drqa", "issue 26 tuning candidate, second round: DrQA grown by "
         "exact edits along one lineage (`benchmarks/configs/design_grow_drqa.yml`)", _search_vs_baselines_headline,
         _search_vs_baselines, "benchmarks/search_vs_baselines.py"),
+    Row("search_vs_baselines_design_grow1_drqa", "issue 26 tuning candidate, third round: the shipped design "
+        "with 24 trials of 1 epoch (`benchmarks/configs/design_grow1_drqa.yml`)", _search_vs_baselines_headline,
+        _search_vs_baselines, "benchmarks/search_vs_baselines.py"),
     Row("dispatch", "simulated search at concurrency 8; tuner latency", _dispatch, None,
         "benchmarks/dispatch.py"),
     Row("train_speed", "graph-compiled vs hand-written Keras reader", _train_speed, None,
