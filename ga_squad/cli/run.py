@@ -7,7 +7,9 @@ lineage journal and the best checkpoint, then the equal-compute baseline
 (every preset trained alone for the search's trial-epochs, B the best by the
 search's fitness on validation, cached per data and config, with a progress
 bar while it trains; :mod:`ga_squad.launch.baseline`) and whether the
-search's best beat B (``--no-baseline`` skips it). ``--download`` first fetches the
+search's best beat B (``--no-baseline`` skips it); for the shipped ``config.yml``, also the
+search's measured gap to B over report seeds (:mod:`ga_squad.analysis.track_record`), since one
+run is a single draw. ``--download`` first fetches the
 official SQuAD v1.1 files and GloVe (see :mod:`ga_squad.launch.datasets`) and, unless
 ``--config`` says otherwise, runs ``config_full.yml``.
 
@@ -35,6 +37,7 @@ from ga_squad.analysis.equal_compute import baseline_comparison
 from ga_squad.analysis.leaderboard import LeaderboardRow, leaderboard
 from ga_squad.analysis.markdown import leaderboard_markdown
 from ga_squad.analysis.search_dir import Search, load_search
+from ga_squad.analysis.track_record import load_track_record
 from ga_squad.launch.config import (
     ConfigError,
     LaunchConfig,
@@ -213,8 +216,22 @@ def main(cfg: RunConfig, out: TextIO | None = None, err: TextIO | None = None) -
               f"{search.fitness.describe()}: what predict and export load)", file=out)
     if baseline and search is not None and top is not None and status == "DONE":
         print(f"\n{equal_compute_summary(launch, search, out, err)}", file=out)
+        record = track_record_line(cfg.config_path)
+        if record is not None:
+            print(record, file=out)
     print(f"report:          {sys.executable} -m ga_squad report {layout.root}", file=out)
     return 0 if best and status != "TIMEOUT" else 1
+
+
+def track_record_line(config_path: Path) -> str | None:
+    """For the shipped ``config.yml``: the search's measured gap to the best preset over report seeds.
+
+    Other configurations have no such record, so nothing is said for them.
+    """
+    if Path(config_path).resolve() != (REPO_ROOT / "config.yml").resolve():
+        return None
+    record = load_track_record(REPO_ROOT / "results")
+    return None if record is None else record.text()
 
 
 def equal_compute_summary(launch: LaunchConfig, search: Search, out: TextIO, err: TextIO) -> str:
