@@ -44,6 +44,13 @@ class PairedGap:
         return {"seeds": list(self.seeds), "gaps": [round(g, 4) for g in self.gaps], "mean": round(self.mean, 4),
                 "ci95": [round(self.low, 4), round(self.high, 4)], "wins": self.wins}
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, object]) -> PairedGap:
+        """The inverse of :meth:`to_dict` (a gap read back from a results file)."""
+        low, high = d["ci95"]  # type: ignore[misc]
+        return cls(tuple(int(s) for s in d["seeds"]), tuple(float(g) for g in d["gaps"]),  # type: ignore[union-attr]
+                   float(d["mean"]), float(low), float(high), int(d["wins"]))  # type: ignore[arg-type]
+
     def text(self) -> str:
         """``+1.23 [−0.40, +2.90], ahead on 3 of 5 seeds``."""
         return (f"{self.mean:+.2f} [{self.low:+.2f}, {self.high:+.2f}], ahead on {self.wins} of "

@@ -37,7 +37,7 @@ from ga_squad.analysis.equal_compute import baseline_comparison
 from ga_squad.analysis.leaderboard import LeaderboardRow, leaderboard
 from ga_squad.analysis.markdown import leaderboard_markdown
 from ga_squad.analysis.search_dir import Search, load_search
-from ga_squad.analysis.track_record import load_track_record
+from ga_squad.analysis.track_record import load_track_record, track_record_text
 from ga_squad.launch.config import (
     ConfigError,
     LaunchConfig,
@@ -230,8 +230,8 @@ def track_record_line(config_path: Path) -> str | None:
     """
     if Path(config_path).resolve() != (REPO_ROOT / "config.yml").resolve():
         return None
-    record = load_track_record(REPO_ROOT / "results")
-    return None if record is None else record.text()
+    gap = load_track_record(REPO_ROOT / "results")
+    return None if gap is None else track_record_text(gap)
 
 
 def equal_compute_summary(launch: LaunchConfig, search: Search, out: TextIO, err: TextIO) -> str:
